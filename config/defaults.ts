@@ -1,0 +1,102 @@
+/**
+ * Every tunable of eventide with its default. Names end in their unit
+ * (`Ms`, `Bytes`) and a qualifier (`Max`). Each bounded thing says what
+ * happens when the bound is reached. docs/configuration.md mirrors this file.
+ */
+export const defaults = {
+  /** Host the HTTP and ws server binds to. */
+  host: '127.0.0.1',
+  /** HTTP + ws port. 0 picks a free port (tests). */
+  httpPort: 8080,
+  /** gRPC port. 0 picks a free port. */
+  grpcPort: 50051,
+  /** Directory of the embedded LMDB store. */
+  dataDir: './data',
+  /** Log level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'. */
+  logLevel: 'info',
+
+  /** Owners hash to shards, shards map to workers. Fixed for the life of a deployment's data. */
+  shardCount: 1024,
+  /** Worker threads hosting shard actors. 0 means one per core. */
+  workers: 0,
+
+  /** Request bodies larger than this on the wire get 413 EVT_BODY_TOO_LARGE. */
+  bodyBytesMax: 4 * 1024 * 1024,
+  /** A gzip body that inflates past this is refused with 413 EVT_BODY_TOO_LARGE (gzip bombs). */
+  bodyInflatedBytesMax: 16 * 1024 * 1024,
+  /** Events per request; more is 413 EVT_BATCH_TOO_LONG. */
+  batchEventsMax: 5_000,
+  /** Estimated size of one event (sum of its strings and 8 per number); more rejects that event (EVT_EVENT_TOO_LARGE). */
+  eventBytesMax: 16 * 1024,
+  /** Length of `id`, `name`, `userId` (UTF-16 units). */
+  idCharsMax: 128,
+  nameCharsMax: 128,
+  categoryCharsMax: 64,
+  /** Tags per event, and the length of one tag. */
+  tagsMax: 32,
+  tagCharsMax: 64,
+  /** Properties per event, the length of a key, and of a string value. */
+  propertiesMax: 64,
+  propertyKeyCharsMax: 64,
+  propertyValueCharsMax: 1024,
+  /** Events whose corrected timestamp is further than this in the future are rejected (EVT_TIMESTAMP_FUTURE). */
+  futureToleranceMs: 60_000,
+
+  /** In-flight batches per shard. Full: 429 (HTTP) / RESOURCE_EXHAUSTED (gRPC) with Retry-After. */
+  mailboxBatchesMax: 64,
+  /** In-flight batches per worker, across its shards. Full: same answer as above. */
+  workerBatchesMax: 256,
+  /** A worker that does not answer within this is considered stuck; the request fails with 503 EVT_SHARD_TIMEOUT. */
+  requestTimeoutMs: 10_000,
+  /** Delay before restarting a worker that died; doubles per consecutive crash, up to 10 s. */
+  workerRestartDelayMs: 100,
+
+  /** Events later than their window's end plus this are `too_late`: stored, not counted. */
+  allowedLatenessMs: 5_000,
+  /** How often windows due to close are closed and written as rollups. */
+  closeIntervalMs: 250,
+  /** Event ids remembered for dedup, per owner. Oldest forgotten first. */
+  dedupHorizonMs: 10 * 60_000,
+  dedupIdsMax: 100_000,
+  /** Owners idle this long leave memory: their state goes to the snapshot store. */
+  ownerIdleMs: 5 * 60_000,
+  /** Owners resident per worker; over it the least recently used idle owners are evicted early. */
+  ownersPerWorkerMax: 200_000,
+  /** HyperLogLog precision (registers = 2^p). 12 gives a standard error of 1.6 %. */
+  hllPrecision: 12,
+
+  /** Raw events are flushed to the event store this often, or when flushBatchEventsMax are pending. */
+  flushIntervalMs: 250,
+  flushBatchEventsMax: 10_000,
+  /** Events waiting for the store per worker. Full: new batches are refused (429) until a flush drains it. */
+  flushPendingEventsMax: 500_000,
+  /** Snapshots of open windows are written this often (crash recovery). */
+  snapshotIntervalMs: 5_000,
+
+  /** Live deltas go out on this tick, one frame per subscriber per tick. */
+  deltaTickMs: 250,
+  /** Delta frames kept per channel for resume after a reconnect. */
+  deltaHistoryFramesMax: 240,
+  /** Bytes buffered on one ws before its deltas are merged instead of sent. */
+  wsBufferedBytesMax: 1024 * 1024,
+  /** ws subscribers per process; more get close code 1013 (try again later). */
+  wsClientsMax: 10_000,
+  /** Subscriptions per ws connection. */
+  wsSubscriptionsMax: 16,
+  /** ws message size. */
+  wsMessageBytesMax: 64 * 1024,
+
+  /** Query range: windows per GET /v1/metrics answer. */
+  queryWindowsMax: 10_000,
+
+  /** Server secret for key hashes (HMAC-SHA256). Empty: generated on first start and kept in dataDir. */
+  keySecret: '',
+  /** Create and print a development owner and key on a first start. */
+  devKey: true,
+
+  /** Event store and snapshot store. 'lmdb' is the embedded default. */
+  eventStore: 'lmdb',
+  snapshotStore: 'lmdb',
+} as const;
+
+export type Defaults = typeof defaults;
