@@ -1,0 +1,124 @@
+/**
+ * Messages between the edge thread and the shard workers. Each request
+ * carries an `id`; the worker answers each with exactly one `reply` of the
+ * same id, in no promised order across owners (an owner being loaded from the
+ * snapshot store waits; others go on), but in arrival order per owner.
+ *
+ * Checked on both sides: the worker validates what it gets (isWorkerRequest),
+ * the edge validates replies through the typed handlers in supervisor.ts.
+ */
+import type {
+  AckLevel,
+  BatchReceipt,
+  BodyEncoding,
+  BodyFormat,
+  Resolution,
+  WindowState,
+} from '../actors/types.js';
+import type { WireError } from './errors.js';
+import type { EventLocation, MetricsQuery, MetricsResult, OwnerDeltas } from './router.js';
+
+export interface IngestMessage {
+  t: 'ingest';
+  id: number;
+  shard: number;
+  owner: string;
+  body: Uint8Array;
+  format: BodyFormat;
+  encoding: BodyEncoding;
+  ack: AckLevel;
+  receiptsAll: boolean;
+  receivedAtMs: number;
+  requestId: string;
+}
+
+export interface QueryMessage {
+  t: 'query';
+  id: number;
+  shard: number;
+  query: MetricsQuery;
+}
+
+export interface GetEventMessage {
+  t: 'getEvent';
+  id: number;
+  shard: number;
+  owner: string;
+  eventId: string;
+}
+
+export interface WatchMessage {
+  t: 'watch';
+  id: number;
+  shard: number;
+  owner: string;
+  resolution: Resolution;
+}
+
+export interface UnwatchMessage {
+  t: 'unwatch';
+  shard: number;
+  owner: string;
+  resolution: Resolution;
+}
+
+/** Flush everything, snapshot every owner, close the stores, then answer. */
+export interface CloseMessage {
+  t: 'close';
+  id: number;
+}
+
+export type WorkerRequest = IngestMessage | QueryMessage | GetEventMessage | WatchMessage | UnwatchMessage | CloseMessage;
+
+export type ReplyValue = BatchReceipt | MetricsResult | Omit<EventLocation, 'worker'> | WindowState[] | null;
+
+export interface ReplyMessage {
+  t: 'reply';
+  id: number;
+  ok: boolean;
+  value?: ReplyValue;
+  error?: WireError;
+  /** Time the worker spent on this request, ms (feeds the Retry-After estimate). */
+  serviceMs: number;
+}
+
+export interface DeltasMessage {
+  t: 'deltas';
+  batch: OwnerDeltas[];
+}
+
+export interface ReadyMessage {
+  t: 'ready';
+}
+
+/** Sent periodically; what /readyz and the logs report about a worker. */
+export interface StatsMessage {
+  t: 'stats';
+  owners: number;
+  flushPendingEvents: number;
+  flushFailures: number;
+  lastFlushErrorCode: string | undefined;
+  snapshotAgeMs: number;
+  eventsApplied: number;
+}
+
+export type WorkerReply = ReplyMessage | DeltasMessage | ReadyMessage | StatsMessage;
+
+export interface WorkerData {
+  workerIndex: number;
+  shards: number[];
+  /** The resolved, frozen configuration (plain data). */
+  config: Record<string, unknown>;
+}
+
+const REQUEST_TYPES = new Set(['ingest', 'query', 'getEvent', 'watch', 'unwatch', 'close']);
+
+/** A cheap structural check of what arrives on the worker's port; a bad message is our bug. */
+export function isWorkerRequest(value: unknown): value is WorkerRequest {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    REQUEST_TYPES.has((value as { t?: unknown }).t as string) &&
+    ((value as { t: string }).t === 'unwatch' || typeof (value as { id?: unknown }).id === 'number')
+  );
+}

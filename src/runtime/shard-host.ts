@@ -1,0 +1,502 @@
+/**
+ * What runs inside one shard worker: the owners of its shards as actors, the
+ * pipeline from raw body to receipts, and the worker's own timers (window
+ * close, flush, snapshot, live deltas, idle eviction).
+ *
+ * Invariants:
+ * - One owner, one order: an owner's requests run in arrival order. A resident
+ *   owner is applied synchronously; while an owner is being loaded from the
+ *   snapshot store its requests wait in `#loading` (in order), others go on.
+ * - Work runs per batch: one decode, one validate pass, one actor call per
+ *   request; flushes, snapshots and deltas run on their own timers.
+ * - Everything held is bounded: pending flush events (flushPendingEventsMax:
+ *   over it ingest is refused with EVT_STORE_BACKLOG), resident owners
+ *   (ownersPerWorkerMax: the least recently active are evicted early, counted).
+ * - An acknowledged `durable` batch is in the event store (one committed
+ *   store write) before its reply leaves.
+ */
+import { performance } from 'node:perf_hooks';
+import type { MessagePort } from 'node:worker_threads';
+import { decodeBody } from '../actors/decode.js';
+import { HyperLogLog } from '../actors/hll.js';
+import { OwnerActor, type OwnerOptions, type ApplySink } from '../actors/owner.js';
+import {
+  RESOLUTION_MS,
+  type BatchReceipt,
+  type OwnerSnapshot,
+  type Resolution,
+  type StoredEvent,
+  type WindowState,
+} from '../actors/types.js';
+import { createValidator, type Validator } from '../actors/validate.js';
+import { eventLimitsFrom } from '../actors/schema.js';
+import type { EventStore, Rollup, SnapshotStore } from '../store/port.js';
+import type { ResolvedConfig } from '../config.js';
+import { clampRetryAfterMs, StoreBacklogError, toWireError } from './errors.js';
+import type { IngestMessage, QueryMessage, GetEventMessage, ReplyValue, WorkerRequest, WatchMessage } from './messages.js';
+import type { MetricsResult, MetricsWindow } from './router.js';
+
+interface Resident {
+  actor: OwnerActor;
+  shard: number;
+  /** Changed since its last snapshot. */
+  dirty: boolean;
+}
+
+/** A failed flush is retried after this, doubling per consecutive failure, up to FLUSH_RETRY_MS_MAX. */
+const FLUSH_RETRY_MS_MIN = 100;
+const FLUSH_RETRY_MS_MAX = 5_000;
+const STATS_INTERVAL_MS = 1_000;
+const IDLE_SWEEP_MS = 1_000;
+
+export interface ShardHostOptions {
+  workerIndex: number;
+  config: ResolvedConfig;
+  eventStore: EventStore;
+  snapshotStore: SnapshotStore;
+  port: Pick<MessagePort, 'postMessage'>;
+  now?: () => number;
+}
+
+export class ShardHost {
+  readonly #config: ResolvedConfig;
+  readonly #events: EventStore;
+  readonly #snapshots: SnapshotStore;
+  readonly #port: Pick<MessagePort, 'postMessage'>;
+  readonly #now: () => number;
+  readonly #validator: Validator;
+  readonly #ownerOptions: OwnerOptions;
+  readonly #owners = new Map<string, Resident>();
+  readonly #loading = new Map<string, Array<(resident: Resident | Error) => void>>();
+  /** Owners on their way out: their snapshot is being written. A returning owner is restored from here. */
+  readonly #evicting = new Map<string, OwnerSnapshot>();
+  /** Owners with at least one watched resolution. */
+  readonly #watched = new Set<string>();
+  #flushBuffer: StoredEvent[] = [];
+  /** Durable acks waiting for the flush that covers them: `upTo` counts events ever flushed. FIFO, `upTo` ascending. */
+  #flushWaiters: Array<{ upTo: number; release: () => void }> = [];
+  /** Events written to the event store since start; with the buffer length it numbers every pending event. */
+  #flushedCount = 0;
+  #rollupBuffer: Rollup[] = [];
+  #flushing: Promise<void> | undefined;
+  #flushFailures = 0;
+  #consecutiveFlushFailures = 0;
+  #lastFlushErrorCode: string | undefined;
+  #lastSnapshotMs: number;
+  #eventsApplied = 0;
+  #ownersEvictedEarly = 0;
+  #timers: NodeJS.Timeout[] = [];
+  #closed = false;
+
+  constructor(options: ShardHostOptions) {
+    const config = options.config;
+    this.#config = config;
+    this.#events = options.eventStore;
+    this.#snapshots = options.snapshotStore;
+    this.#port = options.port;
+    this.#now = options.now ?? Date.now;
+    this.#validator = createValidator(eventLimitsFrom(config));
+    this.#ownerOptions = Object.freeze({
+      resolutions: ['1s', '1m', '1h', '1d'] as Resolution[],
+      allowedLatenessMs: config.allowedLatenessMs,
+      dedupHorizonMs: config.dedupHorizonMs,
+      dedupIdsMax: config.dedupIdsMax,
+      hllPrecision: config.hllPrecision,
+      namesPerWindowMax: config.namesPerWindowMax,
+    });
+    this.#lastSnapshotMs = this.#now();
+  }
+
+  /** Start the worker's timers. Tests drive the tick methods by hand instead. */
+  startTimers(): void {
+    const every = (ms: number, fn: () => void) => {
+      const timer = setInterval(fn, ms);
+      this.#timers.push(timer);
+    };
+    every(this.#config.closeIntervalMs, () => this.closeTick());
+    every(this.#config.flushIntervalMs, () => void this.flush());
+    every(this.#config.snapshotIntervalMs, () => void this.snapshotTick());
+    every(this.#config.deltaTickMs, () => this.deltaTick());
+    every(IDLE_SWEEP_MS, () => void this.idleTick());
+    every(STATS_INTERVAL_MS, () => this.#postStats());
+  }
+
+  handle(message: WorkerRequest): void {
+    const started = performance.now();
+    switch (message.t) {
+      case 'ingest':
+        return this.#ingest(message, started);
+      case 'query':
+        return this.#settle(message.id, started, this.#query(message));
+      case 'getEvent':
+        return this.#settle(message.id, started, this.#getEvent(message));
+      case 'watch':
+        return this.#settle(message.id, started, this.#watch(message));
+      case 'unwatch': {
+        const resident = this.#owners.get(message.owner);
+        resident?.actor.unwatch(message.resolution);
+        if (resident !== undefined && !resident.actor.isWatched()) this.#watched.delete(message.owner);
+        return;
+      }
+      case 'close':
+        // The worker entry owns closing (it also closes the stores).
+        throw new Error('close is handled by the worker entry, not the shard host');
+    }
+  }
+
+  // ---- ingest -------------------------------------------------------------
+
+  #ingest(message: IngestMessage, started: number): void {
+    if (this.#flushBuffer.length >= this.#config.flushPendingEventsMax) {
+      const retryAfterMs = clampRetryAfterMs(this.#config.flushIntervalMs * (1 + this.#consecutiveFlushFailures));
+      this.#replyError(message.id, started, new StoreBacklogError(this.#flushBuffer.length, retryAfterMs));
+      return;
+    }
+    let decoded;
+    try {
+      decoded = decodeBody(message.body, message.format, message.encoding, this.#config);
+    } catch (err) {
+      this.#replyError(message.id, started, err);
+      return;
+    }
+    const batch = this.#validator.validateBatch(decoded.events, {
+      receivedAtMs: message.receivedAtMs,
+      requestId: message.requestId,
+    });
+    const receiptsAll = message.receiptsAll || decoded.receiptsAll === true;
+    const ack = decoded.ack ?? message.ack;
+    this.#withOwner(message.owner, message.shard, (resident) => {
+      if (resident instanceof Error) {
+        this.#replyError(message.id, started, resident);
+        return;
+      }
+      const sink: ApplySink = {
+        shard: message.shard,
+        counts: { accepted: 0, duplicate: 0, late: 0, tooLate: 0, rejected: batch.rejected },
+        receipts: batch.receipts,
+        receiptsAll,
+        stored: this.#flushBuffer,
+      };
+      resident.actor.applyBatch(batch.records, batch.indexes, this.#now(), sink);
+      resident.dirty = true;
+      this.#eventsApplied += batch.records.length;
+      if (sink.receipts.length > 1) sink.receipts.sort((a, b) => a.index - b.index);
+      const receipt: BatchReceipt = { single: decoded.single, counts: sink.counts, receipts: sink.receipts };
+      if (decoded.batchId !== undefined) receipt.batchId = decoded.batchId;
+      if (this.#flushBuffer.length >= this.#config.flushBatchEventsMax) void this.flush();
+      if (ack === 'durable' && sink.stored.length > 0) {
+        // Answer once the flush that holds these events has committed.
+        this.#flushWaiters.push({
+          upTo: this.#flushedCount + this.#flushBuffer.length,
+          release: () => this.#reply(message.id, started, receipt),
+        });
+      } else {
+        this.#reply(message.id, started, receipt);
+      }
+    });
+  }
+
+  // ---- owners: residency, loading, eviction ---------------------------------
+
+  #withOwner(owner: string, shard: number, job: (resident: Resident | Error) => void): void {
+    const resident = this.#owners.get(owner);
+    if (resident !== undefined) {
+      job(resident);
+      return;
+    }
+    const waiting = this.#loading.get(owner);
+    if (waiting !== undefined) {
+      waiting.push(job);
+      return;
+    }
+    this.#loading.set(owner, [job]);
+    this.#load(owner, shard).then(
+      (loaded) => {
+        const jobs = this.#loading.get(owner) ?? [];
+        this.#loading.delete(owner);
+        this.#owners.set(owner, loaded);
+        for (const waitingJob of jobs) waitingJob(loaded);
+      },
+      (err: unknown) => {
+        const jobs = this.#loading.get(owner) ?? [];
+        this.#loading.delete(owner);
+        const error = err instanceof Error ? err : new Error(String(err));
+        for (const waitingJob of jobs) waitingJob(error);
+      },
+    );
+  }
+
+  async #load(owner: string, shard: number): Promise<Resident> {
+    const nowMs = this.#now();
+    const snapshot = this.#evicting.get(owner) ?? (await this.#snapshots.getOwnerSnapshot(shard, owner));
+    const actor =
+      snapshot === undefined
+        ? new OwnerActor(owner, this.#ownerOptions, nowMs)
+        : OwnerActor.restore(snapshot, this.#ownerOptions, nowMs);
+    // Windows that should have closed while the owner was away close now.
+    this.#queueRollups(owner, actor.closeDue(nowMs));
+    return { actor, shard, dirty: false };
+  }
+
+  /** Evict owners idle longer than ownerIdleMs, and the least recently active beyond ownersPerWorkerMax. */
+  async idleTick(): Promise<void> {
+    const nowMs = this.#now();
+    const idleBefore = nowMs - this.#config.ownerIdleMs;
+    const leaving: Array<[string, Resident]> = [];
+    for (const entry of this.#owners) {
+      if (entry[1].actor.lastActiveMs < idleBefore && !this.#watched.has(entry[0])) leaving.push(entry);
+    }
+    const over = this.#owners.size - leaving.length - this.#config.ownersPerWorkerMax;
+    if (over > 0) {
+      const rest = [...this.#owners].filter(([owner, r]) => r.actor.lastActiveMs >= idleBefore && !this.#watched.has(owner));
+      rest.sort((a, b) => a[1].actor.lastActiveMs - b[1].actor.lastActiveMs);
+      const early = rest.slice(0, over);
+      this.#ownersEvictedEarly += early.length;
+      leaving.push(...early);
+    }
+    if (leaving.length > 0) await this.#evict(leaving, nowMs);
+  }
+
+  async #evict(leaving: Array<[string, Resident]>, nowMs: number): Promise<void> {
+    const byShard = new Map<number, OwnerSnapshot[]>();
+    for (const [owner, resident] of leaving) {
+      const snapshot = resident.actor.snapshot(nowMs);
+      this.#owners.delete(owner);
+      this.#evicting.set(owner, snapshot);
+      // Open windows go to the event store too, so range queries see an evicted owner's counts.
+      this.#queueRollups(owner, snapshot.windows);
+      const list = byShard.get(resident.shard);
+      if (list === undefined) byShard.set(resident.shard, [snapshot]);
+      else list.push(snapshot);
+    }
+    try {
+      for (const [shard, snapshots] of byShard) await this.#snapshots.putOwnerSnapshots(shard, snapshots);
+    } finally {
+      for (const [owner] of leaving) this.#evicting.delete(owner);
+    }
+  }
+
+  // ---- timers ---------------------------------------------------------------
+
+  closeTick(): void {
+    const nowMs = this.#now();
+    for (const [owner, resident] of this.#owners) {
+      const closed = resident.actor.closeDue(nowMs);
+      if (closed.length > 0) {
+        this.#queueRollups(owner, closed);
+        resident.dirty = true;
+      }
+    }
+  }
+
+  #queueRollups(owner: string, windows: readonly WindowState[]): void {
+    for (const window of windows) this.#rollupBuffer.push({ ...window, owner });
+  }
+
+  /** Write pending events and rollups; one flush at a time; a failure keeps them for the next try. */
+  flush(): Promise<void> {
+    if (this.#flushing !== undefined) return this.#flushing;
+    if (this.#flushBuffer.length === 0 && this.#rollupBuffer.length === 0) return Promise.resolve();
+    const events = this.#flushBuffer.splice(0, this.#config.flushBatchEventsMax);
+    const rollups = this.#rollupBuffer;
+    this.#rollupBuffer = [];
+    this.#flushing = (async () => {
+      try {
+        if (events.length > 0) await this.#events.writeEvents(events);
+        if (rollups.length > 0) await this.#events.writeRollups(rollups);
+        this.#flushedCount += events.length;
+        this.#consecutiveFlushFailures = 0;
+        this.#lastFlushErrorCode = undefined;
+        this.#releaseWaiters();
+      } catch (err) {
+        // Put everything back in order, ahead of what arrived meanwhile; nothing is dropped.
+        this.#flushBuffer.unshift(...events);
+        this.#rollupBuffer.unshift(...rollups);
+        this.#flushFailures++;
+        this.#consecutiveFlushFailures++;
+        this.#lastFlushErrorCode = toWireError(err).code;
+        const delayMs = Math.min(FLUSH_RETRY_MS_MAX, FLUSH_RETRY_MS_MIN * 2 ** this.#consecutiveFlushFailures);
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+      } finally {
+        this.#flushing = undefined;
+      }
+      if (this.#flushBuffer.length >= this.#config.flushBatchEventsMax && !this.#closed) void this.flush();
+    })();
+    return this.#flushing;
+  }
+
+  #releaseWaiters(): void {
+    let released = 0;
+    while (released < this.#flushWaiters.length && this.#flushWaiters[released]!.upTo <= this.#flushedCount) {
+      this.#flushWaiters[released]!.release();
+      released++;
+    }
+    if (released > 0) this.#flushWaiters.splice(0, released);
+  }
+
+  /** Snapshot every owner changed since the last round, grouped by shard, then a checkpoint per shard. */
+  async snapshotTick(): Promise<void> {
+    const nowMs = this.#now();
+    const byShard = new Map<number, OwnerSnapshot[]>();
+    for (const resident of this.#owners.values()) {
+      if (!resident.dirty) continue;
+      resident.dirty = false;
+      const list = byShard.get(resident.shard);
+      const snapshot = resident.actor.snapshot(nowMs);
+      if (list === undefined) byShard.set(resident.shard, [snapshot]);
+      else list.push(snapshot);
+    }
+    for (const [shard, snapshots] of byShard) {
+      await this.#snapshots.putOwnerSnapshots(shard, snapshots);
+      await this.#snapshots.putCheckpoint({ shard, takenAtMs: nowMs, logOffset: 0 });
+    }
+    this.#lastSnapshotMs = nowMs;
+  }
+
+  deltaTick(): void {
+    if (this.#watched.size === 0) return;
+    const batch = [];
+    for (const owner of this.#watched) {
+      const resident = this.#owners.get(owner);
+      if (resident === undefined) continue;
+      const deltas = resident.actor.takeDeltas();
+      if (deltas.length > 0) batch.push({ owner, deltas });
+    }
+    if (batch.length > 0) this.#port.postMessage({ t: 'deltas', batch });
+  }
+
+  #postStats(): void {
+    this.#port.postMessage({
+      t: 'stats',
+      owners: this.#owners.size,
+      flushPendingEvents: this.#flushBuffer.length,
+      flushFailures: this.#flushFailures,
+      lastFlushErrorCode: this.#lastFlushErrorCode,
+      snapshotAgeMs: this.#now() - this.#lastSnapshotMs,
+      eventsApplied: this.#eventsApplied,
+    });
+  }
+
+  // ---- reads ----------------------------------------------------------------
+
+  #residentOf(owner: string, shard: number): Promise<Resident> {
+    return new Promise((resolve, reject) => {
+      this.#withOwner(owner, shard, (resident) => (resident instanceof Error ? reject(resident) : resolve(resident)));
+    });
+  }
+
+  async #query(message: QueryMessage): Promise<MetricsResult> {
+    const { query } = message;
+    const windowMs = RESOLUTION_MS[query.resolution];
+    const fromMs = query.fromMs - (query.fromMs % windowMs);
+    const limit = this.#config.queryWindowsMax;
+    const resident = await this.#residentOf(query.owner, message.shard);
+    const stored = await this.#events.queryRollups({
+      owner: query.owner,
+      resolution: query.resolution,
+      fromMs,
+      toMs: query.toMs,
+      limit: limit + 1,
+    });
+    const byStart = new Map<number, WindowState>();
+    for (const rollup of stored) byStart.set(rollup.startMs, rollup);
+    // Open windows in memory are newer than any copy in the store.
+    for (const window of resident.actor.openWindows(query.resolution)) {
+      if (window.startMs >= fromMs && window.startMs < query.toMs) byStart.set(window.startMs, window);
+    }
+    const starts = [...byStart.keys()].sort((a, b) => a - b);
+    const truncated = starts.length > limit;
+    const nowMs = this.#now();
+    const sketches: Uint8Array[] = [];
+    const windows: MetricsWindow[] = [];
+    const summary = { total: 0, late: 0, tooLate: 0, uniques: 0, byName: Object.create(null) as Record<string, number> };
+    for (const startMs of starts.slice(0, limit)) {
+      const window = byStart.get(startMs)!;
+      const endMs = startMs + windowMs;
+      const { uniquesSketch, ...rest } = window;
+      const out: MetricsWindow = { ...rest, endMs, open: nowMs < endMs + this.#config.allowedLatenessMs };
+      if (query.name !== undefined) {
+        const count = window.byName[query.name] ?? 0;
+        out.byName = count > 0 ? { [query.name]: count } : {};
+        const stats = window.values[query.name];
+        out.values = stats === undefined ? {} : { [query.name]: stats };
+        out.total = count;
+      }
+      windows.push(out);
+      sketches.push(uniquesSketch);
+      summary.total += out.total;
+      summary.late += out.late;
+      summary.tooLate += out.tooLate;
+      for (const [name, count] of Object.entries(out.byName)) summary.byName[name] = (summary.byName[name] ?? 0) + count;
+    }
+    summary.uniques = sketches.length === 0 ? 0 : HyperLogLog.mergeSerialized(sketches).estimate();
+    summary.byName = { ...summary.byName };
+    return { owner: query.owner, resolution: query.resolution, fromMs, toMs: query.toMs, windows, summary, truncated };
+  }
+
+  async #getEvent(message: GetEventMessage): Promise<ReplyValue> {
+    // Newest first: a pending copy is the latest word on the event.
+    for (let i = this.#flushBuffer.length - 1; i >= 0; i--) {
+      const stored = this.#flushBuffer[i]!;
+      if (stored.owner === message.owner && stored.event.id === message.eventId) {
+        return { state: 'pending', shard: message.shard, event: stored };
+      }
+    }
+    const stored = await this.#events.getEvent(message.owner, message.eventId);
+    return stored === undefined ? null : { state: 'stored', shard: message.shard, event: stored };
+  }
+
+  async #watch(message: WatchMessage): Promise<WindowState[]> {
+    const resident = await this.#residentOf(message.owner, message.shard);
+    // Deltas already accumulated are in the snapshot below: send them first, so
+    // they arrive before the reply (the hub ignores deltas of a pending watch).
+    this.deltaTick();
+    resident.actor.watch(message.resolution);
+    this.#watched.add(message.owner);
+    return resident.actor.openWindows(message.resolution);
+  }
+
+  // ---- replies and close ----------------------------------------------------
+
+  #settle(id: number, started: number, work: Promise<ReplyValue>): void {
+    work.then(
+      (value) => this.#reply(id, started, value),
+      (err: unknown) => this.#replyError(id, started, err),
+    );
+  }
+
+  #reply(id: number, started: number, value: ReplyValue): void {
+    this.#port.postMessage({ t: 'reply', id, ok: true, value, serviceMs: performance.now() - started });
+  }
+
+  #replyError(id: number, started: number, err: unknown): void {
+    this.#port.postMessage({ t: 'reply', id, ok: false, error: toWireError(err), serviceMs: performance.now() - started });
+  }
+
+  /** Flush everything, snapshot every resident owner, stop the timers. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const timer of this.#timers) clearInterval(timer);
+    this.closeTick();
+    for (const resident of this.#owners.values()) resident.dirty = true;
+    await this.snapshotTick();
+    while (this.#flushBuffer.length > 0 || this.#rollupBuffer.length > 0 || this.#flushing !== undefined) {
+      const before = this.#flushFailures;
+      await this.flush();
+      if (this.#flushFailures > before + 3) throw new Error('event store keeps failing; pending events could not be flushed');
+    }
+  }
+
+  get ownerCount(): number {
+    return this.#owners.size;
+  }
+
+  get ownersEvictedEarly(): number {
+    return this.#ownersEvictedEarly;
+  }
+
+  get flushPendingEvents(): number {
+    return this.#flushBuffer.length;
+  }
+}

@@ -1,0 +1,237 @@
+/**
+ * Worker supervision: spawns one worker thread per worker index, carries
+ * request/reply over each worker's port, and restarts a worker that dies.
+ *
+ * A dead worker's in-flight requests fail with EVT_WORKER_UNAVAILABLE
+ * (retryable): the client cannot know whether they were applied, and a resend
+ * is caught by dedup when the snapshot kept the id. The new worker restores
+ * its owners lazily from the snapshot store (each owner on its first message).
+ * Consecutive crashes back off (workerRestartDelayMs, doubled per crash, up
+ * to RESTART_DELAY_MS_MAX) so a worker that dies at start does not spin.
+ *
+ * Invariants: every request gets exactly one settle (reply, failure or
+ * timeout); `pending` holds only requests to a worker that is up.
+ */
+import { EventEmitter } from 'node:events';
+import { Worker } from 'node:worker_threads';
+import type { Logger } from '../log.js';
+import { RemoteError, ShardTimeoutError, WorkerUnavailableError } from './errors.js';
+import type { DeltasMessage, ReplyValue, StatsMessage, WorkerData, WorkerReply, WorkerRequest } from './messages.js';
+
+const RESTART_DELAY_MS_MAX = 10_000;
+/** A worker that stayed up this long has its crash back-off reset. */
+const STABLE_AFTER_MS = 10_000;
+/** How often pending requests are checked for timeouts (one timer, not one per request). */
+const TIMEOUT_SWEEP_MS = 250;
+
+export interface SupervisorOptions {
+  workerCount: number;
+  shardsOf(worker: number): number[];
+  config: Record<string, unknown>;
+  requestTimeoutMs: number;
+  workerRestartDelayMs: number;
+  log: Logger;
+  /** The worker entry; tests may pass a fixture. */
+  workerUrl?: URL;
+}
+
+interface Pending {
+  worker: number;
+  sentAtMs: number;
+  resolve(value: { value: ReplyValue; serviceMs: number }): void;
+  reject(err: Error): void;
+}
+
+interface Slot {
+  worker: Worker | undefined;
+  up: boolean;
+  startedAtMs: number;
+  crashes: number;
+  restarts: number;
+  stats: StatsMessage | undefined;
+  restartTimer: NodeJS.Timeout | undefined;
+}
+
+type RequestBody = WorkerRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never;
+
+export class Supervisor extends EventEmitter<{
+  deltas: [DeltasMessage];
+  restart: [number];
+  exit: [number, number];
+}> {
+  readonly #options: SupervisorOptions;
+  readonly #slots: Slot[];
+  readonly #pending = new Map<number, Pending>();
+  #nextId = 1;
+  #closing = false;
+  #sweep: NodeJS.Timeout | undefined;
+
+  constructor(options: SupervisorOptions) {
+    super();
+    this.#options = options;
+    this.#slots = Array.from({ length: options.workerCount }, () => ({
+      worker: undefined,
+      up: false,
+      startedAtMs: 0,
+      crashes: 0,
+      restarts: 0,
+      stats: undefined,
+      restartTimer: undefined,
+    }));
+  }
+
+  async start(): Promise<void> {
+    await Promise.all(this.#slots.map((_, index) => this.#spawn(index)));
+    this.#sweep = setInterval(() => this.#sweepTimeouts(), TIMEOUT_SWEEP_MS);
+    this.#sweep.unref();
+  }
+
+  get workerCount(): number {
+    return this.#slots.length;
+  }
+
+  isUp(worker: number): boolean {
+    return this.#slots[worker]?.up === true;
+  }
+
+  upCount(): number {
+    return this.#slots.filter((slot) => slot.up).length;
+  }
+
+  restarts(worker: number): number {
+    return this.#slots[worker]?.restarts ?? 0;
+  }
+
+  stats(worker: number): StatsMessage | undefined {
+    return this.#slots[worker]?.stats;
+  }
+
+  /** The worker's thread id, for tests that kill a worker. */
+  threadId(worker: number): number | undefined {
+    return this.#slots[worker]?.worker?.threadId;
+  }
+
+  /** Terminate a worker as if it crashed (tests, and a stuck worker). It is restarted like any dead worker. */
+  async kill(worker: number): Promise<void> {
+    await this.#slots[worker]?.worker?.terminate();
+  }
+
+  request(worker: number, body: RequestBody, transfer?: ArrayBuffer[]): Promise<{ value: ReplyValue; serviceMs: number }> {
+    const slot = this.#slots[worker];
+    if (slot?.worker === undefined || !slot.up) {
+      return Promise.reject(new WorkerUnavailableError(worker, 'restarting', this.#restartEtaMs(worker)));
+    }
+    const id = this.#nextId++;
+    const message = { ...body, id } as WorkerRequest;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { worker, sentAtMs: performance.now(), resolve, reject });
+      slot.worker!.postMessage(message, transfer);
+    });
+  }
+
+  /** Fire and forget (no reply expected); dropped when the worker is down. */
+  post(worker: number, message: WorkerRequest): void {
+    const slot = this.#slots[worker];
+    if (slot?.worker !== undefined && slot.up) slot.worker.postMessage(message);
+  }
+
+  async close(): Promise<void> {
+    this.#closing = true;
+    clearInterval(this.#sweep);
+    await Promise.all(
+      this.#slots.map(async (slot, index) => {
+        clearTimeout(slot.restartTimer);
+        if (slot.worker === undefined) return;
+        if (slot.up) {
+          try {
+            await this.request(index, { t: 'close' });
+          } catch (err) {
+            this.#options.log.warn({ err, worker: index }, 'worker did not close cleanly');
+          }
+        }
+        await slot.worker.terminate();
+      }),
+    );
+  }
+
+  #spawn(index: number): Promise<void> {
+    const slot = this.#slots[index]!;
+    const data: WorkerData = { workerIndex: index, shards: this.#options.shardsOf(index), config: this.#options.config };
+    const worker = new Worker(this.#options.workerUrl ?? new URL('./worker.js', import.meta.url), {
+      workerData: data,
+      name: `eventide-shard-worker-${index}`,
+    });
+    slot.worker = worker;
+    slot.startedAtMs = Date.now();
+    return new Promise((resolve, reject) => {
+      let ready = false;
+      worker.on('message', (message: WorkerReply) => {
+        switch (message.t) {
+          case 'reply': {
+            const pending = this.#pending.get(message.id);
+            if (pending === undefined) return; // timed out already
+            this.#pending.delete(message.id);
+            if (message.ok) pending.resolve({ value: message.value ?? null, serviceMs: message.serviceMs });
+            else pending.reject(new RemoteError(message.error ?? { code: 'EVT_INTERNAL', message: 'no error given', retryable: false }));
+            return;
+          }
+          case 'deltas':
+            this.emit('deltas', message);
+            return;
+          case 'stats':
+            slot.stats = message;
+            return;
+          case 'ready':
+            ready = true;
+            slot.up = true;
+            resolve();
+            return;
+        }
+      });
+      worker.on('error', (err) => {
+        this.#options.log.error({ err, worker: index }, 'shard worker failed');
+      });
+      worker.on('exit', (code) => {
+        slot.up = false;
+        slot.worker = undefined;
+        this.#failPending(index, `exited with code ${code}`);
+        this.emit('exit', index, code);
+        if (!ready) reject(new Error(`shard worker ${index} exited with code ${code} before it was ready`));
+        if (this.#closing) return;
+        const stable = Date.now() - slot.startedAtMs > STABLE_AFTER_MS;
+        slot.crashes = stable ? 1 : slot.crashes + 1;
+        const delayMs = Math.min(RESTART_DELAY_MS_MAX, this.#options.workerRestartDelayMs * 2 ** (slot.crashes - 1));
+        this.#options.log.warn({ worker: index, code, delayMs }, 'shard worker died; restarting');
+        slot.restartTimer = setTimeout(() => {
+          slot.restarts++;
+          this.#spawn(index).then(
+            () => this.emit('restart', index),
+            (err: unknown) => this.#options.log.error({ err, worker: index }, 'shard worker restart failed'),
+          );
+        }, delayMs);
+      });
+    });
+  }
+
+  #restartEtaMs(worker: number): number {
+    const slot = this.#slots[worker];
+    return Math.max(this.#options.workerRestartDelayMs, 1_000 * Math.min(10, slot?.crashes ?? 1));
+  }
+
+  #failPending(worker: number, reason: string): void {
+    for (const [id, pending] of this.#pending) {
+      if (pending.worker !== worker) continue;
+      this.#pending.delete(id);
+      pending.reject(new WorkerUnavailableError(worker, reason, this.#restartEtaMs(worker)));
+    }
+  }
+
+  #sweepTimeouts(): void {
+    const cutoff = performance.now() - this.#options.requestTimeoutMs;
+    for (const [id, pending] of this.#pending) {
+      if (pending.sentAtMs > cutoff) continue;
+      this.#pending.delete(id);
+      pending.reject(new ShardTimeoutError(pending.worker, this.#options.requestTimeoutMs));
+    }
+  }
+}

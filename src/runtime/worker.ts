@@ -1,0 +1,50 @@
+/**
+ * Entry of a shard worker thread: opens this thread's handles on the stores,
+ * builds the ShardHost and serves the edge's messages until told to close.
+ */
+import assert from 'node:assert/strict';
+import { parentPort, workerData } from 'node:worker_threads';
+import type { ResolvedConfig } from '../config.js';
+import { openStores } from '../store/open.js';
+import { isWorkerRequest, type WorkerData } from './messages.js';
+import { ShardHost } from './shard-host.js';
+
+assert.ok(parentPort !== null, 'worker.ts runs only as a worker thread');
+const port = parentPort;
+const data = workerData as WorkerData;
+const config = data.config as unknown as ResolvedConfig;
+
+const stores = await openStores(config, { role: 'worker', workerIndex: data.workerIndex });
+const host = new ShardHost({
+  workerIndex: data.workerIndex,
+  config,
+  eventStore: stores.eventStore,
+  snapshotStore: stores.snapshotStore,
+  port,
+});
+
+port.on('message', (message: unknown) => {
+  assert.ok(isWorkerRequest(message), 'unknown message on a shard worker port');
+  if (message.t === 'close') {
+    host.close().then(
+      async () => {
+        await stores.close();
+        port.postMessage({ t: 'reply', id: message.id, ok: true, value: null, serviceMs: 0 });
+      },
+      (err: unknown) => {
+        port.postMessage({
+          t: 'reply',
+          id: message.id,
+          ok: false,
+          error: { code: 'EVT_INTERNAL', message: String(err), retryable: false },
+          serviceMs: 0,
+        });
+      },
+    );
+    return;
+  }
+  host.handle(message);
+});
+
+host.startTimers();
+port.postMessage({ t: 'ready' });
