@@ -54,7 +54,7 @@ async function buildApp(t: TestContext, stats: RawBodyStats): Promise<FastifyIns
   return app;
 }
 
-test('formatOfContentType: known media types, parameters ignored, octet-stream refused', () => {
+void test('formatOfContentType: known media types, parameters ignored, octet-stream refused', () => {
   assert.equal(formatOfContentType('application/json'), 'json');
   assert.equal(formatOfContentType('Application/JSON; charset=utf-8'), 'json');
   assert.equal(formatOfContentType('application/msgpack'), 'msgpack');
@@ -68,7 +68,7 @@ test('formatOfContentType: known media types, parameters ignored, octet-stream r
   assert.equal(formatOfContentType(undefined), undefined);
 });
 
-test('encodingOf: identity and gzip pass, anything else is 415 on content-encoding', () => {
+void test('encodingOf: identity and gzip pass, anything else is 415 on content-encoding', () => {
   assert.equal(encodingOf({}), 'identity');
   assert.equal(encodingOf({ 'content-encoding': 'identity' }), 'identity');
   assert.equal(encodingOf({ 'content-encoding': 'GZIP' }), 'gzip');
@@ -81,7 +81,7 @@ test('encodingOf: identity and gzip pass, anything else is 415 on content-encodi
   }
 });
 
-test('a small body arrives as one buffer that owns its whole ArrayBuffer (transferable)', async (t) => {
+void test('a small body arrives as one buffer that owns its whole ArrayBuffer (transferable)', async (t) => {
   const stats = createRawBodyStats();
   const app = await buildApp(t, stats);
   const res = await app.inject({ method: 'POST', url: '/in', headers: { 'content-type': 'application/json' }, payload: '{"name":"a"}' });
@@ -90,7 +90,7 @@ test('a small body arrives as one buffer that owns its whole ArrayBuffer (transf
   assert.deepEqual(echo, { length: 12, byteOffset: 0, arrayBufferBytes: 12, format: 'json', encoding: 'identity', text: '{"name":"a"}' });
 });
 
-test('msgpack and protobuf bodies keep their bytes and format; gzip is passed through', async (t) => {
+void test('msgpack and protobuf bodies keep their bytes and format; gzip is passed through', async (t) => {
   const app = await buildApp(t, createRawBodyStats());
   const bytes = Buffer.from([0x81, 0xa4, 0x6e, 0x61, 0x6d, 0x65, 0x00, 0xff]);
   for (const [type, format] of [
@@ -105,7 +105,7 @@ test('msgpack and protobuf bodies keep their bytes and format; gzip is passed th
   }
 });
 
-test('a declared Content-Length over bodyBytesMax is 413 before any byte is read', async (t) => {
+void test('a declared Content-Length over bodyBytesMax is 413 before any byte is read', async (t) => {
   const stats = createRawBodyStats();
   const app = await buildApp(t, stats);
   const res = await app.inject({ method: 'POST', url: '/in', headers: { 'content-type': 'application/json' }, payload: 'x'.repeat(BODY_BYTES_MAX + 1) });
@@ -115,7 +115,7 @@ test('a declared Content-Length over bodyBytesMax is 413 before any byte is read
   assert.equal(exact.json<Echo>().length, BODY_BYTES_MAX);
 });
 
-test('a body longer or shorter than its Content-Length is EVT_BODY_LENGTH_MISMATCH', async (t) => {
+void test('a body longer or shorter than its Content-Length is EVT_BODY_LENGTH_MISMATCH', async (t) => {
   const stats = createRawBodyStats();
   const app = await buildApp(t, stats);
   const shorter = await app.inject({ method: 'POST', url: '/in', headers: { 'content-type': 'application/json', 'content-length': '10' }, payload: 'hello' });
@@ -125,7 +125,7 @@ test('a body longer or shorter than its Content-Length is EVT_BODY_LENGTH_MISMAT
   assert.equal(stats.lengthMismatch, 2);
 });
 
-test('unknown or missing content types are 415; other routes keep their JSON parser', async (t) => {
+void test('unknown or missing content types are 415; other routes keep their JSON parser', async (t) => {
   const stats = createRawBodyStats();
   const app = await buildApp(t, stats);
   for (const headers of [{ 'content-type': 'application/octet-stream' }, { 'content-type': 'text/plain' }, {}]) {
@@ -154,7 +154,7 @@ function exchange(port: number, request: string): Promise<string> {
   });
 }
 
-test('a chunked body over a real socket: concatenated unpooled, and refused once it passes the limit', async (t) => {
+void test('a chunked body over a real socket: concatenated unpooled, and refused once it passes the limit', async (t) => {
   const stats = createRawBodyStats();
   const app = await buildApp(t, stats);
   await app.listen({ port: 0, host: '127.0.0.1' });
@@ -170,7 +170,7 @@ test('a chunked body over a real socket: concatenated unpooled, and refused once
   assert.equal(stats.tooLarge, 1);
 });
 
-test('collectBody: a stream that errors or closes mid-body fails once, never hangs', () => {
+void test('collectBody: a stream that errors or closes mid-body fails once, never hangs', () => {
   const results: Array<string | number> = [];
   const record = (err: Error | null, bytes?: Buffer): void => {
     results.push(err === null ? bytes!.length : (err as EventideError).code);

@@ -18,7 +18,7 @@ class StrayError extends EventideError {
   readonly retryable = true;
 }
 
-test('every code in the table maps to an error status on both wires', () => {
+void test('every code in the table maps to an error status on both wires', () => {
   assert.ok(ALL_CODES.length > 30);
   for (const code of ALL_CODES) {
     assert.match(code, /^EVT_[A-Z_]+$/);
@@ -28,7 +28,7 @@ test('every code in the table maps to an error status on both wires', () => {
   }
 });
 
-test('the codes the other layers raise are in the table with the agreed status', () => {
+void test('the codes the other layers raise are in the table with the agreed status', () => {
   const expected: Array<[string, number, GrpcStatus, boolean]> = [
     ['EVT_BODY_MALFORMED', 400, GrpcStatus.INVALID_ARGUMENT, false],
     ['EVT_BODY_TOO_LARGE', 413, GrpcStatus.INVALID_ARGUMENT, false],
@@ -62,7 +62,7 @@ test('the codes the other layers raise are in the table with the agreed status',
   }
 });
 
-test('unknown codes map to 500 / INTERNAL, not retryable', () => {
+void test('unknown codes map to 500 / INTERNAL, not retryable', () => {
   assert.equal(httpStatusOf('EVT_NOPE'), 500);
   assert.equal(grpcStatusOf('EVT_NOPE'), GrpcStatus.INTERNAL);
   assert.equal(isRetryable('EVT_NOPE'), false);
@@ -71,7 +71,7 @@ test('unknown codes map to 500 / INTERNAL, not retryable', () => {
   assert.equal(httpStatusOf('__proto__'), 500);
 });
 
-test('every edge error class has a row, and its retryable agrees with the table', () => {
+void test('every edge error class has a row, and its retryable agrees with the table', () => {
   let checked = 0;
   for (const value of Object.values(edgeErrors)) {
     if (typeof value !== 'function') continue;
@@ -85,12 +85,12 @@ test('every edge error class has a row, and its retryable agrees with the table'
   assert.ok(checked >= 15);
 });
 
-test('errorBody keeps code, message and field of an EventideError', () => {
+void test('errorBody keeps code, message and field of an EventideError', () => {
   const body = errorBody(new edgeErrors.QueryInvalidError('from must be a date', 'from'));
   assert.deepEqual(body, { error: { code: 'EVT_QUERY_INVALID', message: 'from must be a date', field: 'from', retryable: false } });
 });
 
-test('errorBody hides anything that is not ours behind EVT_INTERNAL', () => {
+void test('errorBody hides anything that is not ours behind EVT_INTERNAL', () => {
   const secret = new Error('ENOENT: /etc/eventide/secret.key');
   const body = errorBody(secret);
   assert.deepEqual(body, { error: { code: 'EVT_INTERNAL', message: 'internal error', retryable: false } });
@@ -101,7 +101,7 @@ test('errorBody hides anything that is not ours behind EVT_INTERNAL', () => {
   assert.equal(errorBody({ code: 'ENOENT', message: 'path' }).error.code, 'EVT_INTERNAL');
 });
 
-test('a plain object with a known code (crossed a thread) keeps its code and retry hint', () => {
+void test('a plain object with a known code (crossed a thread) keeps its code and retry hint', () => {
   const pub = publicErrorOf({ code: 'EVT_MAILBOX_FULL', message: 'mailbox of shard 3 is full', retryAfterMs: 2_500 });
   assert.equal(pub.code, 'EVT_MAILBOX_FULL');
   assert.equal(pub.retryable, true);
@@ -109,14 +109,14 @@ test('a plain object with a known code (crossed a thread) keeps its code and ret
   assert.equal(retryAfterSecondsOf(pub), 3);
 });
 
-test('an EventideError with a code outside the table keeps its code and its own retryable', () => {
+void test('an EventideError with a code outside the table keeps its code and its own retryable', () => {
   const pub = publicErrorOf(new StrayError('new'));
   assert.equal(pub.code, 'EVT_SOMETHING_NEW');
   assert.equal(pub.retryable, true);
   assert.equal(httpStatusOf(pub.code), 500);
 });
 
-test('Retry-After: at least one second, absent for answers not worth retrying', () => {
+void test('Retry-After: at least one second, absent for answers not worth retrying', () => {
   const base = { code: 'EVT_DRAINING', message: '', field: undefined, retryable: true };
   assert.equal(retryAfterSecondsOf({ ...base, retryAfterMs: 100 }), 1);
   assert.equal(retryAfterSecondsOf({ ...base, retryAfterMs: undefined }), 1);
