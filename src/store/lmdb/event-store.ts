@@ -1,0 +1,165 @@
+/**
+ * EventStore over LMDB.
+ *
+ * Layout (see env.ts): events under [owner, eventId], rollups under
+ * [owner, resolution, startMs]. lmdb-js encodes array keys with ordered-binary,
+ * which sorts element by element and numbers numerically, so a rollup range
+ * query is one ordered cursor read from [owner, res, fromMs] to
+ * [owner, res, toMs) with no sort and no filter.
+ *
+ * Invariants (from src/store/port.ts, kept here):
+ * - writeEvents is idempotent by (owner, event.id); the first write wins, so a
+ *   replay after a crash cannot change what a receipt already reported.
+ * - writeRollups upserts by (owner, resolution, startMs); the last write wins.
+ * - Each call is one LMDB child transaction: it commits whole or not at all,
+ *   and a rejected promise means nothing of it was written.
+ *
+ * Why childTransaction and not transaction: lmdb-js runs the callbacks of
+ * queued async transaction() calls together in one write transaction, and a
+ * callback that throws does not abort it, so the puts made before the throw
+ * would commit (see executeTxnCallbacks in lmdb/write.js; the test
+ * "a failure in the middle of a write transaction leaves nothing of it written"
+ * caught this). childTransaction() wraps each callback in an abortable nested
+ * transaction inside the same batched commit, so one fsync still serves many calls.
+ *
+ * One key per event was chosen over one record per batch plus an id index:
+ * bench/store/event-store.bench.ts measures both (bench/results/store.md); the
+ * bucket layout must write an index entry per event anyway to serve
+ * getEvent(owner, id), so it saves little and makes reads two lookups.
+ */
+import { RESOLUTIONS, type StoredEvent } from '../../actors/types.js';
+import type { EventStore, Rollup, RollupQuery } from '../port.js';
+import { StoreClosedError, StoreInputError, StoreReadError, StoreWriteError } from '../errors.js';
+import { acquireLmdbEnv, DB_NAMES, releaseLmdbEnv, type LmdbEnv, type LmdbEnvOptions } from './env.js';
+import { readRollup, readStoredEvent, settle } from './codec.js';
+import type { Database } from 'lmdb';
+
+/**
+ * Longest owner id the store accepts (UTF-16 units). With EVENT_ID_CHARS_MAX it
+ * keeps an encoded key (3 bytes per unit at worst) under LMDB's 1978-byte key limit.
+ */
+export const OWNER_CHARS_MAX = 64;
+/** Longest event id the store accepts (UTF-16 units); config caps idCharsMax at this. */
+export const EVENT_ID_CHARS_MAX = 512;
+
+const RESOLUTION_SET: ReadonlySet<string> = new Set(RESOLUTIONS);
+
+/** Throws StoreInputError for the first key part that cannot be stored; runs before any write. */
+export function checkOwner(owner: unknown, field: string): void {
+  if (typeof owner !== 'string' || owner.length === 0 || owner.length > OWNER_CHARS_MAX) {
+    throw new StoreInputError(`owner must be a string of 1..${OWNER_CHARS_MAX} characters`, field);
+  }
+}
+
+export class LmdbEventStore implements EventStore {
+  readonly #env: LmdbEnv;
+  readonly #events: Database;
+  readonly #rollups: Database;
+  #closed = false;
+
+  constructor(options: LmdbEnvOptions) {
+    this.#env = acquireLmdbEnv(options);
+    this.#events = this.#env.db(DB_NAMES.events);
+    this.#rollups = this.#env.db(DB_NAMES.rollups);
+  }
+
+  async writeEvents(events: readonly StoredEvent[]): Promise<void> {
+    this.#open('writeEvents');
+    if (events.length === 0) return;
+    for (let i = 0; i < events.length; i++) {
+      const stored = events[i]!;
+      checkOwner(stored.owner, `${i}/owner`);
+      const id = stored.event?.id;
+      if (typeof id !== 'string' || id.length === 0 || id.length > EVENT_ID_CHARS_MAX) {
+        throw new StoreInputError(`event id must be a string of 1..${EVENT_ID_CHARS_MAX} characters`, `${i}/event/id`);
+      }
+    }
+    const db = this.#events;
+    try {
+      // Reads inside the transaction see its own writes, so a batch that
+      // repeats an id also stores it once.
+      await db.childTransaction(() => {
+        for (let i = 0; i < events.length; i++) {
+          const stored = events[i]!;
+          const key = [stored.owner, stored.event.id];
+          if (!db.doesExist(key)) void db.put(key, stored);
+        }
+      });
+    } catch (cause) {
+      throw new StoreWriteError('writeEvents', { cause });
+    }
+  }
+
+  getEvent(owner: string, id: string): Promise<StoredEvent | undefined> {
+    return settle(() => {
+      this.#open('getEvent');
+      let value: unknown;
+      try {
+        value = this.#events.get([owner, id]);
+      } catch (cause) {
+        throw new StoreReadError('getEvent', { cause });
+      }
+      return value === undefined ? undefined : readStoredEvent(value);
+    });
+  }
+
+  async writeRollups(rollups: readonly Rollup[]): Promise<void> {
+    this.#open('writeRollups');
+    if (rollups.length === 0) return;
+    for (let i = 0; i < rollups.length; i++) {
+      const rollup = rollups[i]!;
+      checkOwner(rollup.owner, `${i}/owner`);
+      if (!RESOLUTION_SET.has(rollup.resolution)) {
+        throw new StoreInputError(`unknown resolution "${String(rollup.resolution)}"`, `${i}/resolution`);
+      }
+      if (!Number.isSafeInteger(rollup.startMs)) {
+        throw new StoreInputError('startMs must be an integer (unix ms)', `${i}/startMs`);
+      }
+      if (!(rollup.uniquesSketch instanceof Uint8Array)) {
+        throw new StoreInputError('uniquesSketch must be a Uint8Array', `${i}/uniquesSketch`);
+      }
+    }
+    const db = this.#rollups;
+    try {
+      await db.childTransaction(() => {
+        for (let i = 0; i < rollups.length; i++) {
+          const rollup = rollups[i]!;
+          void db.put([rollup.owner, rollup.resolution, rollup.startMs], rollup);
+        }
+      });
+    } catch (cause) {
+      throw new StoreWriteError('writeRollups', { cause });
+    }
+  }
+
+  queryRollups(query: RollupQuery): Promise<Rollup[]> {
+    return settle(() => {
+      this.#open('queryRollups');
+      const out: Rollup[] = [];
+      if (query.limit <= 0 || !(query.fromMs < query.toMs)) return out;
+      const values: unknown[] = [];
+      try {
+        const range = this.#rollups.getRange({
+          start: [query.owner, query.resolution, query.fromMs],
+          end: [query.owner, query.resolution, query.toMs],
+          limit: query.limit,
+        });
+        for (const entry of range) values.push(entry.value);
+      } catch (cause) {
+        throw new StoreReadError('queryRollups', { cause });
+      }
+      for (let i = 0; i < values.length; i++) out.push(readRollup(values[i]));
+      return out;
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await releaseLmdbEnv(this.#env);
+  }
+
+  #open(operation: string): void {
+    if (this.#closed) throw new StoreClosedError(operation);
+  }
+}

@@ -1,0 +1,126 @@
+/**
+ * SnapshotStore over LMDB: owner snapshots under [shard, owner], one
+ * checkpoint per shard under the shard number.
+ *
+ * Invariants (from src/store/port.ts, kept here):
+ * - putOwnerSnapshots replaces each owner's previous snapshot, and the whole
+ *   call is one (child) write transaction: a crash leaves the old round or the new one,
+ *   never half of it (child transactions; see event-store.ts for why).
+ * - Window sketches are written and read back as Uint8Array.
+ * - Keys lead with the shard, so moving a shard to another worker (or later
+ *   another machine) is one range read of [shard] .. [shard + 1).
+ */
+import type { OwnerSnapshot } from '../../actors/types.js';
+import type { ShardCheckpoint, SnapshotStore } from '../port.js';
+import { StoreClosedError, StoreInputError, StoreReadError, StoreWriteError } from '../errors.js';
+import { acquireLmdbEnv, DB_NAMES, releaseLmdbEnv, type LmdbEnv, type LmdbEnvOptions } from './env.js';
+import { readCheckpoint, readOwnerSnapshot, settle } from './codec.js';
+import { checkOwner } from './event-store.js';
+import type { Database } from 'lmdb';
+
+function checkShard(shard: unknown, field: string): void {
+  if (typeof shard !== 'number' || !Number.isInteger(shard) || shard < 0) {
+    throw new StoreInputError('shard must be a non-negative integer', field);
+  }
+}
+
+export class LmdbSnapshotStore implements SnapshotStore {
+  readonly #env: LmdbEnv;
+  readonly #snapshots: Database;
+  readonly #checkpoints: Database;
+  #closed = false;
+
+  constructor(options: LmdbEnvOptions) {
+    this.#env = acquireLmdbEnv(options);
+    this.#snapshots = this.#env.db(DB_NAMES.snapshots);
+    this.#checkpoints = this.#env.db(DB_NAMES.checkpoints);
+  }
+
+  async putOwnerSnapshots(shard: number, snapshots: readonly OwnerSnapshot[]): Promise<void> {
+    this.#open('putOwnerSnapshots');
+    checkShard(shard, 'shard');
+    if (snapshots.length === 0) return;
+    // Check before writing, as the style asks for data crossing a boundary:
+    // a snapshot that cannot be restored is worse than one refused now.
+    for (let i = 0; i < snapshots.length; i++) {
+      const snapshot = snapshots[i]!;
+      checkOwner(snapshot.owner, `${i}/owner`);
+      for (let w = 0; w < snapshot.windows.length; w++) {
+        if (!(snapshot.windows[w]!.uniquesSketch instanceof Uint8Array)) {
+          throw new StoreInputError('uniquesSketch must be a Uint8Array', `${i}/windows/${w}/uniquesSketch`);
+        }
+      }
+    }
+    const db = this.#snapshots;
+    try {
+      await db.childTransaction(() => {
+        for (let i = 0; i < snapshots.length; i++) {
+          const snapshot = snapshots[i]!;
+          void db.put([shard, snapshot.owner], snapshot);
+        }
+      });
+    } catch (cause) {
+      throw new StoreWriteError('putOwnerSnapshots', { cause });
+    }
+  }
+
+  getOwnerSnapshot(shard: number, owner: string): Promise<OwnerSnapshot | undefined> {
+    return settle(() => {
+      this.#open('getOwnerSnapshot');
+      let value: unknown;
+      try {
+        value = this.#snapshots.get([shard, owner]);
+      } catch (cause) {
+        throw new StoreReadError('getOwnerSnapshot', { cause });
+      }
+      return value === undefined ? undefined : readOwnerSnapshot(value);
+    });
+  }
+
+  async deleteOwnerSnapshots(shard: number, owners: readonly string[]): Promise<void> {
+    this.#open('deleteOwnerSnapshots');
+    checkShard(shard, 'shard');
+    if (owners.length === 0) return;
+    const db = this.#snapshots;
+    try {
+      await db.childTransaction(() => {
+        for (let i = 0; i < owners.length; i++) void db.remove([shard, owners[i]!]);
+      });
+    } catch (cause) {
+      throw new StoreWriteError('deleteOwnerSnapshots', { cause });
+    }
+  }
+
+  async putCheckpoint(checkpoint: ShardCheckpoint): Promise<void> {
+    this.#open('putCheckpoint');
+    checkShard(checkpoint.shard, 'shard');
+    try {
+      await this.#checkpoints.put(checkpoint.shard, checkpoint);
+    } catch (cause) {
+      throw new StoreWriteError('putCheckpoint', { cause });
+    }
+  }
+
+  getCheckpoint(shard: number): Promise<ShardCheckpoint | undefined> {
+    return settle(() => {
+      this.#open('getCheckpoint');
+      let value: unknown;
+      try {
+        value = this.#checkpoints.get(shard);
+      } catch (cause) {
+        throw new StoreReadError('getCheckpoint', { cause });
+      }
+      return value === undefined ? undefined : readCheckpoint(value);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await releaseLmdbEnv(this.#env);
+  }
+
+  #open(operation: string): void {
+    if (this.#closed) throw new StoreClosedError(operation);
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * Opens the stores named by the resolved configuration. The runtime calls this
+ * once per worker thread (event and snapshot stores) and the edge once in the
+ * main thread (key store); nothing else constructs an adapter.
+ *
+ * Every LMDB store of one process lives in one environment at
+ * `<dataDir>/lmdb`. Threads of one process may each open it: lmdb-js shares
+ * one native environment per path across the threads of a process (LMDB must
+ * not be opened twice by one process), and serialises writers with LMDB's
+ * writer lock. test/store/lmdb.test.ts opens the path from a real worker thread
+ * while the main thread holds it, and reads each other's writes.
+ *
+ * Caveats: a second *process* on the same dataDir also works with LMDB's
+ * locks, but then two eventide processes would own the same shards; that is a
+ * deployment error this module does not detect.
+ */
+import path from 'node:path';
+import type { ResolvedConfig } from '../config.js';
+import type { EventStore, KeyStore, SnapshotStore } from './port.js';
+import { StoreUnsupportedError } from './errors.js';
+import { LmdbEventStore } from './lmdb/event-store.js';
+import { LmdbSnapshotStore } from './lmdb/snapshot-store.js';
+import { LmdbKeyStore } from './lmdb/key-store.js';
+
+/** What opening a store needs from the configuration. */
+export type StoreConfig = Pick<ResolvedConfig, 'dataDir' | 'eventStore' | 'snapshotStore'>;
+
+export interface OpenStoreOptions {
+  /**
+   * Skip fsync on commit (benchmarks, tests). A machine crash may then lose
+   * committed writes; never set it for real data.
+   */
+  noSync?: boolean;
+}
+
+export interface Stores {
+  events: EventStore;
+  snapshots: SnapshotStore;
+  keys: KeyStore;
+  /** Closes all three; the LMDB environment closes with the last of them. */
+  close(): Promise<void>;
+}
+
+/** Directory of the LMDB environment inside dataDir. */
+export function lmdbPath(dataDir: string): string {
+  return path.join(dataDir, 'lmdb');
+}
+
+export function openEventStore(config: StoreConfig, options: OpenStoreOptions = {}): Promise<EventStore> {
+  if (config.eventStore !== 'lmdb') return Promise.reject(new StoreUnsupportedError(config.eventStore, 'eventStore'));
+  return Promise.resolve(new LmdbEventStore({ path: lmdbPath(config.dataDir), noSync: options.noSync === true }));
+}
+
+export function openSnapshotStore(config: StoreConfig, options: OpenStoreOptions = {}): Promise<SnapshotStore> {
+  if (config.snapshotStore !== 'lmdb') {
+    return Promise.reject(new StoreUnsupportedError(config.snapshotStore, 'snapshotStore'));
+  }
+  return Promise.resolve(new LmdbSnapshotStore({ path: lmdbPath(config.dataDir), noSync: options.noSync === true }));
+}
+
+/** Keys always live in the embedded store: they are few, read through a cache, and needed before any server is reachable. */
+export function openKeyStore(config: Pick<StoreConfig, 'dataDir'>, options: OpenStoreOptions = {}): Promise<KeyStore> {
+  return Promise.resolve(new LmdbKeyStore({ path: lmdbPath(config.dataDir), noSync: options.noSync === true }));
+}
+
+export async function openStores(config: StoreConfig, options: OpenStoreOptions = {}): Promise<Stores> {
+  const opened: Array<{ close(): Promise<void> }> = [];
+  try {
+    const events = await openEventStore(config, options);
+    opened.push(events);
+    const snapshots = await openSnapshotStore(config, options);
+    opened.push(snapshots);
+    const keys = await openKeyStore(config, options);
+    opened.push(keys);
+    return {
+      events,
+      snapshots,
+      keys,
+      async close() {
+        await Promise.all(opened.map((store) => store.close()));
+      },
+    };
+  } catch (error) {
+    // Release what did open, so a failed start does not leave the environment held.
+    await Promise.all(opened.map((store) => store.close()));
+    throw error;
+  }
+}

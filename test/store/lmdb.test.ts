@@ -1,0 +1,184 @@
+/**
+ * Runs the three store contracts against LMDB, each test in its own temporary
+ * directory, then checks what only the LMDB adapters promise: persistence
+ * across reopen, one shared environment per path, several threads on one
+ * path, and failures that leave nothing written.
+ */
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { LmdbEventStore } from '../../src/store/lmdb/event-store.js';
+import { LmdbSnapshotStore } from '../../src/store/lmdb/snapshot-store.js';
+import { LmdbKeyStore } from '../../src/store/lmdb/key-store.js';
+import { acquireLmdbEnv, DB_NAMES, lmdbEnvRefs, releaseLmdbEnv } from '../../src/store/lmdb/env.js';
+import { lmdbPath, openStores } from '../../src/store/open.js';
+import type { StoredEvent } from '../../src/actors/types.js';
+import { eventStoreContract } from './event-store.contract.js';
+import { snapshotStoreContract } from './snapshot-store.contract.js';
+import { keyStoreContract } from './key-store.contract.js';
+import { ownerSnapshot, rollup, storedEvent, T0_MS } from './samples.js';
+
+const tempDirs: string[] = [];
+async function tempDir(): Promise<string> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'eventide-lmdb-'));
+  tempDirs.push(dir);
+  return dir;
+}
+after(async () => {
+  await Promise.all(tempDirs.map((dir) => fs.rm(dir, { recursive: true, force: true })));
+});
+
+function opener<S extends { close(): Promise<void> }>(make: (dir: string) => S) {
+  return async () => {
+    const dir = await tempDir();
+    const store = make(dir);
+    return {
+      store,
+      async close() {
+        await store.close();
+        await fs.rm(dir, { recursive: true, force: true });
+      },
+    };
+  };
+}
+
+eventStoreContract('lmdb', opener((dir) => new LmdbEventStore({ path: dir })));
+snapshotStoreContract('lmdb', opener((dir) => new LmdbSnapshotStore({ path: dir })));
+keyStoreContract('lmdb', opener((dir) => new LmdbKeyStore({ path: dir })));
+
+async function rejectsWithCode(promise: Promise<unknown>, code: string): Promise<void> {
+  await assert.rejects(promise, (error: unknown) => {
+    assert.equal((error as { code?: unknown }).code, code);
+    return true;
+  });
+}
+
+void test('what was written survives closing and reopening the path', async () => {
+  const dir = await tempDir();
+  const events = new LmdbEventStore({ path: dir });
+  const snapshots = new LmdbSnapshotStore({ path: dir });
+  await events.writeEvents([storedEvent('acme', 'e-1')]);
+  await events.writeRollups([rollup('acme', '1m', T0_MS)]);
+  await snapshots.putOwnerSnapshots(2, [ownerSnapshot('acme')]);
+  await snapshots.putCheckpoint({ shard: 2, takenAtMs: T0_MS, logOffset: 3 });
+  await events.close();
+  await snapshots.close();
+  assert.equal(lmdbEnvRefs(dir), 0);
+
+  const reopened = new LmdbEventStore({ path: dir });
+  const reopenedSnapshots = new LmdbSnapshotStore({ path: dir });
+  assert.deepEqual(await reopened.getEvent('acme', 'e-1'), storedEvent('acme', 'e-1'));
+  assert.equal((await reopened.queryRollups({ owner: 'acme', resolution: '1m', fromMs: 0, toMs: T0_MS + 1, limit: 5 })).length, 1);
+  assert.deepEqual(await reopenedSnapshots.getOwnerSnapshot(2, 'acme'), ownerSnapshot('acme'));
+  assert.equal((await reopenedSnapshots.getCheckpoint(2))?.logOffset, 3);
+  await reopened.close();
+  await reopenedSnapshots.close();
+});
+
+void test('stores on one path share one environment, closed with the last of them', async () => {
+  const dir = await tempDir();
+  const stores = await openStores({ dataDir: dir, eventStore: 'lmdb', snapshotStore: 'lmdb' });
+  assert.equal(lmdbEnvRefs(lmdbPath(dir)), 3);
+  await stores.events.close();
+  await stores.events.close();
+  assert.equal(lmdbEnvRefs(lmdbPath(dir)), 2);
+  await stores.close();
+  assert.equal(lmdbEnvRefs(lmdbPath(dir)), 0);
+});
+
+void test('openStores refuses a store kind this build lacks, and leaves nothing open', async () => {
+  const dir = await tempDir();
+  await rejectsWithCode(openStores({ dataDir: dir, eventStore: 'lmdb', snapshotStore: 'redis' }), 'EVT_STORE_UNSUPPORTED');
+  await rejectsWithCode(openStores({ dataDir: dir, eventStore: 'mongodb', snapshotStore: 'lmdb' }), 'EVT_STORE_UNSUPPORTED');
+  assert.equal(lmdbEnvRefs(lmdbPath(dir)), 0);
+});
+
+void test('a closed store rejects every call with EVT_STORE_CLOSED', async () => {
+  const dir = await tempDir();
+  const events = new LmdbEventStore({ path: dir });
+  const snapshots = new LmdbSnapshotStore({ path: dir });
+  const keys = new LmdbKeyStore({ path: dir });
+  await Promise.all([events.close(), snapshots.close(), keys.close()]);
+  await rejectsWithCode(events.writeEvents([storedEvent('a', 'e')]), 'EVT_STORE_CLOSED');
+  await rejectsWithCode(events.getEvent('a', 'e'), 'EVT_STORE_CLOSED');
+  await rejectsWithCode(events.queryRollups({ owner: 'a', resolution: '1s', fromMs: 0, toMs: 1, limit: 1 }), 'EVT_STORE_CLOSED');
+  await rejectsWithCode(snapshots.getCheckpoint(1), 'EVT_STORE_CLOSED');
+  await rejectsWithCode(keys.list(), 'EVT_STORE_CLOSED');
+});
+
+void test('a batch with one unstorable event is refused whole, naming the field', async () => {
+  const dir = await tempDir();
+  const events = new LmdbEventStore({ path: dir });
+  const batch = [storedEvent('acme', 'ok-1'), storedEvent('acme', 'x'.repeat(513)), storedEvent('acme', 'ok-2')];
+  await assert.rejects(events.writeEvents(batch), (error: unknown) => {
+    assert.equal((error as { code?: unknown }).code, 'EVT_STORE_INPUT');
+    assert.equal((error as { field?: unknown }).field, '1/event/id');
+    return true;
+  });
+  await rejectsWithCode(events.writeRollups([{ ...rollup('acme', '1s', T0_MS), resolution: '2s' as '1s' }]), 'EVT_STORE_INPUT');
+  assert.equal(await events.getEvent('acme', 'ok-1'), undefined);
+  await events.close();
+});
+
+void test('a failure in the middle of a write transaction leaves nothing of it written', async () => {
+  const dir = await tempDir();
+  const events = new LmdbEventStore({ path: dir });
+  // The third event throws while being encoded, after the first two were put
+  // inside the same transaction: the transaction must abort, not commit half.
+  const poisoned = storedEvent('acme', 'e-3');
+  Object.defineProperty(poisoned, 'status', {
+    enumerable: true,
+    get(): never {
+      throw new Error('cannot encode');
+    },
+  });
+  const batch: StoredEvent[] = [storedEvent('acme', 'e-1'), storedEvent('acme', 'e-2'), poisoned];
+  await rejectsWithCode(events.writeEvents(batch), 'EVT_STORE_WRITE');
+  assert.equal(await events.getEvent('acme', 'e-1'), undefined);
+  assert.equal(await events.getEvent('acme', 'e-2'), undefined);
+  // The store stays usable after the failed transaction; the retry succeeds.
+  await events.writeEvents([storedEvent('acme', 'e-1')]);
+  assert.equal((await events.getEvent('acme', 'e-1'))?.event.id, 'e-1');
+  await events.close();
+});
+
+void test('a stored value of the wrong shape is reported as EVT_STORE_CORRUPT', async () => {
+  const dir = await tempDir();
+  const env = acquireLmdbEnv({ path: dir });
+  await env.db(DB_NAMES.events).put(['acme', 'e-1'], { not: 'an event' });
+  await env.db(DB_NAMES.rollups).put(['acme', '1s', T0_MS], { ...rollup('acme', '1s', T0_MS), uniquesSketch: 'text' });
+  const events = new LmdbEventStore({ path: dir });
+  await rejectsWithCode(events.getEvent('acme', 'e-1'), 'EVT_STORE_CORRUPT');
+  await rejectsWithCode(events.queryRollups({ owner: 'acme', resolution: '1s', fromMs: 0, toMs: T0_MS + 1, limit: 5 }), 'EVT_STORE_CORRUPT');
+  await events.close();
+  await releaseLmdbEnv(env);
+});
+
+void test('a worker thread opens the path the main thread holds open, and each reads the other\'s writes', async () => {
+  const dir = await tempDir();
+  const events = new LmdbEventStore({ path: dir });
+  await events.writeEvents([storedEvent('acme', 'from-main')]);
+  const storeUrl = pathToFileURL(path.resolve('dist/src/store/lmdb/event-store.js')).href;
+  const source = `
+    import { parentPort, workerData } from 'node:worker_threads';
+    import { LmdbEventStore } from ${JSON.stringify(storeUrl)};
+    const store = new LmdbEventStore({ path: workerData.dir });
+    const seen = await store.getEvent('acme', 'from-main');
+    await store.writeEvents([{ ...seen, event: { ...seen.event, id: 'from-worker' } }]);
+    await store.close();
+    parentPort.postMessage(seen.event.id);
+  `;
+  const worker = new Worker(new URL(`data:text/javascript,${encodeURIComponent(source)}`), { workerData: { dir } });
+  const seenByWorker = await new Promise<unknown>((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+  });
+  await worker.terminate();
+  assert.equal(seenByWorker, 'from-main');
+  assert.equal((await events.getEvent('acme', 'from-worker'))?.event.id, 'from-worker');
+  await events.close();
+});

@@ -1,0 +1,77 @@
+/**
+ * The SnapshotStore contract, run against every adapter (LMDB now, Redis later).
+ * Each test opens a fresh, empty store through `open`.
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { SnapshotStore } from '../../src/store/port.js';
+import { ownerSnapshot, sketchBytes, T0_MS } from './samples.js';
+
+export interface OpenedSnapshotStore {
+  store: SnapshotStore;
+  close(): Promise<void>;
+}
+
+export function snapshotStoreContract(name: string, open: () => Promise<OpenedSnapshotStore>): void {
+  async function withStore(body: (store: SnapshotStore) => Promise<void>): Promise<void> {
+    const opened = await open();
+    try {
+      await body(opened.store);
+    } finally {
+      await opened.close();
+    }
+  }
+
+  void describe(`SnapshotStore contract: ${name}`, () => {
+    void test('a snapshot reads back as written, sketches as plain Uint8Array', () =>
+      withStore(async (store) => {
+        await store.putOwnerSnapshots(3, [ownerSnapshot('acme'), ownerSnapshot('beta')]);
+        const read = await store.getOwnerSnapshot(3, 'acme');
+        assert.deepEqual(read, ownerSnapshot('acme'));
+        assert.equal(Object.getPrototypeOf(read?.windows[0]?.uniquesSketch), Uint8Array.prototype);
+        assert.deepEqual(read?.windows[1]?.uniquesSketch, sketchBytes(2));
+        assert.deepEqual(await store.getOwnerSnapshot(3, 'beta'), ownerSnapshot('beta'));
+      }));
+
+    void test('missing snapshots are undefined, including the same owner under another shard', () =>
+      withStore(async (store) => {
+        assert.equal(await store.getOwnerSnapshot(3, 'acme'), undefined);
+        await store.putOwnerSnapshots(3, [ownerSnapshot('acme')]);
+        assert.equal(await store.getOwnerSnapshot(4, 'acme'), undefined);
+        assert.equal(await store.getOwnerSnapshot(3, 'acm'), undefined);
+      }));
+
+    void test('putOwnerSnapshots replaces the owner\'s previous snapshot', () =>
+      withStore(async (store) => {
+        await store.putOwnerSnapshots(1, [ownerSnapshot('acme', T0_MS)]);
+        const next = ownerSnapshot('acme', T0_MS + 5_000);
+        next.windows = next.windows.slice(0, 1);
+        next.recentIds = [];
+        await store.putOwnerSnapshots(1, [next]);
+        assert.deepEqual(await store.getOwnerSnapshot(1, 'acme'), next);
+      }));
+
+    void test('deleteOwnerSnapshots removes exactly the listed owners of that shard', () =>
+      withStore(async (store) => {
+        await store.putOwnerSnapshots(1, [ownerSnapshot('a'), ownerSnapshot('b'), ownerSnapshot('c')]);
+        await store.putOwnerSnapshots(2, [ownerSnapshot('a')]);
+        await store.deleteOwnerSnapshots(1, ['a', 'c', 'never-written']);
+        assert.equal(await store.getOwnerSnapshot(1, 'a'), undefined);
+        assert.equal(await store.getOwnerSnapshot(1, 'c'), undefined);
+        assert.deepEqual(await store.getOwnerSnapshot(1, 'b'), ownerSnapshot('b'));
+        assert.deepEqual(await store.getOwnerSnapshot(2, 'a'), ownerSnapshot('a'));
+        await store.deleteOwnerSnapshots(1, []);
+      }));
+
+    void test('checkpoints are per shard and the last one wins', () =>
+      withStore(async (store) => {
+        assert.equal(await store.getCheckpoint(9), undefined);
+        await store.putCheckpoint({ shard: 9, takenAtMs: T0_MS, logOffset: 10 });
+        await store.putCheckpoint({ shard: 9, takenAtMs: T0_MS + 1, logOffset: 25 });
+        await store.putCheckpoint({ shard: 10, takenAtMs: T0_MS, logOffset: 0 });
+        assert.deepEqual(await store.getCheckpoint(9), { shard: 9, takenAtMs: T0_MS + 1, logOffset: 25 });
+        assert.deepEqual(await store.getCheckpoint(10), { shard: 10, takenAtMs: T0_MS, logOffset: 0 });
+        assert.equal(await store.getCheckpoint(11), undefined);
+      }));
+  });
+}
