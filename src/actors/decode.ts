@@ -42,11 +42,13 @@ export interface DecodedBody {
   /** The envelope's batchId / IngestRequest.batch_id, to be echoed in the answer. */
   batchId?: string;
   /**
-   * Ack level asked for inside the body (protobuf `ack`). The request's own
-   * ack (metadata, query string) is set by the edge; the stronger of the two
-   * wins, so a client asking for `durable` in either place gets it.
+   * Ack level asked for inside the body (protobuf `ack`); absent when the body
+   * does not say (ACK_LEVEL_UNSPECIFIED, and always for JSON and msgpack).
+   * The request's own ack (gRPC metadata, HTTP query) is set by the edge; the
+   * consumer should take the stronger of the two, so a client asking for
+   * `durable` in either place gets it.
    */
-  ackLevel?: AckLevel;
+  ack?: AckLevel;
   /** receipts_all asked for inside the body; OR-ed with the request's. */
   receiptsAll?: boolean;
 }
@@ -204,8 +206,8 @@ function decodeProtobuf(bytes: Uint8Array, limits: DecodeLimits): DecodedBody {
   for (let i = 0; i < source.length; i++) events[i] = plainEvent(source[i]!);
   const out: DecodedBody = { events, single: false };
   if (message.batchId !== '') out.batchId = checkBatchId(message.batchId, limits);
-  if (message.ack === PbAckLevel.ACK_LEVEL_APPLIED) out.ackLevel = 'applied';
-  else if (message.ack === PbAckLevel.ACK_LEVEL_DURABLE) out.ackLevel = 'durable';
+  if (message.ack === PbAckLevel.ACK_LEVEL_APPLIED) out.ack = 'applied';
+  else if (message.ack === PbAckLevel.ACK_LEVEL_DURABLE) out.ack = 'durable';
   if (message.receiptsAll) out.receiptsAll = true;
   return checked(out, limits);
 }

@@ -9,19 +9,19 @@
  *   `{ code, field, message }` and they end up as `rejected` receipts while
  *   the rest of the batch goes on (REJECTION_CODES below).
  *
- * Intended status mapping (src/edge/status.ts owns the table):
+ * Status mapping (src/edge/status.ts owns the table; these are its rows):
  *
  *   code                   HTTP  gRPC                retryable
  *   EVT_BODY_MALFORMED     400   INVALID_ARGUMENT    no
- *   EVT_BODY_TOO_LARGE     413   RESOURCE_EXHAUSTED  no   (gRPC's own code for an oversized message)
+ *   EVT_BODY_TOO_LARGE     413   INVALID_ARGUMENT    no   (RESOURCE_EXHAUSTED would invite a retry)
  *   EVT_BATCH_TOO_LONG     413   INVALID_ARGUMENT    no
  *   EVT_BATCH_EMPTY        400   INVALID_ARGUMENT    no
  *
  * Per-event codes only appear inside receipts (the request itself succeeds,
- * 200 / OK). If an edge answers a single-event body that was rejected with an
- * error status, use 422 / INVALID_ARGUMENT for all of them:
- * EVT_FIELD_MISSING, EVT_FIELD_TYPE, EVT_FIELD_TOO_LONG, EVT_FIELD_TOO_MANY,
- * EVT_FIELD_INVALID, EVT_EVENT_TOO_LARGE, EVT_TIMESTAMP_FUTURE.
+ * 200 / OK). When an edge answers a rejected single-event body with an error
+ * status, all of them are 400 / INVALID_ARGUMENT: EVT_FIELD_MISSING,
+ * EVT_FIELD_TYPE, EVT_FIELD_TOO_LONG, EVT_FIELD_TOO_MANY, EVT_FIELD_INVALID,
+ * EVT_EVENT_TOO_LARGE, EVT_TIMESTAMP_FUTURE.
  */
 import { EventideError } from '../errors.js';
 
@@ -73,11 +73,11 @@ export const REJECTION_CODES = [
   'EVT_FIELD_MISSING',
   /** A field has the wrong type (a number where a string belongs, an object that is not plain). */
   'EVT_FIELD_TYPE',
-  /** A string is longer than its *CharsMax limit (or empty where it must not be). */
+  /** A string is longer than its *CharsMax limit. */
   'EVT_FIELD_TOO_LONG',
   /** More tags than tagsMax or properties than propertiesMax. */
   'EVT_FIELD_TOO_MANY',
-  /** A value of the right type that is not allowed: NaN, Infinity, an unknown severity, `__proto__`. */
+  /** A value of the right type that is not allowed: NaN, Infinity, an unknown severity, an empty tag, `__proto__`. */
   'EVT_FIELD_INVALID',
   /** The event's estimated size is over eventBytesMax. */
   'EVT_EVENT_TOO_LARGE',

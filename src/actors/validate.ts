@@ -36,16 +36,21 @@ export interface Validator {
   readonly limits: EventLimits;
   /** One event at `index` of its batch. Returns the record, or a Rejection (test with isRejection). */
   validate(input: unknown, index: number, ctx: ValidateContext): EventRecord | Rejection;
+  /**
+   * A whole batch into fresh arrays: the answer may be held (a durable ack
+   * waits for a flush) while the next batch is validated, so nothing is reused.
+   */
+  validateBatch(events: readonly unknown[], ctx: ValidateContext): ValidatedBatch;
 }
 
-/** Parallel arrays in the shape the owner actor consumes; reused across batches. */
+/** Parallel arrays in the shape the owner actor consumes. */
 export interface ValidatedBatch {
   /** Valid events, in batch order. */
   records: EventRecord[];
   /** indexes[i] is the position of records[i] in the request's batch. */
   indexes: number[];
-  /** One `rejected` receipt per invalid event, in batch order. */
-  rejections: Receipt[];
+  /** One `rejected` receipt per invalid event, in batch order; the actor appends its own receipts here. */
+  receipts: Receipt[];
   rejected: number;
 }
 
@@ -54,12 +59,12 @@ export function isRejection(r: EventRecord | Rejection): r is Rejection {
 }
 
 export function createValidatedBatch(): ValidatedBatch {
-  return { records: [], indexes: [], rejections: [], rejected: 0 };
+  return { records: [], indexes: [], receipts: [], rejected: 0 };
 }
 
 /**
- * Validates a whole batch into `out`, which is cleared first so the caller can
- * reuse its arrays from batch to batch.
+ * Validates a whole batch into `out`, which is cleared first so a caller that
+ * is done with the previous answer can reuse its arrays.
  */
 export function validateBatch(
   events: readonly unknown[],
@@ -68,7 +73,7 @@ export function validateBatch(
 ): void {
   out.records.length = 0;
   out.indexes.length = 0;
-  out.rejections.length = 0;
+  out.receipts.length = 0;
   out.rejected = 0;
   const { validator } = ctx;
   const idCharsMax = validator.limits.idCharsMax;
@@ -77,7 +82,7 @@ export function validateBatch(
     const r = validator.validate(input, i, ctx);
     if (isRejection(r)) {
       out.rejected++;
-      out.rejections.push({
+      out.receipts.push({
         index: i,
         id: clientId(input, idCharsMax),
         status: 'rejected',
@@ -311,5 +316,14 @@ export function createValidator(limits: EventLimits): Validator {
     };
   }
 
-  return { limits: l, validate };
+  const validator: Validator = {
+    limits: l,
+    validate,
+    validateBatch(events, ctx) {
+      const out = createValidatedBatch();
+      validateBatch(events, { requestId: ctx.requestId, receivedAtMs: ctx.receivedAtMs, validator }, out);
+      return out;
+    },
+  };
+  return validator;
 }

@@ -196,11 +196,11 @@ void test('protobuf: every field maps to the JSON shape; unset optionals stay ab
     ],
     single: false,
     batchId: 'B7',
-    ackLevel: 'durable',
+    ack: 'durable',
     receiptsAll: true,
   });
   const applied = decodeBody(pbBody([bare], { ack: AckLevel.ACK_LEVEL_APPLIED }), 'protobuf', 'identity', LIMITS);
-  assert.equal(applied.ackLevel, 'applied');
+  assert.equal(applied.ack, 'applied');
   assert.equal(applied.receiptsAll, undefined);
   assert.equal(applied.batchId, undefined);
 });

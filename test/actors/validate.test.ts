@@ -208,14 +208,14 @@ void test('validateBatch fills parallel arrays and rejection receipts, and clear
   assert.deepEqual(out.indexes, [0, 3]);
   assert.equal(out.rejected, 3);
   assert.deepEqual(
-    out.rejections.map(({ index, id, status, code, field }) => ({ index, id, status, code, field })),
+    out.receipts.map(({ index, id, status, code, field }) => ({ index, id, status, code, field })),
     [
       { index: 1, id: 'b', status: 'rejected', code: 'EVT_FIELD_TYPE', field: 'name' },
       { index: 2, id: '', status: 'rejected', code: 'EVT_FIELD_TYPE', field: '' },
       { index: 4, id: '', status: 'rejected', code: 'EVT_FIELD_TYPE', field: 'id' },
     ],
   );
-  for (const r of out.rejections) assert.ok(typeof r.message === 'string' && r.message.length > 0);
+  for (const r of out.receipts) assert.ok(typeof r.message === 'string' && r.message.length > 0);
 });
 
 void test('the validator never throws, whatever it is given', () => {
@@ -229,4 +229,15 @@ void test('the validator never throws, whatever it is given', () => {
     { name: 'a', timestamp: 10n },
   ];
   for (const input of hostile) assert.ok(isRejection(validator.validate(input, 0, CTX)));
+});
+
+void test('Validator.validateBatch answers in fresh arrays each time', () => {
+  const first = validator.validateBatch([{ name: 'a' }, { name: 1 }], CTX);
+  const second = validator.validateBatch([{ name: 'b' }], CTX);
+  assert.deepEqual(first.records.map((r) => r.name), ['a']);
+  assert.deepEqual(first.receipts.map((r) => r.index), [1]);
+  assert.equal(first.rejected, 1);
+  assert.deepEqual(second.records.map((r) => r.name), ['b']);
+  assert.equal(second.receipts.length, 0);
+  assert.notEqual(first.records, second.records);
 });
