@@ -1,0 +1,131 @@
+/**
+ * The one options schema: every setting in config/defaults.ts, each optional
+ * for the user and bounded. src/config.ts validates the merged settings against
+ * it once, at start, and freezes the result.
+ *
+ * Invariants:
+ * - The keys here are exactly the keys of `defaults` plus the two service URLs
+ *   (checked at compile time below and by test/config.test.ts).
+ * - Every number has a minimum and a maximum; every string a length bound.
+ * - `must` on a schema is the phrase used in error messages ("must be ...");
+ *   src/config.ts derives it from the bounds where it is not given.
+ */
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import type { Defaults } from './defaults.js';
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const GiB = 1024 * MiB;
+const DAY_MS = 86_400_000;
+
+function int(minimum: number, maximum: number, description: string): ReturnType<typeof Type.Integer> {
+  return Type.Integer({ minimum, maximum, description });
+}
+
+function text(minLength: number, maxLength: number, description: string): ReturnType<typeof Type.String> {
+  return Type.String({ minLength, maxLength, description });
+}
+
+/** Settings a user may give; all optional. */
+export const settingsSchema = {
+  host: text(1, 253, 'Host the HTTP and ws server binds to.'),
+  httpPort: int(0, 65_535, 'HTTP + ws port; 0 picks a free port.'),
+  grpcPort: int(0, 65_535, 'gRPC port; 0 picks a free port.'),
+  dataDir: text(1, 4096, 'Directory of the embedded LMDB store and the server secret.'),
+  logLevel: Type.Union(
+    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level)),
+    { description: 'Log level.' },
+  ),
+
+  shardCount: int(1, 65_536, 'Owners hash to this many shards. Fixed for the life of the data.'),
+  workers: int(0, 1024, 'Worker threads hosting shard actors; 0 means one per core (capped at shardCount).'),
+
+  bodyBytesMax: int(1 * KiB, 1 * GiB, 'Request body size on the wire.'),
+  bodyInflatedBytesMax: int(1 * KiB, 1 * GiB, 'Size a gzip body may inflate to; at least bodyBytesMax.'),
+  batchEventsMax: int(1, 1_000_000, 'Events per request.'),
+  eventBytesMax: int(256, 16 * MiB, 'Estimated size of one event.'),
+  // 512 keeps an [owner, id] key under LMDB's key size limit (src/store/lmdb/event-store.ts).
+  idCharsMax: int(1, 512, 'Length of id, name, userId.'),
+  nameCharsMax: int(1, 1024, 'Length of an event name.'),
+  categoryCharsMax: int(1, 1024, 'Length of a category.'),
+  tagsMax: int(0, 1024, 'Tags per event.'),
+  tagCharsMax: int(1, 1024, 'Length of one tag.'),
+  propertiesMax: int(0, 1024, 'Properties per event.'),
+  propertyKeyCharsMax: int(1, 1024, 'Length of a property key.'),
+  propertyValueCharsMax: int(1, 65_536, 'Length of a string property value.'),
+  futureToleranceMs: int(0, DAY_MS, 'How far in the future an event time may be.'),
+
+  mailboxBatchesMax: int(1, 1_000_000, 'In-flight batches per shard.'),
+  workerBatchesMax: int(1, 1_000_000, 'In-flight batches per worker.'),
+  requestTimeoutMs: int(1, 600_000, 'Time a worker has to answer a request.'),
+  workerRestartDelayMs: int(1, 10_000, 'First delay before restarting a dead worker.'),
+
+  allowedLatenessMs: int(0, DAY_MS, 'Lateness still counted in a closed window.'),
+  closeIntervalMs: int(10, 60_000, 'Window close tick.'),
+  dedupHorizonMs: int(0, 7 * DAY_MS, 'How long event ids are remembered for dedup.'),
+  dedupIdsMax: int(0, 10_000_000, 'Event ids remembered per owner.'),
+  ownerIdleMs: int(1_000, 7 * DAY_MS, 'Idle time after which an owner leaves memory.'),
+  ownersPerWorkerMax: int(1, 100_000_000, 'Owners resident per worker.'),
+  hllPrecision: int(4, 16, 'HyperLogLog precision; registers = 2^p.'),
+
+  flushIntervalMs: int(1, 60_000, 'Event store flush tick.'),
+  flushBatchEventsMax: int(1, 1_000_000, 'Events per flush.'),
+  flushPendingEventsMax: int(1, 100_000_000, 'Events waiting for the store per worker; at least flushBatchEventsMax.'),
+  snapshotIntervalMs: int(100, 3_600_000, 'Snapshot tick.'),
+
+  deltaTickMs: int(10, 60_000, 'Live delta tick.'),
+  deltaHistoryFramesMax: int(0, 100_000, 'Delta frames kept per channel for resume.'),
+  wsBufferedBytesMax: int(1 * KiB, 1 * GiB, 'Bytes buffered on one ws before deltas are merged.'),
+  wsClientsMax: int(1, 1_000_000, 'ws subscribers per process.'),
+  wsSubscriptionsMax: int(1, 1024, 'Subscriptions per ws connection.'),
+  wsMessageBytesMax: int(256, 16 * MiB, 'ws message size.'),
+
+  queryWindowsMax: int(1, 1_000_000, 'Windows per metrics answer.'),
+
+  keySecret: Type.String({
+    maxLength: 1024,
+    pattern: '^(|[\\s\\S]{32,})$',
+    description: 'Server secret for key hashes; empty: generated and kept in dataDir.',
+    must: 'be empty or a string of 32..1024 characters',
+  }),
+  devKey: Type.Boolean({ description: 'Create and print a development key on a first start.' }),
+
+  eventStore: Type.Union([Type.Literal('lmdb'), Type.Literal('mongodb')], { description: 'Event store.' }),
+  snapshotStore: Type.Union([Type.Literal('lmdb'), Type.Literal('redis')], { description: 'Snapshot store.' }),
+
+  mongodbUri: Type.String({
+    maxLength: 4096,
+    pattern: '^mongodb(\\+srv)?://',
+    description: 'MongoDB connection string (MONGODB_URI); set, it makes mongodb the default event store.',
+    must: 'be a mongodb:// or mongodb+srv:// URI',
+  }),
+  redisUrl: Type.String({
+    maxLength: 4096,
+    pattern: '^rediss?://',
+    description: 'Redis URL (REDIS_URL); set, it makes redis the default snapshot store.',
+    must: 'be a redis:// or rediss:// URL',
+  }),
+} satisfies Record<string, TSchema>;
+
+export type SettingName = keyof typeof settingsSchema;
+
+/** Settings without a default; they stay optional once resolved. */
+export const OPTIONAL_SETTINGS = ['mongodbUri', 'redisUrl'] as const;
+export type OptionalSettingName = (typeof OPTIONAL_SETTINGS)[number];
+
+/** The shape of a config file (and of user options in code). */
+export const userConfigSchema = Type.Partial(Type.Object(settingsSchema, { additionalProperties: false }));
+export type UserConfig = Static<typeof userConfigSchema>;
+
+type Settings = Static<ReturnType<typeof Type.Object<typeof settingsSchema>>>;
+
+/** Every setting filled in, validated and frozen. */
+export type ResolvedConfig = Readonly<
+  Omit<Settings, OptionalSettingName> & Partial<Pick<Settings, OptionalSettingName>>
+>;
+
+// Compile-time proof that the schema and defaults name the same settings:
+// a setting added to defaults.ts without a schema entry (or the reverse) fails the build.
+type Exact<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const schemaCoversDefaults: Exact<Exclude<SettingName, OptionalSettingName>, keyof Defaults> = true;
+void schemaCoversDefaults;
