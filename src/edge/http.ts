@@ -1,0 +1,349 @@
+/**
+ * The HTTP edge: authenticate, bound, route. It never parses an event body
+ * (raw-body.ts hands the bytes on) and holds no window state; everything it
+ * answers comes from the Router.
+ *
+ * Invariants:
+ * - A request is authenticated in `onRequest`, before its body is read, so an
+ *   anonymous client cannot make the server buffer bodyBytesMax bytes.
+ * - Every error answer, including fastify's own and the HTTP parser's, has the
+ *   shape `{ error: { code: 'EVT_*', message, field?, retryable } }` and the
+ *   status from status.ts; 429 and 503 carry Retry-After.
+ * - Every response carries `x-request-id` (the client's, when it sent a sane
+ *   one, else a generated UUID).
+ */
+import { randomUUID } from 'node:crypto';
+import { STATUS_CODES, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
+import { RESOLUTIONS, RESOLUTION_MS, type AckLevel, type BatchReceipt, type Resolution } from '../actors/types.js';
+import type { EventideError } from '../errors.js';
+import type { Router } from '../runtime/router.js';
+import {
+  BodyLengthMismatchError,
+  ForbiddenError,
+  HeadersTooLargeError,
+  NotFoundError,
+  QueryInvalidError,
+  RequestBodyTooLargeError,
+  RequestMalformedError,
+  RequestTimeoutError,
+  ServerClosingError,
+  UnauthenticatedError,
+  UnsupportedMediaTypeError,
+} from './errors.js';
+import { createRawBodyStats, registerRawBodyParsers, type RawBody, type RawBodyStats } from './raw-body.js';
+import { errorBodyOf, httpStatusOf, publicErrorOf, retryAfterSecondsOf, type PublicError } from './status.js';
+
+export type Scope = 'ingest' | 'read';
+
+/** Who a key belongs to and what it may do. */
+export interface Principal {
+  owner: string;
+  scopes: string[];
+}
+
+/** Resolves a raw key to its principal, or undefined when no key matches. */
+export type Authenticate = (key: string) => Promise<Principal | undefined>;
+
+/** The limits the HTTP edge needs; a subset of the resolved configuration plus its own. */
+export interface HttpConfig {
+  /** Bytes on the wire per request body; more is 413 EVT_BODY_TOO_LARGE. */
+  bodyBytesMax: number;
+  /** Ack level when the request names none. */
+  ackDefault: AckLevel;
+  /** Longest event id accepted in GET /v1/events/:id (UTF-16 units). */
+  idCharsMax: number;
+  /** Longest `name` filter accepted in GET /v1/metrics. */
+  nameCharsMax: number;
+  /** Whole request, headers and body, must arrive within this; else 408. Bounds slow-loris bodies. */
+  httpRequestTimeoutMs: number;
+  /** An idle socket is closed after this. */
+  httpConnectionTimeoutMs: number;
+  /** Keep-alive sockets idle for this long are closed. */
+  httpKeepAliveTimeoutMs: number;
+  /** Longest path parameter in bytes as sent (percent-encoded); longer is 404. */
+  httpParamBytesMax: number;
+  /** Longest x-request-id taken from a client; longer or odd ones are replaced by a UUID. */
+  requestIdCharsMax: number;
+}
+
+/** Defaults for the edge-only limits (the others come from config/defaults.ts). */
+export const HTTP_DEFAULTS: Readonly<Omit<HttpConfig, 'bodyBytesMax' | 'idCharsMax' | 'nameCharsMax'>> = Object.freeze({
+  ackDefault: 'applied',
+  httpRequestTimeoutMs: 30_000,
+  httpConnectionTimeoutMs: 60_000,
+  httpKeepAliveTimeoutMs: 72_000,
+  httpParamBytesMax: 512,
+  requestIdCharsMax: 128,
+});
+
+export interface HttpServerOptions {
+  router: Router;
+  authenticate: Authenticate;
+  config: HttpConfig;
+  /** A pino-compatible logger, or false for none (tests). */
+  log: FastifyBaseLogger | false;
+  /** Unix ms; injected so tests decide what "now" is. */
+  clock?: () => number;
+  /** Limits met by the body parsers are counted here. */
+  rawBodyStats?: RawBodyStats;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by the auth hook on routes that name a scope. */
+    principal: Principal | null;
+  }
+  interface FastifyContextConfig {
+    /** The scope a route requires; routes without one are public. */
+    scope?: Scope;
+  }
+}
+
+const REQUEST_ID_PATTERN = /^[\w.:-]+$/;
+const ISO_DATE_PATTERN = /^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/;
+
+/** The API key of a request: `Authorization: Bearer <key>` first, then `x-api-key`. */
+export function keyFromHeaders(headers: IncomingHttpHeaders): string | undefined {
+  const authorization = headers.authorization;
+  if (authorization !== undefined) {
+    const match = /^bearer\s+(\S+)\s*$/i.exec(authorization);
+    if (match) return match[1];
+  }
+  const apiKey = headers['x-api-key'];
+  if (typeof apiKey === 'string' && apiKey.length > 0) return apiKey;
+  return undefined;
+}
+
+/** Authenticate a key and check one scope; throws the matching EventideError. */
+export async function authorize(authenticate: Authenticate, key: string | undefined, scope: Scope): Promise<Principal> {
+  if (key === undefined) throw new UnauthenticatedError();
+  const principal = await authenticate(key);
+  if (principal === undefined) throw new UnauthenticatedError('the API key is not valid');
+  if (!principal.scopes.includes(scope)) throw new ForbiddenError(`the API key lacks the "${scope}" scope`, 'scope');
+  return principal;
+}
+
+/** Map fastify's and Node's own errors onto our codes, by status first and code second. */
+function edgeErrorOf(err: unknown, bodyBytesMax: number): unknown {
+  if (typeof err !== 'object' || err === null) return err;
+  const { code, statusCode } = err as Partial<FastifyError>;
+  if (typeof code !== 'string' || !code.startsWith('FST_')) return err;
+  if (code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH') return new BodyLengthMismatchError('the body length differs from its Content-Length');
+  switch (statusCode) {
+    case 404:
+      return new NotFoundError('no such route');
+    case 408:
+      return new RequestTimeoutError();
+    case 413:
+      return new RequestBodyTooLargeError(bodyBytesMax);
+    case 415:
+      return new UnsupportedMediaTypeError('the Content-Type is not supported', 'content-type');
+    case 431:
+      return new HeadersTooLargeError();
+    default:
+      if (statusCode !== undefined && statusCode >= 400 && statusCode < 500) {
+        return new RequestMalformedError((err as FastifyError).message, { cause: err });
+      }
+      return err;
+  }
+}
+
+/** One answer for every error: status from the table, Retry-After where it applies. */
+function sendPublicError(reply: FastifyReply, pub: PublicError, original: unknown): FastifyReply {
+  const status = httpStatusOf(pub.code);
+  if (status >= 500 && !pub.retryable) reply.log.error({ err: original }, 'request failed');
+  if (status === 429 || status === 503) {
+    const seconds = retryAfterSecondsOf(pub);
+    if (seconds !== undefined) reply.header('retry-after', String(seconds));
+  }
+  // The rest of such a body is never read; closing is cheaper than draining it.
+  if (pub.code === 'EVT_BODY_TOO_LARGE' || pub.code === 'EVT_BODY_LENGTH_MISMATCH') reply.header('connection', 'close');
+  return reply.code(status).send(errorBodyOf(pub));
+}
+
+/** The HTTP parser's errors never reach fastify's handlers; answer them in the same shape. */
+function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  let edgeErr: EventideError;
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') edgeErr = new RequestTimeoutError();
+  else if (err.code === 'HPE_HEADER_OVERFLOW') edgeErr = new HeadersTooLargeError();
+  // The peer half-closed before the body reached its Content-Length.
+  else if (err.code === 'HPE_INVALID_EOF_STATE') edgeErr = new BodyLengthMismatchError('the connection ended before the body reached its Content-Length');
+  else edgeErr = new RequestMalformedError();
+  const status = httpStatusOf(edgeErr.code);
+  const body = JSON.stringify(errorBodyOf(publicErrorOf(edgeErr)));
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Bad Request'}\r\n` +
+        `Connection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
+}
+
+function parseTimeParam(value: string | undefined, field: string, fallbackMs: number): number {
+  if (value === undefined || value === '') return fallbackMs;
+  // Date.parse alone takes "-5" or "March 7" too; insist on an ISO 8601 date first.
+  const ms = /^\d{1,16}$/.test(value) ? Number(value) : ISO_DATE_PATTERN.test(value) ? Date.parse(value) : Number.NaN;
+  if (!Number.isSafeInteger(ms) || ms < 0) {
+    throw new QueryInvalidError(`${field} must be unix milliseconds or an ISO 8601 date`, field);
+  }
+  return ms;
+}
+
+function oneOf<T extends string>(value: string | undefined, allowed: readonly T[], field: string): T | undefined {
+  if (value === undefined || value === '') return undefined;
+  if ((allowed as readonly string[]).includes(value)) return value as T;
+  throw new QueryInvalidError(`${field} must be one of ${allowed.join(', ')}`, field);
+}
+
+function headerOf(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+const ACK_LEVELS: readonly AckLevel[] = ['applied', 'durable'];
+const RECEIPT_MODES = ['all', 'rejected'] as const;
+
+type Query = Record<string, string | undefined>;
+
+/** The answer to an ingest: 200 unless nothing of the body was taken, then 400 with the first rejection. */
+function sendReceipt(reply: FastifyReply, receipt: BatchReceipt): FastifyReply {
+  const { batchId, counts, receipts } = receipt;
+  const body: Record<string, unknown> = batchId === undefined ? { counts, receipts } : { batchId, counts, receipts };
+  const total = counts.accepted + counts.duplicate + counts.late + counts.tooLate + counts.rejected;
+  const first = receipts.find((r) => r.status === 'rejected');
+  if (total > 0 && counts.rejected === total && first !== undefined) {
+    const message =
+      receipt.single || total === 1
+        ? (first.message ?? 'the event was rejected')
+        : `all ${total} events were rejected; the first, at index ${first.index}: ${first.message ?? first.code ?? 'rejected'}`;
+    const error: Record<string, unknown> = { code: first.code ?? 'EVT_FIELD_INVALID', message, retryable: false };
+    if (first.field !== undefined) error.field = first.field;
+    return reply.code(400).send({ error, ...body });
+  }
+  return reply.code(200).send(body);
+}
+
+/**
+ * Build the HTTP server (not listening). Routes: POST /v1/events,
+ * GET /v1/metrics, GET /v1/events/:id, GET /healthz, /livez, /readyz.
+ * The ws route is added separately (ws.ts: registerStreamRoute).
+ */
+export function createHttpServer(options: HttpServerOptions): FastifyInstance {
+  const { router, authenticate, config } = options;
+  const clock = options.clock ?? Date.now;
+  const rawBodyStats = options.rawBodyStats ?? createRawBodyStats();
+  let closing = false;
+  const sendError = (reply: FastifyReply, err: unknown): FastifyReply =>
+    sendPublicError(reply, publicErrorOf(edgeErrorOf(err, config.bodyBytesMax)), err);
+
+  const app = Fastify({
+    ...(options.log === false ? { logger: false } : { loggerInstance: options.log }),
+    bodyLimit: config.bodyBytesMax,
+    requestTimeout: config.httpRequestTimeoutMs,
+    connectionTimeout: config.httpConnectionTimeoutMs,
+    keepAliveTimeout: config.httpKeepAliveTimeoutMs,
+    routerOptions: { maxParamLength: config.httpParamBytesMax },
+    return503OnClosing: false,
+    genReqId: (req: IncomingMessage) => {
+      const given = headerOf(req.headers, 'x-request-id');
+      return given !== undefined && given.length <= config.requestIdCharsMax && REQUEST_ID_PATTERN.test(given) ? given : randomUUID();
+    },
+    clientErrorHandler,
+    frameworkErrors: (error, _request, reply) => {
+      sendError(reply, error);
+    },
+  }) as unknown as FastifyInstance;
+
+  app.decorateRequest('principal', null);
+  app.setErrorHandler((err, _request, reply) => {
+    if ((err as FastifyError).validation !== undefined) {
+      const v = err as FastifyError;
+      const field = v.validation?.[0]?.instancePath.replace(/^\//, '') || 'query';
+      return sendError(reply, new QueryInvalidError(v.message, field));
+    }
+    return sendError(reply, err);
+  });
+  app.setNotFoundHandler((request, reply) => sendError(reply, new NotFoundError(`no route ${request.method} ${request.url.split('?')[0]}`)));
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+    const scope = request.routeOptions.config.scope;
+    if (scope === undefined) return;
+    if (closing) throw new ServerClosingError();
+    request.principal = await authorize(authenticate, keyFromHeaders(request.headers), scope);
+  });
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+
+  // Liveness answers while the process answers at all: no dependency is asked.
+  app.get('/healthz', (_request, reply) => reply.send({ ok: true }));
+  app.get('/livez', (_request, reply) => reply.send({ ok: true }));
+  app.get('/readyz', (_request, reply) => {
+    const readiness = router.readiness();
+    return reply.code(readiness.ready && !closing ? 200 : 503).send(readiness);
+  });
+
+  // The ingest route lives in its own encapsulation context so its raw-body
+  // parsers do not replace the JSON parser of other routes (admin, future ones).
+  void app.register((ingest, _options, done) => {
+    registerRawBodyParsers(ingest, { bodyBytesMax: config.bodyBytesMax, stats: rawBodyStats });
+    ingest.post('/v1/events', { config: { scope: 'ingest' } }, async (request, reply) => {
+      const principal = request.principal!;
+      const query = request.query as Query;
+      const raw = request.body as RawBody | undefined;
+      // An empty body cannot hold an event; saying so here saves a trip to a worker.
+      if (raw === undefined || raw.bytes.length === 0) throw new RequestMalformedError('the request has no body', { field: 'body' });
+      const ack = oneOf(headerOf(request.headers, 'x-eventide-ack') ?? query.ack, ACK_LEVELS, 'ack') ?? config.ackDefault;
+      const receiptsMode = oneOf(headerOf(request.headers, 'x-eventide-receipts') ?? query.receipts, RECEIPT_MODES, 'receipts');
+      const receipt = await router.ingest({
+        owner: principal.owner,
+        body: raw.bytes,
+        format: raw.format,
+        encoding: raw.encoding,
+        ack,
+        receiptsAll: receiptsMode === 'all',
+        receivedAtMs: clock(),
+        requestId: request.id,
+      });
+      return sendReceipt(reply, receipt);
+    });
+    done();
+  });
+
+  app.get('/v1/metrics', { config: { scope: 'read' } }, async (request) => {
+    const principal = request.principal!;
+    const query = request.query as Query;
+    const nowMs = clock();
+    const resolution: Resolution = oneOf(query.resolution, RESOLUTIONS, 'resolution') ?? '1m';
+    const toMs = parseTimeParam(query.to, 'to', nowMs);
+    const fromMs = parseTimeParam(query.from, 'from', toMs - 3_600_000);
+    if (fromMs > toMs) throw new QueryInvalidError('from must not be after to', 'from');
+    if (fromMs + RESOLUTION_MS[resolution] < fromMs) throw new QueryInvalidError('from is out of range', 'from');
+    const name = query.name;
+    if (name !== undefined && (name.length === 0 || name.length > config.nameCharsMax)) {
+      throw new QueryInvalidError(`name must have 1 to ${config.nameCharsMax} characters`, 'name');
+    }
+    return router.queryMetrics(
+      name === undefined ? { owner: principal.owner, resolution, fromMs, toMs } : { owner: principal.owner, resolution, fromMs, toMs, name },
+    );
+  });
+
+  app.get('/v1/events/:id', { config: { scope: 'read' } }, async (request) => {
+    const principal = request.principal!;
+    const { id } = request.params as { id: string };
+    if (id.length === 0 || id.length > config.idCharsMax) {
+      throw new QueryInvalidError(`id must have 1 to ${config.idCharsMax} characters`, 'id');
+    }
+    const location = await router.getEvent(principal.owner, id);
+    if (location === undefined) throw new NotFoundError(`no event with id ${id}`, 'id');
+    return location;
+  });
+
+  return app;
+}
