@@ -14,12 +14,12 @@ const port = parentPort;
 const data = workerData as WorkerData;
 const config = data.config as unknown as ResolvedConfig;
 
-const stores = await openStores(config, { role: 'worker', workerIndex: data.workerIndex });
+const stores = await openStores(config);
 const host = new ShardHost({
   workerIndex: data.workerIndex,
   config,
-  eventStore: stores.eventStore,
-  snapshotStore: stores.snapshotStore,
+  eventStore: stores.events,
+  snapshotStore: stores.snapshots,
   port,
 });
 

@@ -1,0 +1,120 @@
+/**
+ * Composition: one edge process = configuration, the key store, the shard
+ * router with its worker threads, and the HTTP (+ ws) and gRPC servers.
+ *
+ * Start order: stores, workers, then listeners, so nothing is accepted
+ * before a shard can take it. Close order is the reverse: stop accepting
+ * (503 / UNAVAILABLE while draining), let in-flight work finish, then close
+ * the workers (each flushes, snapshots and closes its store handles).
+ */
+import { mkdirSync } from 'node:fs';
+import { pino } from 'pino';
+import { loadConfig, type ResolvedConfig } from './config.js';
+import { flagName } from './config.js';
+import type { SettingName } from '../config/schema.js';
+import { ensureDevKey, KeyVerifier, createKey, loadOrCreateServerSecret } from './auth/keys.js';
+import { openKeyStore } from './store/open.js';
+import { ShardRouter } from './runtime/shard-router.js';
+import { createHttpServer, HTTP_DEFAULTS, type Principal } from './edge/http.js';
+import { startGrpcServer } from './edge/grpc.js';
+import type { Logger } from './log.js';
+
+export interface StartedServer {
+  httpUrl: string;
+  grpcTarget: string;
+  wsUrl: string;
+  /** The development key created on a first start (printed once), if one was. */
+  devKey: string | undefined;
+  config: ResolvedConfig;
+  router: ShardRouter;
+  /** Creates a key for `owner` with scopes ingest and read; returns the clear key (shown once). */
+  createKey(owner: string): Promise<string>;
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** A resolved configuration (the CLI's); when absent, defaults plus `overrides`. */
+  config?: ResolvedConfig;
+  log?: Logger;
+}
+
+/** Defaults plus overrides, validated like flags (so a bad override names itself). */
+export function configWith(overrides: Record<string, unknown> = {}): ResolvedConfig {
+  const argv = Object.entries(overrides).flatMap(([name, value]) => [`--${flagName(name as SettingName)}`, String(value)]);
+  return loadConfig({ argv, env: {}, cwd: process.cwd() });
+}
+
+export async function startServer(overrides: Record<string, unknown> = {}, options: StartOptions = {}): Promise<StartedServer> {
+  const config = options.config ?? configWith(overrides);
+  const log = (options.log ?? pino({ level: config.logLevel })) as Logger;
+  mkdirSync(config.dataDir, { recursive: true });
+
+  const keyStore = await openKeyStore(config);
+  const secret = config.keySecret !== '' ? Buffer.from(config.keySecret) : await loadOrCreateServerSecret(config.dataDir);
+  const verifier = new KeyVerifier(keyStore, secret);
+  const authenticate = async (key: string): Promise<Principal | undefined> => {
+    const found = await verifier.verify(key, Date.now());
+    return found === undefined ? undefined : { owner: found.owner, scopes: found.scopes as Principal['scopes'] };
+  };
+
+  const router = new ShardRouter({
+    shardCount: config.shardCount,
+    workerCount: config.workers,
+    mailboxBatchesMax: config.mailboxBatchesMax,
+    workerBatchesMax: config.workerBatchesMax,
+    requestTimeoutMs: config.requestTimeoutMs,
+    workerRestartDelayMs: config.workerRestartDelayMs,
+    config: { ...config },
+    log: log.child({ component: 'runtime' }),
+  });
+  await router.start();
+
+  const devKey = config.devKey ? await ensureDevKey(keyStore, secret, Date.now()) : undefined;
+
+  const http = createHttpServer({
+    router,
+    authenticate,
+    config: {
+      ...HTTP_DEFAULTS,
+      bodyBytesMax: config.bodyBytesMax,
+      idCharsMax: config.idCharsMax,
+      nameCharsMax: config.nameCharsMax,
+    },
+    log: config.logLevel === 'silent' ? false : (log as never),
+  });
+  await http.listen({ host: config.host, port: config.httpPort });
+  const httpAddress = http.server.address();
+  const httpPort = typeof httpAddress === 'object' && httpAddress !== null ? httpAddress.port : config.httpPort;
+
+  const grpc = await startGrpcServer({
+    router,
+    authenticate,
+    host: config.host,
+    port: config.grpcPort,
+    defaults: { ack: 'applied' },
+    log: log.child({ component: 'grpc' }),
+  });
+
+  let closing: Promise<void> | undefined;
+  return {
+    httpUrl: `http://${config.host}:${httpPort}`,
+    grpcTarget: `${config.host}:${grpc.port}`,
+    wsUrl: `ws://${config.host}:${httpPort}/v1/stream`,
+    devKey,
+    config,
+    router,
+    async createKey(owner: string) {
+      const created = await createKey(keyStore, secret, { owner, scopes: ['ingest', 'read'], nowMs: Date.now() });
+      return created.key;
+    },
+    close() {
+      closing ??= (async () => {
+        router.drain();
+        await Promise.allSettled([http.close(), grpc.close()]);
+        await router.close();
+        await keyStore.close();
+      })();
+      return closing;
+    },
+  };
+}
