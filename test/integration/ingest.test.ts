@@ -56,7 +56,7 @@ test('HTTP JSON, msgpack, protobuf and gzip bodies are all counted exactly', asy
       timestampMs: e.timestamp,
       userId: e.userId,
       category: e.category,
-      severity: Severity.INFO,
+      severity: Severity.SEVERITY_INFO,
       tags: [],
       properties: new Map(),
       value: e.value,
@@ -142,7 +142,7 @@ function grpcEvents(prefix: string, count: number, nowMs: number) {
     name: e.name,
     timestampMs: e.timestamp,
     userId: e.userId,
-    severity: Severity.INFO,
+    severity: Severity.SEVERITY_INFO,
     tags: [],
     properties: new Map(),
   }));
