@@ -95,9 +95,9 @@ const validatedOptions = new WeakSet<OwnerOptions>();
 
 function validateOptions(options: OwnerOptions): void {
   if (validatedOptions.has(options)) return;
-  const { resolutions } = options;
-  assert.ok(Array.isArray(resolutions) && resolutions.length > 0, 'resolutions must be a non-empty array');
-  for (const r of resolutions) assert.ok((RESOLUTIONS as readonly string[]).includes(r), `unknown resolution ${String(r)}`);
+  const resolutions: readonly string[] = options.resolutions;
+  assert.ok(Array.isArray(options.resolutions) && resolutions.length > 0, 'resolutions must be a non-empty array');
+  for (const r of resolutions) assert.ok((RESOLUTIONS as readonly string[]).includes(r), `unknown resolution ${r}`);
   assert.equal(new Set(resolutions).size, resolutions.length, 'resolutions must not repeat');
   assert.ok(Number.isSafeInteger(options.allowedLatenessMs) && options.allowedLatenessMs >= 0, 'allowedLatenessMs must be an integer >= 0');
   assert.ok(Number.isSafeInteger(options.dedupHorizonMs) && options.dedupHorizonMs > 0, 'dedupHorizonMs must be an integer > 0');

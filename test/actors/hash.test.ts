@@ -21,13 +21,13 @@ function fnv1aBytes(bytes: Uint8Array): number {
   return h >>> 0;
 }
 
-test('shardHash matches FNV-1a 32 vectors, ASCII and non-ASCII', () => {
+void test('shardHash matches FNV-1a 32 vectors, ASCII and non-ASCII', () => {
   for (const [input, expected] of FNV1A_VECTORS) {
     assert.equal(shardHash(input), expected, `shardHash(${JSON.stringify(input)})`);
   }
 });
 
-test('shardHash hashes a lone surrogate as U+FFFD, like Buffer.from(s, "utf8")', () => {
+void test('shardHash hashes a lone surrogate as U+FFFD, like Buffer.from(s, "utf8")', () => {
   // EF BF BD hashed alone, computed independently.
   assert.equal(shardHash('\ud800'), 0x03479c4a);
   assert.equal(shardHash('\udc00'), 0x03479c4a);
@@ -36,7 +36,7 @@ test('shardHash hashes a lone surrogate as U+FFFD, like Buffer.from(s, "utf8")',
   }
 });
 
-test('shardHash agrees with byte-wise FNV-1a over UTF-8 for mixed random strings', () => {
+void test('shardHash agrees with byte-wise FNV-1a over UTF-8 for mixed random strings', () => {
   // A deterministic generator over code units of every UTF-8 length class.
   let state = 12345;
   const next = (): number => {
@@ -52,7 +52,7 @@ test('shardHash agrees with byte-wise FNV-1a over UTF-8 for mixed random strings
   }
 });
 
-test('shardOf is shardHash modulo shardCount and rejects a bad count', () => {
+void test('shardOf is shardHash modulo shardCount and rejects a bad count', () => {
   assert.equal(shardOf('foobar', 1024), 0xbf9cf968 % 1024);
   assert.equal(shardOf('a', 1), 0);
   assert.throws(() => shardOf('a', 0), RangeError);
@@ -70,14 +70,14 @@ const MURMUR3_UTF16_VECTORS: Array<[string, number, number]> = [
   ['é日本😀', 0x1835820c, 0x73722ff6],
 ];
 
-test('hash32 is murmur3_32 over UTF-16LE code units (seed 0 and 42)', () => {
+void test('hash32 is murmur3_32 over UTF-16LE code units (seed 0 and 42)', () => {
   for (const [input, seed0, seed42] of MURMUR3_UTF16_VECTORS) {
     assert.equal(hash32(input), seed0, `hash32(${JSON.stringify(input)})`);
     assert.equal(hash32(input, 42), seed42, `hash32(${JSON.stringify(input)}, 42)`);
   }
 });
 
-test('hash32 spreads sequential ids evenly over the top bits (what HLL indexes use)', () => {
+void test('hash32 spreads sequential ids evenly over the top bits (what HLL indexes use)', () => {
   const buckets = new Uint32Array(16);
   const count = 64_000;
   for (let i = 0; i < count; i++) buckets[hash32(`user-${i}`) >>> 28]! += 1;

@@ -11,7 +11,7 @@ function standardError(precision: number): number {
   return 1.04 / Math.sqrt(2 ** precision);
 }
 
-test('estimate is within 3 standard errors on 100K distinct values, several seeds, p = 12 and 14', () => {
+void test('estimate is within 3 standard errors on 100K distinct values, several seeds, p = 12 and 14', () => {
   for (const precision of [12, 14]) {
     for (const seed of SEEDS) {
       const sketch = new HyperLogLog(precision);
@@ -30,7 +30,7 @@ test('estimate is within 3 standard errors on 100K distinct values, several seed
   }
 });
 
-test('estimate is within 3 standard errors in the linear counting range (2^p .. 2.5 x 2^p)', () => {
+void test('estimate is within 3 standard errors in the linear counting range (2^p .. 2.5 x 2^p)', () => {
   for (const seed of SEEDS) {
     const sketch = new HyperLogLog(12);
     const n = 6_000;
@@ -39,7 +39,7 @@ test('estimate is within 3 standard errors in the linear counting range (2^p .. 
   }
 });
 
-test('a small set is counted exactly while sparse, including the hash 0', () => {
+void test('a small set is counted exactly while sparse, including the hash 0', () => {
   const sketch = new HyperLogLog(12);
   assert.equal(sketch.estimate(), 0);
   assert.equal(sketch.dataBytes, 0);
@@ -51,7 +51,7 @@ test('a small set is counted exactly while sparse, including the hash 0', () => 
   assert.ok(sketch.dataBytes <= hllDenseBytes(12));
 });
 
-test('the sparse table turns dense past hllSparseMax and never holds more bytes than dense', () => {
+void test('the sparse table turns dense past hllSparseMax and never holds more bytes than dense', () => {
   for (const precision of [4, 8, 12, 16]) {
     const sketch = new HyperLogLog(precision);
     const max = hllSparseMax(precision);
@@ -65,7 +65,7 @@ test('the sparse table turns dense past hllSparseMax and never holds more bytes 
   }
 });
 
-test('merge of two halves equals the sketch of the whole (sparse, dense and mixed)', () => {
+void test('merge of two halves equals the sketch of the whole (sparse, dense and mixed)', () => {
   for (const [leftCount, rightCount] of [[100, 200], [300, 40_000], [40_000, 50], [30_000, 30_000]] as const) {
     const whole = new HyperLogLog(12);
     const left = new HyperLogLog(12);
@@ -86,7 +86,7 @@ test('merge of two halves equals the sketch of the whole (sparse, dense and mixe
   }
 });
 
-test('merge refuses a sketch of another precision', () => {
+void test('merge refuses a sketch of another precision', () => {
   assert.throws(() => new HyperLogLog(12).merge(new HyperLogLog(10)), (error: unknown) => {
     assert.ok(error instanceof HllPrecisionMismatchError);
     assert.equal(error.code, 'EVT_HLL_PRECISION_MISMATCH');
@@ -94,7 +94,7 @@ test('merge refuses a sketch of another precision', () => {
   });
 });
 
-test('serialize / deserialize round trip, sparse and dense, with sizes as documented', () => {
+void test('serialize / deserialize round trip, sparse and dense, with sizes as documented', () => {
   const empty = new HyperLogLog(12);
   assert.equal(empty.serialize().length, 8);
   assert.equal(HyperLogLog.deserialize(empty.serialize()).estimate(), 0);
@@ -121,7 +121,7 @@ test('serialize / deserialize round trip, sparse and dense, with sizes as docume
   assert.equal(HyperLogLog.deserialize(pooled).estimate(), dense.estimate());
 });
 
-test('mergeSerialized merges stored sketches and reports the index of a corrupt one', () => {
+void test('mergeSerialized merges stored sketches and reports the index of a corrupt one', () => {
   const a = new HyperLogLog(12);
   const b = new HyperLogLog(12);
   const whole = new HyperLogLog(12);
@@ -141,7 +141,7 @@ test('mergeSerialized merges stored sketches and reports the index of a corrupt 
   });
 });
 
-test('corrupt input is rejected with EVT_HLL_CORRUPT', () => {
+void test('corrupt input is rejected with EVT_HLL_CORRUPT', () => {
   const sparse = new HyperLogLog(12);
   for (let i = 0; i < 10; i++) sparse.add(1000 + i);
   const good = sparse.serialize();
@@ -187,7 +187,7 @@ test('corrupt input is rejected with EVT_HLL_CORRUPT', () => {
   assert.doesNotThrow(() => HyperLogLog.deserialize(Uint8Array.from(dense, (v, i) => (i === 10 ? 25 : v))));
 });
 
-test('precision outside 4..16 is refused', () => {
+void test('precision outside 4..16 is refused', () => {
   assert.throws(() => new HyperLogLog(3), RangeError);
   assert.throws(() => new HyperLogLog(17), RangeError);
   assert.throws(() => new HyperLogLog(12.5), RangeError);
