@@ -1,0 +1,411 @@
+/**
+ * The gRPC edge: the eventide.v1.Ingest service, standard health checking
+ * and server reflection on one @grpc/grpc-js server. Like the HTTP edge it
+ * authenticates, bounds and routes; it does not parse event bodies.
+ *
+ * Invariants:
+ * - The Ingest service is registered with an identity request deserializer:
+ *   the request message's bytes go to `router.ingest` as `format: 'protobuf'`
+ *   unparsed, and the owning shard's worker decodes them. Responses are
+ *   encoded with the generated IngestResponse encoder.
+ * - Because the edge does not read the message, the ack level and the
+ *   receipts mode come from call metadata (`x-eventide-ack: applied|durable`,
+ *   `x-eventide-receipts: all|rejected`). The message's own `ack` and
+ *   `receipts_all` are read by the worker (decode.ts) and combined there;
+ *   `batch_id` is echoed by the worker through BatchReceipt.batchId.
+ * - A unary call that fails ends with the mapped status (status.ts) and the
+ *   trailers `x-eventide-code`, `x-eventide-field` and `retry-after-ms`.
+ * - A stream is answered in request order, one IngestResponse per request
+ *   message. A refused batch is answered (error_code, retry_after_ms) and the
+ *   stream goes on. At most streamBatchesInFlightMax batches of one stream
+ *   are with the router at once; at the limit the server stops reading the
+ *   stream (HTTP/2 flow control then holds the client), and it also stops
+ *   while the client is not reading its answers.
+ */
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import {
+  Metadata,
+  Server,
+  ServerCredentials,
+  type sendUnaryData,
+  type ServerDuplexStream,
+  type ServerUnaryCall,
+  type ServiceDefinition,
+  type StatusObject,
+} from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
+import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
+import { defaults as configDefaults } from '../../config/defaults.js';
+import type { AckLevel, BatchReceipt, ReceiptStatus as ReceiptStatusName } from '../actors/types.js';
+import { IngestResponse, IngestService, ReceiptStatus, type Receipt as PbReceipt } from '../gen/eventide/v1/ingest.js';
+import type { Router } from '../runtime/router.js';
+import { ForbiddenError, RequestMalformedError, UnauthenticatedError } from './errors.js';
+import { grpcStatusOf, publicErrorOf, type PublicError } from './status.js';
+
+/** Full name of the service, as health checking and reflection know it. */
+export const INGEST_SERVICE_NAME = 'eventide.v1.Ingest';
+
+/** Minimal structured logger; pino and fastify's logger fit. */
+export interface GrpcLog {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface GrpcServerOptions {
+  router: Router;
+  authenticate: (key: string) => Promise<{ owner: string; scopes: string[] } | undefined>;
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+  /** Ack level when the call's metadata names none. */
+  defaults: { ack: AckLevel };
+  log: GrpcLog;
+  /** Batches of one stream with the router at once; at the limit the stream is not read. Default 8. */
+  streamBatchesInFlightMax?: number;
+  /** Largest request message, bytes; grpc-js refuses bigger ones with RESOURCE_EXHAUSTED. Default bodyBytesMax. */
+  bodyBytesMax?: number;
+  /** Health status follows router.readiness() at this period, ms. Default 1000. */
+  healthIntervalMs?: number;
+  /** Time after close() starts in which open calls may finish before they are cut, ms. Default 5000. */
+  shutdownGraceMs?: number;
+  /** The clock for receivedAtMs. Default Date.now. */
+  nowMs?: () => number;
+}
+
+export interface GrpcStats {
+  /** Unary Send calls and stream batches handed to the router. */
+  batchesRouted: number;
+  /** Batches answered with a refusal or error (unary failures and stream error_code answers). */
+  batchesRefused: number;
+  /** Times a stream stopped being read because streamBatchesInFlightMax was reached or its client stopped reading. */
+  streamPauses: number;
+  streamsOpen: number;
+}
+
+export interface GrpcServerHandle {
+  port: number;
+  readonly stats: Readonly<GrpcStats>;
+  close(): Promise<void>;
+}
+
+const STREAM_BATCHES_IN_FLIGHT_MAX = 8;
+const HEALTH_INTERVAL_MS = 1_000;
+const SHUTDOWN_GRACE_MS = 5_000;
+/** A client's x-request-id is kept when it is this short and plain; else one is generated. */
+const REQUEST_ID_CHARS_MAX = 128;
+const REQUEST_ID_PATTERN = /^[\w.:-]+$/;
+
+const RECEIPT_STATUS: Readonly<Record<ReceiptStatusName, ReceiptStatus>> = Object.freeze({
+  accepted: ReceiptStatus.RECEIPT_STATUS_ACCEPTED,
+  duplicate: ReceiptStatus.RECEIPT_STATUS_DUPLICATE,
+  late: ReceiptStatus.RECEIPT_STATUS_LATE,
+  too_late: ReceiptStatus.RECEIPT_STATUS_TOO_LATE,
+  rejected: ReceiptStatus.RECEIPT_STATUS_REJECTED,
+});
+
+/** The proto directory ships with the package; from dist/src/edge it is three levels up, from src/edge two. */
+function protoDir(): string {
+  for (const rel of ['../../../proto/', '../../proto/']) {
+    const dir = fileURLToPath(new URL(rel, import.meta.url));
+    if (existsSync(`${dir}eventide/v1/ingest.proto`)) return dir;
+  }
+  throw new Error('proto/eventide/v1/ingest.proto not found next to the package');
+}
+
+/** The Ingest service with raw bytes in and encoded IngestResponse out. */
+const RAW_INGEST_SERVICE: ServiceDefinition = {
+  Send: {
+    ...IngestService.send,
+    requestDeserialize: (bytes: Buffer): Buffer => bytes,
+    responseSerialize: (value: IngestResponse): Buffer => Buffer.from(IngestResponse.encode(value).finish()),
+  },
+  Stream: {
+    ...IngestService.stream,
+    requestDeserialize: (bytes: Buffer): Buffer => bytes,
+    responseSerialize: (value: IngestResponse): Buffer => Buffer.from(IngestResponse.encode(value).finish()),
+  },
+};
+
+function firstString(md: Metadata, key: string): string | undefined {
+  const v = md.get(key)[0];
+  return typeof v === 'string' ? v : undefined;
+}
+
+function keyOf(md: Metadata): string | undefined {
+  const auth = firstString(md, 'authorization');
+  if (auth !== undefined) {
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(auth);
+    return m?.[1];
+  }
+  return firstString(md, 'x-api-key');
+}
+
+interface CallSettings {
+  owner: string;
+  ack: AckLevel;
+  receiptsAll: boolean;
+  requestId: string;
+}
+
+export function toIngestResponse(receipt: BatchReceipt): IngestResponse {
+  const receipts: PbReceipt[] = new Array<PbReceipt>(receipt.receipts.length);
+  for (let i = 0; i < receipt.receipts.length; i++) {
+    const r = receipt.receipts[i]!;
+    receipts[i] = {
+      index: r.index,
+      id: r.id,
+      status: RECEIPT_STATUS[r.status],
+      code: r.code ?? '',
+      field: r.field ?? '',
+      message: r.message ?? '',
+    };
+  }
+  const c = receipt.counts;
+  return {
+    batchId: receipt.batchId ?? '',
+    accepted: c.accepted,
+    duplicate: c.duplicate,
+    late: c.late,
+    tooLate: c.tooLate,
+    rejected: c.rejected,
+    receipts,
+    errorCode: '',
+    retryAfterMs: 0,
+  };
+}
+
+function retryAfterMsOf(pub: PublicError): number {
+  if (!pub.retryable) return 0;
+  return Math.max(1, Math.ceil(pub.retryAfterMs ?? 1_000));
+}
+
+function statusOf(pub: PublicError): Partial<StatusObject> {
+  const metadata = new Metadata();
+  metadata.set('x-eventide-code', pub.code);
+  if (pub.field !== undefined) metadata.set('x-eventide-field', pub.field);
+  if (pub.retryable) metadata.set('retry-after-ms', String(retryAfterMsOf(pub)));
+  return { code: grpcStatusOf(pub.code), details: pub.message, metadata };
+}
+
+/** Starts the gRPC server; resolves once it listens. */
+export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcServerHandle> {
+  const { router, authenticate, log } = options;
+  const inFlightMax = options.streamBatchesInFlightMax ?? STREAM_BATCHES_IN_FLIGHT_MAX;
+  if (!Number.isInteger(inFlightMax) || inFlightMax < 1) throw new RangeError('streamBatchesInFlightMax must be an integer >= 1');
+  const nowMs = options.nowMs ?? Date.now;
+  const stats: GrpcStats = { batchesRouted: 0, batchesRefused: 0, streamPauses: 0, streamsOpen: 0 };
+
+  const server = new Server({
+    'grpc.max_receive_message_length': options.bodyBytesMax ?? configDefaults.bodyBytesMax,
+  });
+
+  /** Authenticates a call and reads its settings from metadata; rejects with an EventideError. */
+  async function settle(md: Metadata): Promise<CallSettings> {
+    const key = keyOf(md);
+    if (key === undefined) throw new UnauthenticatedError();
+    const principal = await authenticate(key);
+    if (principal === undefined) throw new UnauthenticatedError('the API key is not valid');
+    if (!principal.scopes.includes('ingest')) throw new ForbiddenError('the API key lacks the "ingest" scope', 'scope');
+    let ack = options.defaults.ack;
+    const ackText = firstString(md, 'x-eventide-ack');
+    if (ackText !== undefined) {
+      if (ackText !== 'applied' && ackText !== 'durable') {
+        throw new RequestMalformedError('x-eventide-ack must be "applied" or "durable"', { field: 'x-eventide-ack' });
+      }
+      ack = ackText;
+    }
+    const receiptsText = firstString(md, 'x-eventide-receipts');
+    if (receiptsText !== undefined && receiptsText !== 'all' && receiptsText !== 'rejected') {
+      throw new RequestMalformedError('x-eventide-receipts must be "all" or "rejected"', { field: 'x-eventide-receipts' });
+    }
+    const given = firstString(md, 'x-request-id');
+    const requestId =
+      given !== undefined && given.length <= REQUEST_ID_CHARS_MAX && REQUEST_ID_PATTERN.test(given) ? given : randomUUID();
+    return { owner: principal.owner, ack, receiptsAll: receiptsText === 'all', requestId };
+  }
+
+  function route(body: Buffer, s: CallSettings, requestId: string): Promise<BatchReceipt> {
+    stats.batchesRouted++;
+    return router.ingest({
+      owner: s.owner,
+      body,
+      format: 'protobuf',
+      encoding: 'identity',
+      ack: s.ack,
+      receiptsAll: s.receiptsAll,
+      receivedAtMs: nowMs(),
+      requestId,
+    });
+  }
+
+  function publicOf(err: unknown): PublicError {
+    const pub = publicErrorOf(err);
+    if (pub.code === 'EVT_INTERNAL') log.error({ err }, 'grpc ingest failed');
+    return pub;
+  }
+
+  function send(call: ServerUnaryCall<Buffer, IngestResponse>, callback: sendUnaryData<IngestResponse>): void {
+    settle(call.metadata)
+      .then((s) => {
+        const md = new Metadata();
+        md.set('x-request-id', s.requestId);
+        call.sendMetadata(md);
+        return route(call.request, s, s.requestId);
+      })
+      .then(
+        (receipt) => callback(null, toIngestResponse(receipt)),
+        (err: unknown) => {
+          stats.batchesRefused++;
+          callback(statusOf(publicOf(err)));
+        },
+      );
+  }
+
+  function stream(call: ServerDuplexStream<Buffer, IngestResponse>): void {
+    stats.streamsOpen++;
+    call.once('close', () => stats.streamsOpen--);
+    // Hold the stream until the caller is known: nothing is read, so an
+    // anonymous client cannot make the server buffer batches.
+    call.pause();
+    settle(call.metadata).then(
+      (s) => {
+        const md = new Metadata();
+        md.set('x-request-id', s.requestId);
+        call.sendMetadata(md);
+        serveStream(call, s);
+      },
+      (err: unknown) => {
+        call.emit('error', statusOf(publicOf(err)));
+      },
+    );
+  }
+
+  function serveStream(call: ServerDuplexStream<Buffer, IngestResponse>, s: CallSettings): void {
+    /** Answers in request order; a slot is filled when its batch is answered, written when all before it are. */
+    const slots: Array<{ response: IngestResponse | undefined }> = [];
+    let sequence = 0;
+    let ended = false;
+    let gone = false;
+    let writeBlocked = false;
+
+    const pauseIfNeeded = (): void => {
+      if (!call.isPaused() && (slots.length >= inFlightMax || writeBlocked)) {
+        call.pause();
+        stats.streamPauses++;
+      }
+    };
+    const resumeIfAllowed = (): void => {
+      if (!ended && !gone && call.isPaused() && slots.length < inFlightMax && !writeBlocked) call.resume();
+    };
+    const flush = (): void => {
+      while (slots.length > 0) {
+        const response = slots[0]!.response;
+        if (response === undefined) break;
+        slots.shift();
+        if (!gone && !call.write(response)) writeBlocked = true;
+      }
+      if (ended && slots.length === 0 && !gone) call.end();
+      else if (writeBlocked) pauseIfNeeded();
+      else resumeIfAllowed();
+    };
+
+    call.on('data', (body: Buffer) => {
+      const slot: { response: IngestResponse | undefined } = { response: undefined };
+      slots.push(slot);
+      pauseIfNeeded();
+      route(body, s, `${s.requestId}-${sequence++}`).then(
+        (receipt) => {
+          slot.response = toIngestResponse(receipt);
+          flush();
+        },
+        (err: unknown) => {
+          stats.batchesRefused++;
+          const pub = publicOf(err);
+          slot.response = {
+            batchId: '',
+            accepted: 0,
+            duplicate: 0,
+            late: 0,
+            tooLate: 0,
+            rejected: 0,
+            receipts: [],
+            errorCode: pub.code,
+            retryAfterMs: retryAfterMsOf(pub),
+          };
+          flush();
+        },
+      );
+    });
+    call.on('drain', () => {
+      writeBlocked = false;
+      resumeIfAllowed();
+    });
+    call.on('end', () => {
+      ended = true;
+      flush();
+    });
+    call.on('cancelled', () => {
+      gone = true;
+    });
+    call.on('error', (err: unknown) => {
+      gone = true;
+      log.warn({ err }, 'grpc ingest stream failed');
+    });
+    call.resume();
+  }
+
+  server.addService(RAW_INGEST_SERVICE, { Send: send, Stream: stream });
+
+  const health = new HealthImplementation({ '': 'NOT_SERVING', [INGEST_SERVICE_NAME]: 'NOT_SERVING' });
+  health.addToServer(server);
+  const syncHealth = (): void => {
+    const status: ServingStatus = router.readiness().ready ? 'SERVING' : 'NOT_SERVING';
+    health.setStatus('', status);
+    health.setStatus(INGEST_SERVICE_NAME, status);
+  };
+  syncHealth();
+  const healthTimer = setInterval(syncHealth, options.healthIntervalMs ?? HEALTH_INTERVAL_MS);
+  healthTimer.unref();
+
+  const packageDefinition = loadSync('eventide/v1/ingest.proto', {
+    includeDirs: [protoDir()],
+    keepCase: false,
+    longs: Number,
+    enums: String,
+    defaults: true,
+    oneofs: true,
+  });
+  new ReflectionService(packageDefinition).addToServer(server);
+
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(`${options.host}:${options.port}`, ServerCredentials.createInsecure(), (err, bound) => {
+      if (err !== null) reject(err);
+      else resolve(bound);
+    });
+  });
+  log.info({ host: options.host, port }, 'grpc server listening');
+
+  let closing: Promise<void> | undefined;
+  return {
+    port,
+    stats,
+    close(): Promise<void> {
+      closing ??= new Promise<void>((resolve) => {
+        clearInterval(healthTimer);
+        health.setStatus('', 'NOT_SERVING');
+        health.setStatus(INGEST_SERVICE_NAME, 'NOT_SERVING');
+        const force = setTimeout(() => server.forceShutdown(), options.shutdownGraceMs ?? SHUTDOWN_GRACE_MS);
+        force.unref();
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      });
+      return closing;
+    },
+  };
+}
