@@ -28,15 +28,16 @@ export const protobufFileName = "eventide/v1/ingest.proto";
 
 /**
  * The Ingest service: batches of events in, one IngestResponse per batch out.
- * The server reads ack level and receipts mode from call metadata, not from
- * the message, because the edge routes the request bytes to a shard without
- * parsing them (see docs/proto.md). The message fields `ack` and
- * `receipts_all` are honoured when the metadata does not set them.
+ * The edge routes the request bytes to a shard without parsing them, so it
+ * takes the ack level and receipts mode from call metadata
+ * (`x-eventide-ack`, `x-eventide-receipts`); the shard worker then reads the
+ * message's own `ack` (used when set) and `receipts_all` (OR-ed with the
+ * metadata). See docs/proto.md.
  */
 
 /** When the answer is sent. */
 export enum AckLevel {
-  /** ACK_LEVEL_UNSPECIFIED - The server default (metadata `x-eventide-ack`, then the server option). */
+  /** ACK_LEVEL_UNSPECIFIED - Not set here: the call's metadata `x-eventide-ack`, else the server default. */
   ACK_LEVEL_UNSPECIFIED = 0,
   /** ACK_LEVEL_APPLIED - The owning actor validated and applied the batch. */
   ACK_LEVEL_APPLIED = 1,

@@ -1,0 +1,148 @@
+/**
+ * What a shard worker pays per ingest batch before the actor sees it: decode
+ * the raw body, then validate every event. One 500-event batch of ~200-byte
+ * events in each wire format, all in one run so the ratios survive a noisy
+ * machine. A second run compares the hand-written validator with TypeBox's
+ * compiled checker (which only checks; it neither fills the record nor names
+ * the field at fault), to justify the hand-written one.
+ *
+ * Run: node dist/bench/actors/decode.bench.js
+ */
+import { gzipSync } from 'node:zlib';
+import { Packr } from 'msgpackr';
+import { Bench } from 'tinybench';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { decodeBody, type DecodeLimits } from '../../src/actors/decode.js';
+import { createValidatedBatch, createValidator, validateBatch } from '../../src/actors/validate.js';
+import { DEFAULT_EVENT_LIMITS, EventSchema } from '../../src/actors/schema.js';
+import { defaults } from '../../config/defaults.js';
+import { IngestRequest, AckLevel } from '../../src/gen/eventide/v1/ingest.js';
+import { Severity, type Event as PbEvent, type PropertyValue } from '../../src/gen/eventide/v1/event.js';
+import type { BodyEncoding, BodyFormat } from '../../src/actors/types.js';
+
+/** Events per batch: a typical SDK flush. */
+const BATCH_EVENTS = 500;
+const BENCH_TIME_MS = 2_000;
+const NOW_MS = 1_700_000_000_000;
+
+const LIMITS: DecodeLimits = {
+  bodyInflatedBytesMax: defaults.bodyInflatedBytesMax,
+  batchEventsMax: defaults.batchEventsMax,
+  idCharsMax: defaults.idCharsMax,
+};
+
+const SEVERITY_NAMES = ['debug', 'info', 'notice', 'warning', 'error', 'critical'] as const;
+
+/** About 200 bytes as JSON: ids, a name, a timestamp, a user, tags, four properties and a value. */
+function makeEvent(i: number) {
+  return {
+    id: `evt-${String(i).padStart(6, '0')}-5f2c9a1b`,
+    name: i % 3 === 0 ? 'page_view' : 'add_to_cart',
+    timestamp: NOW_MS - 1_000 + i,
+    userId: `user-${i % 97}`,
+    category: 'web',
+    severity: SEVERITY_NAMES[i % 6]!,
+    tags: ['mobile', 'eu-west'],
+    properties: { path: `/products/${i}`, plan: 'pro', items: i % 7, first: i % 2 === 0 },
+    value: (i % 100) / 4,
+  };
+}
+
+const events = Array.from({ length: BATCH_EVENTS }, (_, i) => makeEvent(i));
+
+function pbValue(v: string | number | boolean): PropertyValue {
+  if (typeof v === 'string') return { kind: { $case: 'stringValue', value: v } };
+  if (typeof v === 'number') return { kind: { $case: 'numberValue', value: v } };
+  return { kind: { $case: 'boolValue', value: v } };
+}
+
+const pbEvents: PbEvent[] = events.map((e) => ({
+  id: e.id,
+  name: e.name,
+  timestampMs: e.timestamp,
+  userId: e.userId,
+  category: e.category,
+  severity: Severity.SEVERITY_DEBUG + SEVERITY_NAMES.indexOf(e.severity),
+  tags: e.tags,
+  properties: new Map(Object.entries(e.properties).map(([k, v]) => [k, pbValue(v)])),
+  value: e.value,
+}));
+
+const bodies: Record<string, { bytes: Uint8Array; format: BodyFormat; encoding: BodyEncoding }> = {
+  json: { bytes: new TextEncoder().encode(JSON.stringify({ events })), format: 'json', encoding: 'identity' },
+  'msgpack (maps)': { bytes: new Packr({ useRecords: false }).pack({ events }), format: 'msgpack', encoding: 'identity' },
+  'msgpack (records)': { bytes: new Packr({ useRecords: true }).pack({ events }), format: 'msgpack', encoding: 'identity' },
+  protobuf: {
+    bytes: IngestRequest.encode({ events: pbEvents, batchId: 'b', ack: AckLevel.ACK_LEVEL_UNSPECIFIED, receiptsAll: false }).finish(),
+    format: 'protobuf',
+    encoding: 'identity',
+  },
+};
+bodies['json + gzip'] = { bytes: gzipSync(bodies.json!.bytes), format: 'json', encoding: 'gzip' };
+
+const validator = createValidator(DEFAULT_EVENT_LIMITS);
+const out = createValidatedBatch();
+
+// Every body must decode to BATCH_EVENTS valid events, or the bench would time the error path.
+for (const [name, body] of Object.entries(bodies)) {
+  const decoded = decodeBody(body.bytes, body.format, body.encoding, LIMITS);
+  validateBatch(decoded.events, { requestId: 'r', receivedAtMs: NOW_MS, validator }, out);
+  if (out.records.length !== BATCH_EVENTS) throw new Error(`${name}: ${out.records.length} valid, ${JSON.stringify(out.receipts[0])}`);
+}
+
+const bench = new Bench({ time: BENCH_TIME_MS });
+for (const [name, body] of Object.entries(bodies)) {
+  bench.add(`decode+validate ${name}`, () => {
+    const decoded = decodeBody(body.bytes, body.format, body.encoding, LIMITS);
+    validateBatch(decoded.events, { requestId: 'r', receivedAtMs: NOW_MS, validator }, out);
+  });
+}
+for (const [name, body] of Object.entries(bodies)) {
+  bench.add(`decode only ${name}`, () => decodeBody(body.bytes, body.format, body.encoding, LIMITS));
+}
+await bench.run();
+console.table(bench.table());
+
+function medianMs(b: Bench, name: string): number {
+  const result = b.tasks.find((t) => t.name === name)?.result;
+  if (result === undefined || !('latency' in result)) throw new Error(`task ${name} has no result`);
+  return result.latency.p50;
+}
+
+const baseline = medianMs(bench, 'decode+validate json');
+console.table(
+  Object.entries(bodies).map(([name, body]) => {
+    const ms = medianMs(bench, `decode+validate ${name}`);
+    return {
+      format: name,
+      'body bytes': body.bytes.length,
+      'batch ms (median)': ms.toFixed(3),
+      'events/s (one core)': Math.round((BATCH_EVENTS * 1_000) / ms).toLocaleString('en-US'),
+      'speed vs json': `${(baseline / ms).toFixed(2)}x`,
+      'decode share': `${((100 * medianMs(bench, `decode only ${name}`)) / ms).toFixed(0)} %`,
+    };
+  }),
+);
+
+// Validation alone: hand-written walk vs TypeBox's compiled Check over the same decoded events.
+const decodedJson = decodeBody(bodies.json!.bytes, 'json', 'identity', LIMITS).events;
+const check = TypeCompiler.Compile(EventSchema);
+if (!decodedJson.every((e) => check.Check(e))) throw new Error('TypeBox rejects the bench events');
+const vbench = new Bench({ time: BENCH_TIME_MS });
+vbench
+  .add('validate: hand-written (check + fill)', () => {
+    validateBatch(decodedJson, { requestId: 'r', receivedAtMs: NOW_MS, validator }, out);
+  })
+  .add('validate: TypeBox compiled Check only', () => {
+    let ok = 0;
+    for (let i = 0; i < decodedJson.length; i++) if (check.Check(decodedJson[i])) ok++;
+    if (ok !== BATCH_EVENTS) throw new Error('unexpected');
+  });
+await vbench.run();
+console.table(vbench.table());
+const hand = medianMs(vbench, 'validate: hand-written (check + fill)');
+const compiled = medianMs(vbench, 'validate: TypeBox compiled Check only');
+console.log(
+  `validate per event: hand-written ${((hand * 1e6) / BATCH_EVENTS).toFixed(0)} ns, TypeBox Check ${((compiled * 1e6) / BATCH_EVENTS).toFixed(0)} ns; ` +
+    `TypeBox / hand-written = ${(compiled / hand).toFixed(2)}x`,
+);
