@@ -62,6 +62,8 @@ export const defaults = {
   ownerIdleMs: 5 * 60_000,
   /** Owners resident per worker; over it the least recently used idle owners are evicted early. */
   ownersPerWorkerMax: 200_000,
+  /** Distinct event names (and categories) per window; beyond it they count under "~other" (counted). */
+  namesPerWindowMax: 1_000,
   /** HyperLogLog precision (registers = 2^p). 12 gives a standard error of 1.6 %. */
   hllPrecision: 12,
 

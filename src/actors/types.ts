@@ -63,6 +63,10 @@ export interface BatchCounts {
 }
 
 export interface BatchReceipt {
+  /** Echo of the client's batch id (protobuf `batch_id`, JSON `batchId`), when it sent one. */
+  batchId?: string;
+  /** True when the body was one event rather than a batch (HTTP answers a rejected single event with 400). */
+  single: boolean;
   counts: BatchCounts;
   /** Non-accepted receipts always; accepted ones too when the request asked for `receipts=all`. */
   receipts: Receipt[];

@@ -164,7 +164,8 @@ export class ShardHost {
       requestId: message.requestId,
     });
     const receiptsAll = message.receiptsAll || decoded.receiptsAll === true;
-    const ack = decoded.ack ?? message.ack;
+    // The stronger of the two asks wins: a client that asked for `durable` anywhere gets it.
+    const ack = decoded.ack === 'durable' || message.ack === 'durable' ? 'durable' : 'applied';
     this.#withOwner(message.owner, message.shard, (resident) => {
       if (resident instanceof Error) {
         this.#replyError(message.id, started, resident);
