@@ -383,6 +383,6 @@ export function patchBatch(batch: EncodedBatch, values: SlotValues): void {
   for (let i = 0; i < slots.length; i += 2) {
     const kind = slots[i + 1]!;
     const src = kind === SLOT_SEQ ? values.seq : kind === SLOT_TS ? values.ts : kind === SLOT_TS_LATE ? values.tsLate : values.sentAt;
-    bytes.set(src, slots[i]!);
+    bytes.set(src, slots[i]);
   }
 }

@@ -80,7 +80,7 @@ export function createHttpTransport(httpUrl: string, format: BodyFormat, gzipOn:
         res.on('error', (err) => resolve({ kind: 'error', code: 'HTTP_RESPONSE', message: err.message }));
         res.on('end', () => {
           const status = res.statusCode ?? 0;
-          let parsed: JsonAnswer = {};
+          let parsed: JsonAnswer;
           try {
             parsed = JSON.parse(Buffer.concat(chunks).toString('utf8')) as JsonAnswer;
           } catch {

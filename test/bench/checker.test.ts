@@ -35,12 +35,12 @@ function scenario() {
   return { ledger, reported, total, meta: m };
 }
 
-test('the injected workload has every kind of fault', () => {
+void test('the injected workload has every kind of fault', () => {
   const { meta } = scenario();
   assert.ok(meta.duplicates > 0 && meta.lateTotal > 0 && meta.invalids > 0);
 });
 
-test('a correct server passes', () => {
+void test('a correct server passes', () => {
   const { ledger, reported, total } = scenario();
   const r = checkRun({ ledger, metrics: new Map([[0, reported]]), wsTotals: new Map([[0, [total]]]), hllPrecision: 12, compareWindows: true });
   assert.deepEqual(r.failures, []);
@@ -48,7 +48,7 @@ test('a correct server passes', () => {
   assert.equal(r.ownersChecked, 1);
 });
 
-test('a planted miscount of one event in one name is caught', () => {
+void test('a planted miscount of one event in one name is caught', () => {
   const { ledger, reported } = scenario();
   const name = Object.keys(reported.summary.byName)[0]!;
   reported.summary.byName[name]! += 1;
@@ -57,7 +57,7 @@ test('a planted miscount of one event in one name is caught', () => {
   assert.match(r.failures.join('\n'), new RegExp(`byName\\[${name.replace('.', '\\.')}\\]: server \\d+, expected \\d+`));
 });
 
-test('a total, a window, a ws total and uniques out of bounds are each caught', () => {
+void test('a total, a window, a ws total and uniques out of bounds are each caught', () => {
   const { ledger, reported, total } = scenario();
   reported.summary.total -= 1;
   reported.windows[1]!.total += 2;
@@ -71,7 +71,7 @@ test('a total, a window, a ws total and uniques out of bounds are each caught', 
   assert.equal(r.failures.length, 4);
 });
 
-test('a duplicate answered accepted is a receipt failure and counted where the server counts it', () => {
+void test('a duplicate answered accepted is a receipt failure and counted where the server counts it', () => {
   const t = buildTemplate(OPTIONS, 0, 'rt', 0);
   const m = t.meta;
   const ledger = new Ledger(OPTIONS.eventNames, OPTIONS.usersPerOwner);
@@ -89,7 +89,7 @@ test('a duplicate answered accepted is a receipt failure and counted where the s
   assert.match(r.failures.join('\n'), /no metrics from the server/);
 });
 
-test('a too_late answer to a late event is not counted and is expected in tooLate', () => {
+void test('a too_late answer to a late event is not counted and is expected in tooLate', () => {
   const t = buildTemplate(OPTIONS, 0, 'rt', 0);
   const m = t.meta;
   const ledger = new Ledger(OPTIONS.eventNames, OPTIONS.usersPerOwner);
@@ -104,7 +104,7 @@ test('a too_late answer to a late event is not counted and is expected in tooLat
   assert.equal(ledger.owners.get(0)!.counted, m.onTimeTotal);
 });
 
-test('ledgers survive toJSON/fromJSON and merge by addition', () => {
+void test('ledgers survive toJSON/fromJSON and merge by addition', () => {
   const { ledger } = scenario();
   const copy = Ledger.fromJSON(JSON.parse(JSON.stringify(ledger.toJSON())) as ReturnType<Ledger['toJSON']>);
   copy.merge(ledger);

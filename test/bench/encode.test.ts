@@ -23,7 +23,7 @@ function decode(format: BodyFormat, bytes: Uint8Array): Decoded[] {
 }
 
 for (const format of ['json', 'msgpack', 'protobuf'] as const) {
-  test(`${format}: a patched batch decodes to the template with the send's ids and times`, () => {
+  void test(`${format}: a patched batch decodes to the template with the send's ids and times`, () => {
     const t = buildTemplate(OPTIONS, 0, 'rt', 3);
     const batch = encodeBatch(t.specs, format);
     const values = createSlotValues(format);
@@ -46,14 +46,14 @@ for (const format of ['json', 'msgpack', 'protobuf'] as const) {
   });
 }
 
-test('json events are about eventBytes long', () => {
+void test('json events are about eventBytes long', () => {
   const t = buildTemplate({ ...OPTIONS, skewPct: 0 }, 1, 'rt', 0);
   const batch = encodeBatch(t.specs, 'json');
   const perEvent = batch.bytes.length / OPTIONS.batchEvents;
   assert.ok(perEvent > 180 && perEvent < 230, `got ${perEvent}`);
 });
 
-test('the same seed builds the same template', () => {
+void test('the same seed builds the same template', () => {
   const a = buildTemplate(OPTIONS, 1, 'rt', 0);
   const b = buildTemplate(OPTIONS, 1, 'rt', 0);
   assert.deepEqual(a.specs, b.specs);

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { LATENCY_US_MAX, LatencyRecorder, Series } from '../../src/bench/histogram.js';
 
-test('summary percentiles of 1..1000 ms are within the 3-digit precision', () => {
+void test('summary percentiles of 1..1000 ms are within the 3-digit precision', () => {
   const r = new LatencyRecorder();
   for (let ms = 1; ms <= 1000; ms++) r.recordMs(ms);
   const s = r.summary();
@@ -16,7 +16,7 @@ test('summary percentiles of 1..1000 ms are within the 3-digit precision', () =>
   near(s.meanMs, 500.5);
 });
 
-test('an empty recorder summarizes to zeros, and values past the maximum are clamped and counted', () => {
+void test('an empty recorder summarizes to zeros, and values past the maximum are clamped and counted', () => {
   const r = new LatencyRecorder();
   assert.equal(r.summary().count, 0);
   r.recordMs(LATENCY_US_MAX / 1000 + 5_000);
@@ -25,7 +25,7 @@ test('an empty recorder summarizes to zeros, and values past the maximum are cla
   assert.equal(r.summary().count, 2);
 });
 
-test('an encoded histogram adds into another', () => {
+void test('an encoded histogram adds into another', () => {
   const a = new LatencyRecorder();
   const b = new LatencyRecorder();
   for (let i = 0; i < 100; i++) a.recordMs(1);
@@ -37,7 +37,7 @@ test('an encoded histogram adds into another', () => {
   assert.ok(s.p50Ms <= 1.01);
 });
 
-test('series merge per second', () => {
+void test('series merge per second', () => {
   const a = new Series();
   a.ack(0, 500, 2);
   a.ack(2, 500, 4);

@@ -1,0 +1,124 @@
+/**
+ * The outputs of a run: a JSON result, a Markdown table, and an SVG chart of
+ * accepted events/s and ack p99 per second (hand-written SVG: no browser, no
+ * dependency). With a baseline, each figure also gets the ratio
+ * eventide / baseline (for latencies, baseline / eventide, so > 1 is always
+ * "eventide is better").
+ */
+import type { CheckResult } from './checker.js';
+import type { LatencySummary, SecondPoint } from './histogram.js';
+import type { BenchOptions } from './options.js';
+import type { ProbeSummary } from './probe.js';
+
+export interface TargetResult {
+  label: string;
+  durationMs: number;
+  sentBatches: number;
+  acceptedEvents: number;
+  eventsPerS: number;
+  ack: LatencySummary;
+  wsDelta: LatencySummary;
+  refusals: Record<string, number>;
+  errors: Record<string, number>;
+  lateStarts: number;
+  server: ProbeSummary | undefined;
+  series: SecondPoint[];
+  check: CheckResult;
+}
+
+export interface BenchResult {
+  ok: boolean;
+  node: string;
+  machine: string;
+  startedAt: string;
+  command: string;
+  options: BenchOptions;
+  targets: TargetResult[];
+  /** eventide / baseline for each figure where higher is better; baseline / eventide where lower is. */
+  ratios: Record<string, number> | undefined;
+}
+
+const sum = (r: Record<string, number>): number => Object.values(r).reduce((a, b) => a + b, 0);
+
+function round(x: number, digits = 2): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+export function computeRatios(a: TargetResult, b: TargetResult): Record<string, number> {
+  const safe = (x: number, y: number): number => (y === 0 ? (x === 0 ? 1 : Infinity) : round(x / y));
+  return {
+    eventsPerS: safe(a.eventsPerS, b.eventsPerS),
+    ackP50: safe(b.ack.p50Ms, a.ack.p50Ms),
+    ackP99: safe(b.ack.p99Ms, a.ack.p99Ms),
+    ackP999: safe(b.ack.p999Ms, a.ack.p999Ms),
+    wsDeltaP99: safe(b.wsDelta.p99Ms, a.wsDelta.p99Ms),
+  };
+}
+
+export function markdownTable(result: BenchResult): string {
+  const rows: Array<[string, (t: TargetResult) => string, string?]> = [
+    ['accepted events/s', (t) => Math.round(t.eventsPerS).toLocaleString('en-US'), 'eventsPerS'],
+    ['accepted events', (t) => t.acceptedEvents.toLocaleString('en-US')],
+    ['ack p50 / p90 ms', (t) => `${t.ack.p50Ms} / ${t.ack.p90Ms}`, 'ackP50'],
+    ['ack p99 ms', (t) => `${t.ack.p99Ms}`, 'ackP99'],
+    ['ack p99.9 / max ms', (t) => `${t.ack.p999Ms} / ${t.ack.maxMs}`, 'ackP999'],
+    ['event→ws delta p50 / p99 ms', (t) => `${t.wsDelta.p50Ms} / ${t.wsDelta.p99Ms}`, 'wsDeltaP99'],
+    ['refused batches', (t) => `${sum(t.refusals)} ${JSON.stringify(t.refusals)}`],
+    ['errors', (t) => `${sum(t.errors)} ${JSON.stringify(t.errors)}`],
+    ['process CPU (cores) / RSS max MiB', (t) => (t.server ? `${t.server.cpuCoresMean} / ${Math.round(t.server.rssBytesMax / 2 ** 20)}` : 'n/a')],
+    ['event-loop lag p99 / max ms', (t) => (t.server ? `${t.server.loopLagP99Ms} / ${t.server.loopLagMaxMs}` : 'n/a')],
+    ['correctness', (t) => (t.check.ok ? `pass (${t.check.ownersChecked} owners)` : `FAIL (${t.check.failures.length})`)],
+  ];
+  const head = ['figure', ...result.targets.map((t) => t.label), ...(result.ratios ? ['ratio'] : [])];
+  const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
+  for (const [name, cell, ratioKey] of rows) {
+    const cells = [name, ...result.targets.map(cell)];
+    if (result.ratios) cells.push(ratioKey !== undefined ? `${result.ratios[ratioKey]}×` : '');
+    lines.push(`| ${cells.join(' | ')} |`);
+  }
+  const o = result.options;
+  const intro =
+    `${o.protocol}, ${o.mode} loop${o.mode === 'open' ? ` at ${o.rateEventsPerS} events/s` : ''}, ${o.connections} connections, ` +
+    `batch ${o.batchEvents} × ~${o.eventBytes} B, ${o.owners} owners (Zipf ${o.ownerZipfS}), ${o.subscribers} ws subscribers, ` +
+    `gzip ${o.gzip ? 'on' : 'off'}, ${o.durationMs / 1000} s, seed ${o.seed}. Node ${result.node}, ${result.machine}.`;
+  return `${intro}\n\n${lines.join('\n')}\n`;
+}
+
+/** Throughput (bars) and ack p99 (line) per second, one panel per target. */
+export function svgChart(result: BenchResult): string {
+  const W = 760;
+  const PANEL_H = 220;
+  const PAD = { l: 70, r: 70, t: 30, b: 30 };
+  const parts: string[] = [];
+  const H = PANEL_H * result.targets.length;
+  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="11">`);
+  parts.push(`<rect width="${W}" height="${H}" fill="white"/>`);
+  result.targets.forEach((t, i) => {
+    const y0 = i * PANEL_H;
+    const pw = W - PAD.l - PAD.r;
+    const ph = PANEL_H - PAD.t - PAD.b;
+    const n = Math.max(1, t.series.length);
+    const maxRate = Math.max(1, ...t.series.map((p) => p.acceptedEvents));
+    const maxP99 = Math.max(1, ...t.series.map((p) => p.p99Ms));
+    const bw = pw / n;
+    parts.push(`<text x="${PAD.l}" y="${y0 + 18}" font-size="13" font-weight="bold">${escapeXml(t.label)}: accepted events/s (bars, left) and ack p99 ms (line, right)</text>`);
+    parts.push(`<line x1="${PAD.l}" y1="${y0 + PAD.t + ph}" x2="${PAD.l + pw}" y2="${y0 + PAD.t + ph}" stroke="#444"/>`);
+    parts.push(`<text x="${PAD.l - 6}" y="${y0 + PAD.t + 10}" text-anchor="end">${Math.round(maxRate).toLocaleString('en-US')}</text>`);
+    parts.push(`<text x="${PAD.l - 6}" y="${y0 + PAD.t + ph}" text-anchor="end">0</text>`);
+    parts.push(`<text x="${PAD.l + pw + 6}" y="${y0 + PAD.t + 10}" fill="#c0392b">${round(maxP99)} ms</text>`);
+    parts.push(`<text x="${PAD.l + pw / 2}" y="${y0 + PANEL_H - 8}" text-anchor="middle">second of the run</text>`);
+    t.series.forEach((p, s) => {
+      const h = (p.acceptedEvents / maxRate) * ph;
+      parts.push(`<rect x="${round(PAD.l + s * bw + 1)}" y="${round(y0 + PAD.t + ph - h)}" width="${round(Math.max(1, bw - 2))}" height="${round(h)}" fill="#3498db"/>`);
+    });
+    const pts = t.series.map((p, s) => `${round(PAD.l + (s + 0.5) * bw)},${round(y0 + PAD.t + ph - (p.p99Ms / maxP99) * ph)}`);
+    if (pts.length > 0) parts.push(`<polyline points="${pts.join(' ')}" fill="none" stroke="#c0392b" stroke-width="2"/>`);
+  });
+  parts.push('</svg>');
+  return parts.join('\n') + '\n';
+}
+
+function escapeXml(s: string): string {
+  return s.replace(/[<>&"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;' })[c]!);
+}

@@ -1,0 +1,276 @@
+/**
+ * One benchmark run, end to end: start (or reach) the target, open the ws
+ * subscribers, run the sender units, wait for the figures to settle, check
+ * them, and summarize. With `--compare baseline` the same workload (same
+ * seed, same options) runs against eventide and then against the baseline
+ * in the same process, and the result carries the ratios.
+ */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { checkRun, type CheckResult, type ReportedMetrics } from './checker.js';
+import { BenchTargetError, BenchWorkerError } from './errors.js';
+import { LatencyRecorder, Series } from './histogram.js';
+import { Ledger } from './ledger.js';
+import type { BenchOptions } from './options.js';
+import { ServerProbe } from './probe.js';
+import { computeRatios, type BenchResult, type TargetResult } from './report.js';
+import { SenderUnit, type SenderConfig, type SenderResultJSON } from './sender.js';
+import { SubscriberPool } from './subscribers.js';
+import { ownerName, type WorkloadOptions } from './workload.js';
+
+export interface BenchTarget {
+  label: string;
+  httpUrl: string;
+  grpcTarget: string;
+  wsUrl: string;
+  /** Key per owner index. */
+  keys: string[];
+  owners: string[];
+  inProcess: boolean;
+  close(): Promise<void>;
+}
+
+export interface BenchIO {
+  /** Progress line sink (a TTY); undefined: no progress output. */
+  progress: ((line: string) => void) | undefined;
+  log: (line: string) => void;
+}
+
+/** Between two settle polls. */
+const SETTLE_POLL_MS = 500;
+/** Concurrent GET /v1/metrics requests during the check. */
+const METRICS_FETCH_CONCURRENCY = 16;
+
+export function workloadOf(o: BenchOptions): WorkloadOptions {
+  return {
+    seed: o.seed, owners: o.owners, ownerZipfS: o.ownerZipfS, usersPerOwner: o.usersPerOwner, eventNames: o.eventNames,
+    eventBytes: o.eventBytes, batchEvents: o.batchEvents, templateCount: o.templateCount, duplicatePct: o.duplicatePct,
+    latePct: o.latePct, invalidPct: o.invalidPct, skewPct: o.skewPct, lateByMs: o.lateByMs, skewMs: o.skewMs,
+  };
+}
+
+interface StartServerFn {
+  (overrides?: Record<string, unknown>): Promise<{ httpUrl: string; grpcTarget: string; wsUrl: string; createKey(owner: string): Promise<string>; close(): Promise<void> }>;
+}
+
+async function inProcessTarget(label: string, start: StartServerFn, o: BenchOptions, runTag: string, extra: Record<string, unknown>): Promise<BenchTarget> {
+  const dataDir = o.dataDir !== '' ? o.dataDir : await mkdtemp(join(tmpdir(), `eventide-bench-${label}-`));
+  const server = await start({ httpPort: 0, grpcPort: 0, dataDir, devKey: false, logLevel: 'fatal', ...extra });
+  const owners = Array.from({ length: o.owners }, (_, k) => ownerName(runTag, k));
+  const keys: string[] = [];
+  for (const owner of owners) keys.push(await server.createKey(owner));
+  return {
+    label, httpUrl: server.httpUrl, grpcTarget: server.grpcTarget, wsUrl: server.wsUrl, keys, owners, inProcess: true,
+    close: async () => {
+      await server.close();
+      if (o.dataDir === '') await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function eventideTarget(o: BenchOptions, runTag: string): Promise<BenchTarget> {
+  const { startServer } = (await import('../server.js')) as { startServer: StartServerFn };
+  return inProcessTarget('eventide', startServer, o, runTag, o.serverWorkers > 0 ? { workers: o.serverWorkers } : {});
+}
+
+export async function baselineTarget(o: BenchOptions, runTag: string): Promise<BenchTarget> {
+  // The baseline lives beside the benchmarks, not in the product; it is only there in a checkout.
+  const url = new URL('../../bench/baselines/server.js', import.meta.url).href;
+  const { startBaseline } = (await import(url)) as { startBaseline: StartServerFn };
+  return inProcessTarget('baseline', startBaseline, o, runTag, {});
+}
+
+export async function remoteTarget(o: BenchOptions): Promise<BenchTarget> {
+  let entries: Array<[string, string]>;
+  try {
+    entries = Object.entries(JSON.parse(await readFile(o.keysFile, 'utf8')) as Record<string, string>);
+  } catch (err) {
+    throw new BenchTargetError(`cannot read keys file ${o.keysFile}`, { cause: err, field: 'keys-file' });
+  }
+  if (entries.length < o.owners) throw new BenchTargetError(`keys file has ${entries.length} owners, the workload needs ${o.owners}`, { field: 'keys-file' });
+  const http = new URL(o.httpUrl);
+  return {
+    label: 'remote', httpUrl: o.httpUrl, grpcTarget: o.grpcTarget !== '' ? o.grpcTarget : `${http.hostname}:50051`,
+    wsUrl: o.wsUrl !== '' ? o.wsUrl : `ws://${http.host}/v1/stream`,
+    owners: entries.slice(0, o.owners).map((e) => e[0]), keys: entries.slice(0, o.owners).map((e) => e[1]), inProcess: false,
+    close: () => Promise.resolve(),
+  };
+}
+
+function splitEvenly(total: number, parts: number, i: number): number {
+  return Math.floor(total / parts) + (i < total % parts ? 1 : 0);
+}
+
+interface UnitHandle {
+  start(startEpochMs: number): Promise<SenderResultJSON>;
+  /** Accepted events, refused batches and p99 so far (for the progress line). */
+  progress(): { accepted: number; refused: number; p99Ms: number };
+}
+
+function localUnit(config: SenderConfig): UnitHandle {
+  const unit = new SenderUnit(config);
+  return {
+    start: async (t) => {
+      await unit.run(t);
+      return unit.toJSON();
+    },
+    progress: () => ({ accepted: unit.series.accepted.reduce((a, b) => a + b, 0), refused: unit.series.refused.reduce((a, b) => a + b, 0), p99Ms: unit.latency.summary().p99Ms }),
+  };
+}
+
+async function workerUnit(config: SenderConfig): Promise<UnitHandle> {
+  const worker = new Worker(new URL('./sender-worker.js', import.meta.url), { workerData: config });
+  let last = { accepted: 0, refused: 0, p99Ms: 0 };
+  await new Promise<void>((resolve, reject) => {
+    worker.once('message', () => resolve());
+    worker.once('error', (err) => reject(new BenchWorkerError(`sender thread ${config.unit} failed to start`, { cause: err })));
+  });
+  return {
+    start: (t) =>
+      new Promise<SenderResultJSON>((resolve, reject) => {
+        worker.on('message', (m: { type: string; result?: SenderResultJSON; message?: string; progress?: typeof last }) => {
+          if (m.type === 'progress' && m.progress) last = m.progress;
+          if (m.type === 'done' && m.result) resolve(m.result);
+          if (m.type === 'failed') reject(new BenchWorkerError(`sender thread ${config.unit}: ${m.message}`));
+        });
+        worker.once('error', (err) => reject(new BenchWorkerError(`sender thread ${config.unit} died`, { cause: err })));
+        worker.postMessage({ type: 'start', startEpochMs: t });
+      }).finally(() => void worker.terminate()),
+    progress: () => last,
+  };
+}
+
+async function fetchMetrics(target: BenchTarget, owner: number, fromMs: number, toMs: number): Promise<ReportedMetrics> {
+  const url = new URL('/v1/metrics', target.httpUrl);
+  url.searchParams.set('resolution', '1m');
+  url.searchParams.set('from', String(fromMs));
+  url.searchParams.set('to', String(toMs));
+  const res = await fetch(url, { headers: { authorization: `Bearer ${target.keys[owner]}` } });
+  if (res.status !== 200) throw new BenchTargetError(`GET /v1/metrics for ${target.owners[owner]} answered ${res.status}: ${(await res.text()).slice(0, 300)}`);
+  return (await res.json()) as ReportedMetrics;
+}
+
+/** Runs the workload against one target and checks it. */
+export async function runAgainst(target: BenchTarget, o: BenchOptions, runTag: string, io: BenchIO): Promise<TargetResult> {
+  const workload = workloadOf(o);
+  const units = Math.max(1, o.senderThreads);
+  const base = { runTag, protocol: o.protocol, gzip: o.gzip, streamDepth: o.streamDepth, mode: o.mode, durationMs: o.durationMs, workload, target: { httpUrl: target.httpUrl, grpcTarget: target.grpcTarget }, keys: target.keys };
+  const configs: SenderConfig[] = Array.from({ length: units }, (_, u) => ({
+    ...base, unit: u, connections: Math.max(1, splitEvenly(o.connections, units, u)), rateEventsPerS: o.rateEventsPerS / units,
+  }));
+  const handles = o.senderThreads > 0 ? await Promise.all(configs.map(workerUnit)) : configs.map(localUnit);
+
+  // Subscribers go to the busiest owners (Zipf rank order), round-robin when there are more subscribers than owners.
+  const pool = new SubscriberPool();
+  const subs = Array.from({ length: o.subscribers }, (_, i) => ({ owner: i % o.owners, key: target.keys[i % o.owners]! }));
+  if (subs.length > 0) {
+    try {
+      await pool.open(target.wsUrl, subs);
+    } catch (err) {
+      pool.close();
+      throw new BenchTargetError(`ws subscribers could not subscribe at ${target.wsUrl}: ${(err as Error).message}`, { cause: err, field: 'subscribers' });
+    }
+  }
+
+  const probe = target.inProcess ? new ServerProbe() : undefined;
+  probe?.start();
+  const startEpochMs = performance.timeOrigin + performance.now() + 50;
+  const startWallMs = Date.now();
+  const ticker = io.progress
+    ? setInterval(() => {
+        const p = handles.map((h) => h.progress());
+        const elapsedS = Math.max(0.001, (performance.timeOrigin + performance.now() - startEpochMs) / 1000);
+        const accepted = p.reduce((a, x) => a + x.accepted, 0);
+        const left = Math.max(0, o.durationMs / 1000 - elapsedS);
+        io.progress?.(`${target.label}: ${Math.round(accepted / elapsedS).toLocaleString('en-US')} ev/s  p99 ${Math.max(...p.map((x) => x.p99Ms))} ms  refused ${p.reduce((a, x) => a + x.refused, 0)}  ${left.toFixed(0)} s left`);
+      }, 1000)
+    : undefined;
+  let results: SenderResultJSON[];
+  try {
+    results = await Promise.all(handles.map((h) => h.start(startEpochMs)));
+  } finally {
+    if (ticker) clearInterval(ticker);
+  }
+  const endWallMs = Date.now();
+  const server = probe?.stop();
+
+  const ledger = new Ledger(workload.eventNames, workload.usersPerOwner);
+  const latency = new LatencyRecorder();
+  const series = new Series();
+  const refusals: Record<string, number> = {};
+  const errors: Record<string, number> = {};
+  let sentBatches = 0;
+  let lateStarts = 0;
+  for (const r of results) {
+    ledger.merge(Ledger.fromJSON(r.ledger));
+    latency.addEncoded(r.latency[0], r.latency[1]);
+    series.mergeJSON(r.series);
+    for (const [k, v] of Object.entries(r.refusals)) refusals[k] = (refusals[k] ?? 0) + v;
+    for (const [k, v] of Object.entries(r.errors)) errors[k] = (errors[k] ?? 0) + v;
+    sentBatches += r.sentBatches;
+    lateStarts += r.lateStarts;
+  }
+
+  const check = await settleAndCheck(target, o, ledger, pool, startWallMs, endWallMs, io);
+  pool.close();
+  const acceptedEvents = series.accepted.reduce((a, b) => a + b, 0);
+  return {
+    label: target.label, durationMs: o.durationMs, sentBatches, acceptedEvents, eventsPerS: acceptedEvents / (o.durationMs / 1000),
+    ack: latency.summary(), wsDelta: pool.latency.summary(), refusals, errors, lateStarts, server, series: series.points(), check,
+  };
+}
+
+/** Polls the server until its figures match the ledger or settleMsMax passes; returns the last check. */
+async function settleAndCheck(target: BenchTarget, o: BenchOptions, ledger: Ledger, pool: SubscriberPool, startMs: number, endMs: number, io: BenchIO): Promise<CheckResult> {
+  const fromMs = Math.floor((startMs - o.lateByMs - 60_000) / 60_000) * 60_000;
+  const toMs = Math.ceil((endMs + o.skewMs + 120_000) / 60_000) * 60_000;
+  const owners = [...ledger.owners.keys()];
+  const deadline = Date.now() + o.settleMsMax;
+  let check: CheckResult;
+  const fetchErrors = new Set<string>();
+  for (;;) {
+    fetchErrors.clear();
+    const metrics = new Map<number, ReportedMetrics>();
+    for (let i = 0; i < owners.length; i += METRICS_FETCH_CONCURRENCY) {
+      const chunk = owners.slice(i, i + METRICS_FETCH_CONCURRENCY);
+      const got = await Promise.allSettled(chunk.map((k) => fetchMetrics(target, k, fromMs, toMs)));
+      chunk.forEach((k, j) => {
+        const r = got[j]!;
+        if (r.status === 'fulfilled') metrics.set(k, r.value);
+        else fetchErrors.add(r.reason instanceof Error ? r.reason.message : String(r.reason));
+      });
+    }
+    check = checkRun({ ledger, metrics, wsTotals: pool.totalsByOwner(), hllPrecision: o.hllPrecision, compareWindows: o.skewPct === 0, ownerLabel: (k) => target.owners[k] ?? `o${k}` });
+    if (check.ok || Date.now() >= deadline) break;
+    await new Promise((r) => setTimeout(r, SETTLE_POLL_MS));
+  }
+  for (const e of fetchErrors) check.failures.push(e);
+  if (!check.ok) io.log(`${target.label}: correctness check FAILED after settling ${o.settleMsMax} ms`);
+  return check;
+}
+
+export async function runBench(o: BenchOptions, io: BenchIO, command: string): Promise<BenchResult> {
+  const runTag = Date.now().toString(36).slice(-6);
+  const targets: TargetResult[] = [];
+  const makers = o.httpUrl !== '' ? [() => remoteTarget(o)] : [() => eventideTarget(o, runTag), ...(o.compare === 'baseline' ? [() => baselineTarget(o, `${runTag}b`)] : [])];
+  for (const make of makers) {
+    const target = await make();
+    try {
+      targets.push(await runAgainst(target, o, target.label === 'baseline' ? `${runTag}b` : runTag, io));
+    } finally {
+      await target.close();
+    }
+  }
+  return {
+    ok: targets.every((t) => t.check.ok),
+    node: process.version,
+    machine: `${availableParallelism()} cores (shared, noisy)`,
+    startedAt: new Date().toISOString(),
+    command,
+    options: o,
+    targets,
+    ratios: targets.length === 2 ? computeRatios(targets[0]!, targets[1]!) : undefined,
+  };
+}
