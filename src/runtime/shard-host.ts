@@ -417,10 +417,11 @@ export class ShardHost {
       const { uniquesSketch, ...rest } = window;
       const out: MetricsWindow = { ...rest, endMs, open: nowMs < endMs + this.#config.allowedLatenessMs };
       if (query.name !== undefined) {
-        const count = window.byName[query.name] ?? 0;
-        out.byName = count > 0 ? { [query.name]: count } : {};
-        const stats = window.values[query.name];
-        out.values = stats === undefined ? {} : { [query.name]: stats };
+        // Names are user input (`__proto__` is a valid event name): read own keys only, write with defineProperty semantics.
+        const count = Object.hasOwn(window.byName, query.name) ? window.byName[query.name]! : 0;
+        out.byName = count > 0 ? Object.fromEntries([[query.name, count]]) : {};
+        const stats = Object.hasOwn(window.values, query.name) ? window.values[query.name] : undefined;
+        out.values = stats === undefined ? {} : Object.fromEntries([[query.name, stats]]);
         out.total = count;
       }
       windows.push(out);
@@ -431,7 +432,7 @@ export class ShardHost {
       for (const [name, count] of Object.entries(out.byName)) summary.byName[name] = (summary.byName[name] ?? 0) + count;
     }
     summary.uniques = sketches.length === 0 ? 0 : HyperLogLog.mergeSerialized(sketches).estimate();
-    summary.byName = { ...summary.byName };
+    summary.byName = Object.fromEntries(Object.entries(summary.byName));
     return { owner: query.owner, resolution: query.resolution, fromMs, toMs: query.toMs, windows, summary, truncated };
   }
 
