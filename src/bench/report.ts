@@ -46,9 +46,10 @@ function round(x: number, digits = 2): number {
 }
 
 export function computeRatios(a: TargetResult, b: TargetResult): Record<string, number> {
-  const safe = (x: number, y: number): number => (y === 0 ? (x === 0 ? 1 : Infinity) : round(x / y));
+  // A figure with no measurements on either side has no ratio (null in JSON, n/a in the table).
+  const safe = (x: number, y: number): number => (x === 0 || y === 0 ? NaN : round(x / y));
   return {
-    eventsPerS: safe(a.eventsPerS, b.eventsPerS),
+    eventsPerS: b.eventsPerS === 0 ? NaN : round(a.eventsPerS / b.eventsPerS),
     ackP50: safe(b.ack.p50Ms, a.ack.p50Ms),
     ackP99: safe(b.ack.p99Ms, a.ack.p99Ms),
     ackP999: safe(b.ack.p999Ms, a.ack.p999Ms),
@@ -74,7 +75,8 @@ export function markdownTable(result: BenchResult): string {
   const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
   for (const [name, cell, ratioKey] of rows) {
     const cells = [name, ...result.targets.map(cell)];
-    if (result.ratios) cells.push(ratioKey !== undefined ? `${result.ratios[ratioKey]}×` : '');
+    const ratio = ratioKey === undefined ? undefined : result.ratios?.[ratioKey];
+    if (result.ratios) cells.push(ratio === undefined ? '' : Number.isFinite(ratio) ? `${ratio}×` : 'n/a');
     lines.push(`| ${cells.join(' | ')} |`);
   }
   const o = result.options;
