@@ -66,6 +66,7 @@ export const settingsSchema = {
   dedupIdsMax: int(0, 10_000_000, 'Event ids remembered per owner.'),
   ownerIdleMs: int(1_000, 7 * DAY_MS, 'Idle time after which an owner leaves memory.'),
   ownersPerWorkerMax: int(1, 100_000_000, 'Owners resident per worker.'),
+  namesPerWindowMax: int(1, 1_000_000, 'Distinct event names (and categories) per window; beyond it they count under "~other".'),
   hllPrecision: int(4, 16, 'HyperLogLog precision; registers = 2^p.'),
 
   flushIntervalMs: int(1, 60_000, 'Event store flush tick.'),

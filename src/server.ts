@@ -16,6 +16,8 @@ import { ensureDevKey, KeyVerifier, createKey, loadOrCreateServerSecret } from '
 import { openKeyStore } from './store/open.js';
 import { ShardRouter } from './runtime/shard-router.js';
 import { createHttpServer, HTTP_DEFAULTS, type Principal } from './edge/http.js';
+import { LiveHub, LIVE_DEFAULTS } from './edge/live.js';
+import { registerStreamRoute, STREAM_DEFAULTS } from './edge/ws.js';
 import { startGrpcServer } from './edge/grpc.js';
 import type { Logger } from './log.js';
 
@@ -82,6 +84,25 @@ export async function startServer(overrides: Record<string, unknown> = {}, optio
     },
     log: config.logLevel === 'silent' ? false : (log as never),
   });
+  const hub = new LiveHub({
+    source: router.live,
+    deltaTickMs: config.deltaTickMs,
+    deltaHistoryFramesMax: config.deltaHistoryFramesMax,
+    wsBufferedBytesMax: config.wsBufferedBytesMax,
+    allowedLatenessMs: config.allowedLatenessMs,
+    ...LIVE_DEFAULTS,
+  });
+  registerStreamRoute(http, {
+    hub,
+    authenticate,
+    config: {
+      ...STREAM_DEFAULTS,
+      wsClientsMax: config.wsClientsMax,
+      wsSubscriptionsMax: config.wsSubscriptionsMax,
+      wsMessageBytesMax: config.wsMessageBytesMax,
+    },
+  });
+  hub.start();
   await http.listen({ host: config.host, port: config.httpPort });
   const httpAddress = http.server.address();
   const httpPort = typeof httpAddress === 'object' && httpAddress !== null ? httpAddress.port : config.httpPort;
@@ -111,6 +132,7 @@ export async function startServer(overrides: Record<string, unknown> = {}, optio
       closing ??= (async () => {
         router.drain();
         await Promise.allSettled([http.close(), grpc.close()]);
+        hub.close();
         await router.close();
         await keyStore.close();
       })();
