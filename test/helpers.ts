@@ -41,12 +41,9 @@ export async function startTestServer(
   dataDir: string = tempDir(t),
 ): Promise<TestServer> {
   const server = await startServer({ ...TEST_OVERRIDES, dataDir, devKey: false, ...overrides }, { log: silentLogger });
-  let closed = false;
-  const close = async () => {
-    if (closed) return;
-    closed = true;
-    await server.close();
-  };
+  // server.close is idempotent; keep the original, since Object.assign below replaces it.
+  const closeServer = server.close.bind(server);
+  const close = () => closeServer();
   t.after(close);
   const key = await server.createKey('acme');
   return Object.assign(server, { dataDir, key, close });

@@ -19,12 +19,12 @@ function batch(prefix: string, count: number) {
 }
 
 test('a killed worker is restarted and its owners keep counting from the last snapshot', async (t) => {
-  const server = await startTestServer(t, { snapshotIntervalMs: 50 });
+  const server = await startTestServer(t, { snapshotIntervalMs: 100 });
   assert.equal((await postEvents(server, server.key, batch('before', 50))).status, 200);
   // Let a snapshot round cover the first batch.
   const shard = server.router.shardMap.shardOf('acme');
   const worker = server.router.shardMap.workerOf(shard);
-  await eventually(() => (server.router.supervisor.stats(worker)?.snapshotAgeMs ?? Infinity) < 50 && server.router.supervisor.stats(worker)!.eventsApplied >= 50);
+  await eventually(() => (server.router.supervisor.stats(worker)?.snapshotAgeMs ?? Infinity) < 100 && server.router.supervisor.stats(worker)!.eventsApplied >= 50);
   await new Promise((resolve) => setTimeout(resolve, 150));
   const restartsBefore = server.router.supervisor.restarts(worker);
   await server.router.supervisor.kill(worker);
