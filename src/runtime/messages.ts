@@ -99,6 +99,8 @@ export interface StatsMessage {
   flushFailures: number;
   lastFlushErrorCode: string | undefined;
   snapshotAgeMs: number;
+  snapshotFailures: number;
+  lastSnapshotErrorCode: string | undefined;
   eventsApplied: number;
 }
 

@@ -88,7 +88,10 @@ export interface Readiness {
   workersUp: number;
   workersTotal: number;
   draining: boolean;
+  /** Why the process is not ready (a load balancer should stop sending). */
   reasons: string[];
+  /** What works worse than it should but does not stop ingest (e.g. snapshots failing). */
+  degraded: string[];
 }
 
 export interface Router {

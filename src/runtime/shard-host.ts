@@ -83,6 +83,8 @@ export class ShardHost {
   #consecutiveFlushFailures = 0;
   #lastFlushErrorCode: string | undefined;
   #lastSnapshotMs: number;
+  #snapshotFailures = 0;
+  #lastSnapshotErrorCode: string | undefined;
   #eventsApplied = 0;
   #ownersEvictedEarly = 0;
   #timers: NodeJS.Timeout[] = [];
@@ -117,7 +119,7 @@ export class ShardHost {
     every(this.#config.flushIntervalMs, () => void this.flush());
     every(this.#config.snapshotIntervalMs, () => void this.snapshotTick());
     every(this.#config.deltaTickMs, () => this.deltaTick());
-    every(IDLE_SWEEP_MS, () => void this.idleTick());
+    every(IDLE_SWEEP_MS, () => void this.idleTick().catch(() => undefined));
     every(STATS_INTERVAL_MS, () => this.#postStats());
   }
 
@@ -272,6 +274,14 @@ export class ShardHost {
     }
     try {
       for (const [shard, snapshots] of byShard) await this.#snapshots.putOwnerSnapshots(shard, snapshots);
+    } catch (err) {
+      // The snapshot store failed: nothing may be lost, so the owners stay (unless one came back meanwhile).
+      this.#snapshotFailures++;
+      this.#lastSnapshotErrorCode = toWireError(err).code;
+      for (const [owner, resident] of leaving) {
+        if (!this.#owners.has(owner)) this.#owners.set(owner, { ...resident, dirty: true });
+      }
+      throw err;
     } finally {
       for (const [owner] of leaving) this.#evicting.delete(owner);
     }
@@ -347,11 +357,26 @@ export class ShardHost {
       if (list === undefined) byShard.set(resident.shard, [snapshot]);
       else list.push(snapshot);
     }
+    let failed = false;
     for (const [shard, snapshots] of byShard) {
-      await this.#snapshots.putOwnerSnapshots(shard, snapshots);
-      await this.#snapshots.putCheckpoint({ shard, takenAtMs: nowMs, logOffset: 0 });
+      try {
+        await this.#snapshots.putOwnerSnapshots(shard, snapshots);
+        await this.#snapshots.putCheckpoint({ shard, takenAtMs: nowMs, logOffset: 0 });
+      } catch (err) {
+        // Skipped, counted, retried next round: ingest goes on while the snapshot store is down.
+        failed = true;
+        this.#snapshotFailures++;
+        this.#lastSnapshotErrorCode = toWireError(err).code;
+        for (const snapshot of snapshots) {
+          const resident = this.#owners.get(snapshot.owner);
+          if (resident !== undefined) resident.dirty = true;
+        }
+      }
     }
-    this.#lastSnapshotMs = nowMs;
+    if (!failed) {
+      this.#lastSnapshotMs = nowMs;
+      this.#lastSnapshotErrorCode = undefined;
+    }
   }
 
   deltaTick(): void {
@@ -374,6 +399,8 @@ export class ShardHost {
       flushFailures: this.#flushFailures,
       lastFlushErrorCode: this.#lastFlushErrorCode,
       snapshotAgeMs: this.#now() - this.#lastSnapshotMs,
+      snapshotFailures: this.#snapshotFailures,
+      lastSnapshotErrorCode: this.#lastSnapshotErrorCode,
       eventsApplied: this.#eventsApplied,
     });
   }

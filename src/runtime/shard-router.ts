@@ -133,6 +133,7 @@ export class ShardRouter implements Router {
 
   readiness(): Readiness {
     const reasons: string[] = [];
+    const degraded: string[] = [];
     const workersUp = this.supervisor.upCount();
     const workersTotal = this.supervisor.workerCount;
     if (workersUp < workersTotal) reasons.push(`${workersTotal - workersUp} of ${workersTotal} workers restarting`);
@@ -140,8 +141,10 @@ export class ShardRouter implements Router {
     for (let worker = 0; worker < workersTotal; worker++) {
       const stats = this.supervisor.stats(worker);
       if (stats?.lastFlushErrorCode !== undefined) reasons.push(`worker ${worker}: event store failing (${stats.lastFlushErrorCode})`);
+      // Degraded, not unready: ingest goes on without snapshots (a crash would lose more).
+      if (stats?.lastSnapshotErrorCode !== undefined) degraded.push(`worker ${worker}: snapshots failing (${stats.lastSnapshotErrorCode})`);
     }
-    return { ready: reasons.length === 0, workersUp, workersTotal, draining: this.#draining, reasons };
+    return { ready: reasons.length === 0, workersUp, workersTotal, draining: this.#draining, reasons, degraded };
   }
 
   async close(): Promise<void> {

@@ -73,7 +73,7 @@ class RecordingRouter implements Router {
     onDeltas: () => undefined,
   };
   readiness(): Readiness {
-    return { ready: this.ready, workersUp: 1, workersTotal: 1, draining: false, reasons: [] };
+    return { ready: this.ready, workersUp: 1, workersTotal: 1, draining: false, reasons: [], degraded: [] };
   }
   close(): Promise<void> {
     return Promise.resolve();

@@ -35,7 +35,7 @@ class RecordingRouter implements Router {
   nextReceipt: BatchReceipt = { single: false, counts: counts({ accepted: 2 }), receipts: [] };
   nextError: unknown = undefined;
   events = new Map<string, EventLocation>();
-  readinessValue: Readiness = { ready: true, workersUp: 2, workersTotal: 2, draining: false, reasons: [] };
+  readinessValue: Readiness = { ready: true, workersUp: 2, workersTotal: 2, draining: false, reasons: [], degraded: [] };
   readonly live: LiveSource = {
     watch: (_owner: string, _resolution: Resolution): Promise<WindowState[]> => Promise.resolve([]),
     unwatch: () => undefined,
@@ -310,7 +310,7 @@ void test('GET /v1/events/:id looks up within the key owner; 404 EVT_NOT_FOUND w
 void test('readyz follows router.readiness(); unknown routes and bad URLs are EVT_ errors too', async (t) => {
   const { app, router } = await setup(t);
   assert.equal((await app.inject({ url: '/readyz' })).statusCode, 200);
-  router.readinessValue = { ready: false, workersUp: 1, workersTotal: 2, draining: false, reasons: ['worker 1 is restarting'] };
+  router.readinessValue = { ready: false, workersUp: 1, workersTotal: 2, draining: false, reasons: ['worker 1 is restarting'], degraded: [] };
   const notReady = await app.inject({ url: '/readyz' });
   assert.equal(notReady.statusCode, 503);
   assert.deepEqual(notReady.json<{ reasons: string[] }>().reasons, ['worker 1 is restarting']);
