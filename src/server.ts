@@ -48,7 +48,7 @@ export function configWith(overrides: Record<string, unknown> = {}): ResolvedCon
 
 export async function startServer(overrides: Record<string, unknown> = {}, options: StartOptions = {}): Promise<StartedServer> {
   const config = options.config ?? configWith(overrides);
-  const log = (options.log ?? pino({ level: config.logLevel })) as Logger;
+  const log = (options.log ?? pino({ level: config.logLevel }));
   mkdirSync(config.dataDir, { recursive: true });
 
   const keyStore = await openKeyStore(config);

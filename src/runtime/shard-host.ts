@@ -79,6 +79,8 @@ export class ShardHost {
   #flushedCount = 0;
   #rollupBuffer: Rollup[] = [];
   #flushing: Promise<void> | undefined;
+  /** The events of the flush in progress: no longer in the buffer, not yet in the store. */
+  #flushingEvents: readonly StoredEvent[] = [];
   #flushFailures = 0;
   #consecutiveFlushFailures = 0;
   #lastFlushErrorCode: string | undefined;
@@ -311,6 +313,7 @@ export class ShardHost {
     const events = this.#flushBuffer.splice(0, this.#config.flushBatchEventsMax);
     const rollups = this.#rollupBuffer;
     this.#rollupBuffer = [];
+    this.#flushingEvents = events;
     this.#flushing = (async () => {
       try {
         if (events.length > 0) await this.#events.writeEvents(events);
@@ -330,6 +333,7 @@ export class ShardHost {
         await new Promise((resolve) => setTimeout(resolve, delayMs));
       } finally {
         this.#flushing = undefined;
+        this.#flushingEvents = [];
       }
       if (this.#flushBuffer.length >= this.#config.flushBatchEventsMax && !this.#closed) void this.flush();
     })();
@@ -464,11 +468,12 @@ export class ShardHost {
   }
 
   async #getEvent(message: GetEventMessage): Promise<ReplyValue> {
-    // Newest first: a pending copy is the latest word on the event.
-    for (let i = this.#flushBuffer.length - 1; i >= 0; i--) {
-      const stored = this.#flushBuffer[i]!;
-      if (stored.owner === message.owner && stored.event.id === message.eventId) {
-        return { state: 'pending', shard: message.shard, event: stored };
+    // The store keeps the first write of an id, so the oldest pending copy is the one that will stay.
+    for (const pending of [this.#flushingEvents, this.#flushBuffer]) {
+      for (const stored of pending) {
+        if (stored.owner === message.owner && stored.event.id === message.eventId) {
+          return { state: 'pending', shard: message.shard, event: stored };
+        }
       }
     }
     const stored = await this.#events.getEvent(message.owner, message.eventId);

@@ -8,7 +8,7 @@ import { gzipSync } from 'node:zlib';
 import { getJson, postEvents, startTestServer } from '../helpers.js';
 
 function errorOf(body: Record<string, unknown>): { code?: string; field?: string } {
-  return (body.error ?? {}) as { code?: string; field?: string };
+  return (body.error ?? {});
 }
 
 test('malformed, oversize, unauthenticated and hostile requests are refused with stable codes', async (t) => {
