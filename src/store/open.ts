@@ -17,7 +17,7 @@
 import path from 'node:path';
 import type { ResolvedConfig } from '../config.js';
 import type { EventStore, KeyStore, SnapshotStore } from './port.js';
-import { StoreUnsupportedError } from './errors.js';
+import { StoreOpenError, StoreUnsupportedError } from './errors.js';
 import { LmdbEventStore } from './lmdb/event-store.js';
 import { LmdbSnapshotStore } from './lmdb/snapshot-store.js';
 import { LmdbKeyStore } from './lmdb/key-store.js';
@@ -51,11 +51,23 @@ export function openEventStore(config: StoreConfig, options: OpenStoreOptions = 
   return Promise.resolve(new LmdbEventStore({ path: lmdbPath(config.dataDir), noSync: options.noSync === true }));
 }
 
-export function openSnapshotStore(config: StoreConfig, options: OpenStoreOptions = {}): Promise<SnapshotStore> {
-  if (config.snapshotStore !== 'lmdb') {
-    return Promise.reject(new StoreUnsupportedError(config.snapshotStore, 'snapshotStore'));
+/**
+ * Redis when configured (`snapshotStore: 'redis'`, set by REDIS_URL), else the
+ * embedded LMDB store. The Redis adapter connects lazily: opening never waits
+ * for Redis, so a worker starts (and ingests) while Redis is down, and its
+ * snapshot calls fail fast until Redis is back. ioredis is loaded only then.
+ */
+export async function openSnapshotStore(
+  config: StoreConfig & { redisUrl?: string | undefined },
+  options: OpenStoreOptions = {},
+): Promise<SnapshotStore> {
+  if (config.snapshotStore === 'redis') {
+    if (config.redisUrl === undefined) throw new StoreOpenError('redis (snapshotStore is "redis" but no redisUrl / REDIS_URL is set)');
+    const { RedisSnapshotStore } = await import('./redis/snapshot-store.js');
+    return new RedisSnapshotStore({ url: config.redisUrl });
   }
-  return Promise.resolve(new LmdbSnapshotStore({ path: lmdbPath(config.dataDir), noSync: options.noSync === true }));
+  if (config.snapshotStore !== 'lmdb') throw new StoreUnsupportedError(config.snapshotStore, 'snapshotStore');
+  return new LmdbSnapshotStore({ path: lmdbPath(config.dataDir), noSync: options.noSync === true });
 }
 
 /** Keys always live in the embedded store: they are few, read through a cache, and needed before any server is reachable. */
