@@ -41,11 +41,24 @@ function flatCounts(record: Record<string, number>): Flat {
   return out;
 }
 
+/**
+ * msgpackr writes -0 as the integer 0 (it passes its integer test), so a
+ * value of -0 travels as the string "-0". Only sum, min and max can be -0:
+ * counts start at 0 and only grow.
+ */
+function signed(value: number): number | string {
+  return Object.is(value, -0) ? '-0' : value;
+}
+
+function unsigned(value: unknown): unknown {
+  return value === '-0' ? -0 : value;
+}
+
 function flatValues(record: Record<string, ValueStats>): Flat {
   const out: Flat = [];
   for (const key of Object.keys(record)) {
     const stats = record[key]!;
-    out.push(key, stats.count, stats.sum, stats.min, stats.max);
+    out.push(key, stats.count, signed(stats.sum), signed(stats.min), signed(stats.max));
   }
   return out;
 }
@@ -100,7 +113,11 @@ function valuesFrom(flat: unknown, field: string): Record<string, ValueStats> {
   if (!Array.isArray(flat) || flat.length % 5 !== 0) throw corrupt(`${field} is not a flat record`, field);
   const out: Record<string, ValueStats> = {};
   for (let i = 0; i < flat.length; i += 5) {
-    const [key, count, sum, min, max] = flat.slice(i, i + 5) as unknown[];
+    const key: unknown = flat[i];
+    const count: unknown = flat[i + 1];
+    const sum = unsigned(flat[i + 2]);
+    const min = unsigned(flat[i + 3]);
+    const max = unsigned(flat[i + 4]);
     if (typeof key !== 'string' || !isNumber(count) || !isNumber(sum) || !isNumber(min) || !isNumber(max)) {
       throw corrupt(`${field} holds a bad entry`, field);
     }
