@@ -23,7 +23,7 @@
  *   while the client is not reading its answers.
  */
 import { randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import {
   Metadata,
@@ -35,7 +35,9 @@ import {
   type ServiceDefinition,
   type StatusObject,
 } from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
+import { fromBinary, toBinary } from '@bufbuild/protobuf';
+import { FileDescriptorProtoSchema, FileDescriptorSetSchema } from '@bufbuild/protobuf/wkt';
+import type { PackageDefinition } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
 import { defaults as configDefaults } from '../../config/defaults.js';
@@ -108,6 +110,23 @@ const RECEIPT_STATUS: Readonly<Record<ReceiptStatusName, ReceiptStatus>> = Objec
 });
 
 /** The proto directory ships with the package; from dist/src/edge it is three levels up, from src/edge two. */
+/**
+ * What reflection serves: descriptors compiled by buf (`npm run proto` writes
+ * proto/eventide.binpb and proto/grpc-health-v1.binpb), not proto-loader's.
+ * proto-loader (protobufjs) names a map's entry message `Properties` instead of
+ * `PropertiesEntry`, which grpcurl and other protobuf-go clients refuse
+ * ("invalid map: incorrect implicit map entry name"; fullstorydev/grpcurl#519).
+ */
+function reflectionDescriptors(): PackageDefinition {
+  const files = ['eventide.binpb', 'grpc-health-v1.binpb'].flatMap((name) =>
+    fromBinary(FileDescriptorSetSchema, readFileSync(`${protoDir()}${name}`)).file.map((file) =>
+      Buffer.from(toBinary(FileDescriptorProtoSchema, file)),
+    ),
+  );
+  // ReflectionService reads only `fileDescriptorProtos` of each entry.
+  return { descriptors: { format: '', type: {}, fileDescriptorProtos: files } } as unknown as PackageDefinition;
+}
+
 function protoDir(): string {
   for (const rel of ['../../../proto/', '../../proto/']) {
     const dir = fileURLToPath(new URL(rel, import.meta.url));
@@ -371,15 +390,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   const healthTimer = setInterval(syncHealth, options.healthIntervalMs ?? HEALTH_INTERVAL_MS);
   healthTimer.unref();
 
-  const packageDefinition = loadSync('eventide/v1/ingest.proto', {
-    includeDirs: [protoDir()],
-    keepCase: false,
-    longs: Number,
-    enums: String,
-    defaults: true,
-    oneofs: true,
-  });
-  new ReflectionService(packageDefinition).addToServer(server);
+  new ReflectionService(reflectionDescriptors()).addToServer(server);
 
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(`${options.host}:${options.port}`, ServerCredentials.createInsecure(), (err, bound) => {

@@ -10,6 +10,8 @@ import {
   type ClientDuplexStream,
   type ServiceError,
 } from '@grpc/grpc-js';
+import { fromBinary } from '@bufbuild/protobuf';
+import { FileDescriptorProtoSchema } from '@bufbuild/protobuf/wkt';
 import { loadSync } from '@grpc/proto-loader';
 import { startGrpcServer, type GrpcLog, type GrpcServerHandle, type GrpcServerOptions } from '../../src/edge/grpc.js';
 import { IngestClient, IngestRequest, IngestResponse, AckLevel, ReceiptStatus } from '../../src/gen/eventide/v1/ingest.js';
@@ -437,7 +439,12 @@ void test('reflection lists the Ingest service and describes its file', async (t
   assert.ok(listed.service.some((s) => s.name === 'eventide.v1.Ingest'), JSON.stringify(listed));
   const files = answers[1]!.file_descriptor_response as { file_descriptor_proto: Buffer[] } | undefined;
   assert.ok(files !== undefined && files.file_descriptor_proto.length >= 1, JSON.stringify(answers[1]));
-  // proto-loader merges a package's files into one descriptor (named eventide_v1.proto); it must hold the messages.
-  const text = files.file_descriptor_proto.map((b) => b.toString('latin1')).join('');
-  for (const name of ['IngestRequest', 'IngestResponse', 'Receipt', 'Event', 'PropertyValue']) assert.ok(text.includes(name), name);
+  // The descriptors are buf's, file by file, and a map's entry message has the name protobuf-go insists on
+  // (`PropertiesEntry`); proto-loader's `Properties` broke grpcurl (fullstorydev/grpcurl#519).
+  const decoded = files.file_descriptor_proto.map((b) => fromBinary(FileDescriptorProtoSchema, b));
+  const names = decoded.flatMap((file) => file.messageType.map((m) => m.name));
+  for (const name of ['IngestRequest', 'IngestResponse', 'Receipt', 'Event', 'PropertyValue']) assert.ok(names.includes(name), name);
+  const event = decoded.flatMap((file) => file.messageType).find((m) => m.name === 'Event')!;
+  assert.deepEqual(event.nestedType.map((n) => n.name), ['PropertiesEntry']);
+  assert.equal(event.field.find((f) => f.name === 'properties')?.typeName, '.eventide.v1.Event.PropertiesEntry');
 });
