@@ -1,0 +1,169 @@
+/**
+ * The shard host with real LMDB stores, a recording port and an injected
+ * clock: idle owners leave memory and come back whole, durable answers wait
+ * for the store, a failing store holds events and pushes back, a failing
+ * snapshot store is counted and never loses an owner.
+ */
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { ShardHost } from '../../src/runtime/shard-host.js';
+import { LmdbEventStore } from '../../src/store/lmdb/event-store.js';
+import { LmdbSnapshotStore } from '../../src/store/lmdb/snapshot-store.js';
+import type { EventStore, SnapshotStore } from '../../src/store/port.js';
+import type { BatchReceipt } from '../../src/actors/types.js';
+import type { IngestMessage, ReplyMessage } from '../../src/runtime/messages.js';
+import type { MetricsResult } from '../../src/runtime/router.js';
+import { configWith } from '../../src/server.js';
+import { tempDir } from '../helpers.js';
+
+const T0 = Date.UTC(2026, 10, 22, 12, 0, 0);
+
+interface Harness {
+  host: ShardHost;
+  clock: { nowMs: number };
+  replies: Map<number, ReplyMessage>;
+  events: EventStore;
+  snapshots: SnapshotStore;
+}
+
+function setup(t: TestContext, overrides: Record<string, unknown> = {}, wrap?: { events?: (s: EventStore) => EventStore; snapshots?: (s: SnapshotStore) => SnapshotStore }): Harness {
+  const dir = tempDir(t);
+  const lmdb = { path: path.join(dir, 'lmdb'), noSync: true };
+  const realEvents = new LmdbEventStore(lmdb);
+  const realSnapshots = new LmdbSnapshotStore(lmdb);
+  t.after(async () => {
+    await realEvents.close();
+    await realSnapshots.close();
+  });
+  const events = wrap?.events?.(realEvents) ?? realEvents;
+  const snapshots = wrap?.snapshots?.(realSnapshots) ?? realSnapshots;
+  const clock = { nowMs: T0 };
+  const replies = new Map<number, ReplyMessage>();
+  const host = new ShardHost({
+    workerIndex: 0,
+    config: configWith({ dataDir: dir, ownerIdleMs: 60_000, flushBatchEventsMax: 1_000, flushPendingEventsMax: 1_000, ...overrides }),
+    eventStore: events,
+    snapshotStore: snapshots,
+    port: {
+      postMessage(message: { t: string; id?: number }) {
+        if (message.t === 'reply') replies.set(message.id!, message as ReplyMessage);
+      },
+    },
+    now: () => clock.nowMs,
+  });
+  return { host, clock, replies, events, snapshots };
+}
+
+let nextId = 1;
+function ingest(h: Harness, owner: string, count: number, extra: Partial<IngestMessage> = {}): number {
+  const id = nextId++;
+  const events = Array.from({ length: count }, (_, i) => ({ id: `${owner}-${id}-${i}`, name: 'n', timestamp: h.clock.nowMs, userId: `u${i}` }));
+  h.host.handle({
+    t: 'ingest', id, shard: 3, owner, body: Buffer.from(JSON.stringify({ events })), format: 'json', encoding: 'identity',
+    ack: 'applied', receiptsAll: false, receivedAtMs: h.clock.nowMs, requestId: `r${id}`, ...extra,
+  });
+  return id;
+}
+
+async function reply(h: Harness, id: number): Promise<ReplyMessage> {
+  for (let i = 0; i < 200 && !h.replies.has(id); i++) await new Promise((resolve) => setImmediate(resolve));
+  const message = h.replies.get(id);
+  assert.ok(message !== undefined, `no reply to request ${id}`);
+  return message;
+}
+
+async function total(h: Harness, owner: string): Promise<number> {
+  const id = nextId++;
+  h.host.handle({ t: 'query', id, shard: 3, query: { owner, resolution: '1h', fromMs: T0 - 3_600_000, toMs: T0 + 3_600_000 } });
+  const answer = await reply(h, id);
+  assert.ok(answer.ok, JSON.stringify(answer.error));
+  return (answer.value as MetricsResult).summary.total;
+}
+
+test('an idle owner leaves memory and comes back with its counts', async (t) => {
+  const h = setup(t);
+  assert.equal((await reply(h, ingest(h, 'acme', 10))).ok, true);
+  assert.equal(h.host.ownerCount, 1);
+  h.clock.nowMs += 61_000;
+  await h.host.idleTick();
+  assert.equal(h.host.ownerCount, 0, 'evicted after ownerIdleMs');
+  assert.equal(await total(h, 'acme'), 10, 'a query brings it back from the snapshot');
+  assert.equal((await reply(h, ingest(h, 'acme', 5))).ok, true);
+  assert.equal(await total(h, 'acme'), 15);
+});
+
+test('a durable answer waits for the store; an applied one does not', async (t) => {
+  const h = setup(t);
+  const applied = ingest(h, 'acme', 3);
+  assert.equal((await reply(h, applied)).ok, true);
+  const durable = ingest(h, 'acme', 3, { ack: 'durable' });
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(h.replies.has(durable), false, 'not answered before the flush');
+  await h.host.flush();
+  assert.equal((await reply(h, durable)).ok, true);
+  const stored = await h.events.getEvent('acme', `acme-${durable}-2`);
+  assert.equal(stored?.status, 'accepted');
+});
+
+test('while the event store fails, events are held, then refused with EVT_STORE_BACKLOG, then drained in order', async (t) => {
+  let failing = true;
+  const h = setup(t, {}, {
+    events: (real) => ({
+      writeEvents: (events) => (failing ? Promise.reject(new Error('store down')) : real.writeEvents(events)),
+      getEvent: (owner, id) => real.getEvent(owner, id),
+      writeRollups: (rollups) => (failing ? Promise.reject(new Error('store down')) : real.writeRollups(rollups)),
+      queryRollups: (query) => real.queryRollups(query),
+      close: () => Promise.resolve(),
+    }),
+  });
+  const first = ingest(h, 'acme', 600);
+  assert.equal((await reply(h, first)).ok, true);
+  await h.host.flush(); // fails, keeps the events
+  const second = ingest(h, 'acme', 600);
+  assert.equal((await reply(h, second)).ok, true, 'under flushPendingEventsMax still accepted');
+  assert.equal(h.host.flushPendingEvents, 1_200);
+  const refused = await reply(h, ingest(h, 'acme', 1));
+  assert.equal(refused.ok, false);
+  assert.equal(refused.error?.code, 'EVT_STORE_BACKLOG');
+  assert.ok((refused.error?.retryAfterMs ?? 0) > 0);
+  failing = false;
+  while (h.host.flushPendingEvents > 0) await h.host.flush();
+  assert.equal((await h.events.getEvent('acme', `acme-${first}-0`))?.status, 'accepted');
+  assert.equal((await h.events.getEvent('acme', `acme-${second}-599`))?.status, 'accepted');
+  assert.equal((await reply(h, ingest(h, 'acme', 1))).ok, true, 'accepted again once drained');
+});
+
+test('a failing snapshot store is counted, and an owner it could not save stays in memory', async (t) => {
+  let failing = true;
+  const h = setup(t, {}, {
+    snapshots: (real) => ({
+      putOwnerSnapshots: (shard, snaps) => (failing ? Promise.reject(new Error('redis down')) : real.putOwnerSnapshots(shard, snaps)),
+      getOwnerSnapshot: (shard, owner) => real.getOwnerSnapshot(shard, owner),
+      deleteOwnerSnapshots: (shard, owners) => real.deleteOwnerSnapshots(shard, owners),
+      putCheckpoint: (cp) => real.putCheckpoint(cp),
+      getCheckpoint: (shard) => real.getCheckpoint(shard),
+      close: () => Promise.resolve(),
+    }),
+  });
+  assert.equal((await reply(h, ingest(h, 'acme', 4))).ok, true);
+  await h.host.snapshotTick(); // fails: counted, not thrown
+  h.clock.nowMs += 61_000;
+  await assert.rejects(h.host.idleTick());
+  assert.equal(h.host.ownerCount, 1, 'not evicted: its snapshot could not be written');
+  failing = false;
+  await h.host.idleTick();
+  assert.equal(h.host.ownerCount, 0);
+  assert.equal(await total(h, 'acme'), 4);
+});
+
+test('receipts come back in index order, and a JSON batch without a batch id has none', async (t) => {
+  const h = setup(t);
+  const id = nextId++;
+  const events = [{ id: 'x', name: 'n', timestamp: T0 }, { name: '' }, { id: 'x', name: 'n', timestamp: T0 }];
+  h.host.handle({ t: 'ingest', id, shard: 3, owner: 'acme', body: Buffer.from(JSON.stringify(events)), format: 'json', encoding: 'identity', ack: 'applied', receiptsAll: true, receivedAtMs: T0, requestId: 'r' });
+  const answer = (await reply(h, id)).value as BatchReceipt;
+  assert.deepEqual(answer.receipts.map((r) => [r.index, r.status]), [[0, 'accepted'], [1, 'rejected'], [2, 'duplicate']]);
+  assert.equal(answer.batchId, undefined);
+  assert.equal(answer.single, false);
+});
