@@ -84,6 +84,13 @@ const TABLE: Readonly<Record<string, StatusRow>> = Object.freeze({
   EVT_STORE_CORRUPT: row(500, GrpcStatus.INTERNAL),
   EVT_STORE_CLOSED: row(503, GrpcStatus.UNAVAILABLE),
   EVT_STORE_INPUT: row(400, GrpcStatus.INVALID_ARGUMENT),
+
+  // Actors: state read back from a store that fails validation (restoring an
+  // owner on ingest, merging stored sketches for GET /v1/metrics). The same
+  // bytes fail the same way on the next read, so none is retryable.
+  EVT_SNAPSHOT_INVALID: row(500, GrpcStatus.INTERNAL),
+  EVT_HLL_CORRUPT: row(500, GrpcStatus.INTERNAL),
+  EVT_HLL_PRECISION_MISMATCH: row(500, GrpcStatus.INTERNAL),
 });
 
 const UNKNOWN: StatusRow = TABLE.EVT_INTERNAL!;
