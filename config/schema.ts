@@ -62,8 +62,8 @@ export const settingsSchema = {
 
   allowedLatenessMs: int(0, DAY_MS, 'Lateness still counted in a closed window.'),
   closeIntervalMs: int(10, 60_000, 'Window close tick.'),
-  dedupHorizonMs: int(0, 7 * DAY_MS, 'How long event ids are remembered for dedup.'),
-  dedupIdsMax: int(0, 10_000_000, 'Event ids remembered per owner.'),
+  dedupHorizonMs: int(1, 7 * DAY_MS, 'How long event ids are remembered for dedup.'),
+  dedupIdsMax: int(2, 10_000_000, 'Event ids remembered per owner.'),
   ownerIdleMs: int(1_000, 7 * DAY_MS, 'Idle time after which an owner leaves memory.'),
   ownersPerWorkerMax: int(1, 100_000_000, 'Owners resident per worker.'),
   namesPerWindowMax: int(1, 1_000_000, 'Distinct event names (and categories) per window; beyond it they count under "~other".'),

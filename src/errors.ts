@@ -2,7 +2,7 @@
  * The base of every error eventide raises on purpose. Callers match on `code`,
  * never on message text; `retryable` tells a client (or a flusher) whether the
  * same request may succeed later. Each layer keeps its own `errors.ts`.
- * Every code has a row in docs/errors.md; test/errors.test.ts fails otherwise.
+ * Every code has a row in docs/errors.md; test/docs.test.ts fails otherwise.
  */
 export abstract class EventideError extends Error {
   abstract readonly code: string;
