@@ -36,6 +36,18 @@ export class RedisUnavailable extends Error {
   }
 }
 
+/**
+ * ioredis words a lost connection several ways depending on when the loss is
+ * noticed ("Connection is closed.", "Stream isn't writeable and
+ * enableOfflineQueue options is false"); say it one way, keeping its words.
+ */
+export function describeRedisError(cause: unknown): string {
+  if (cause instanceof RedisUnavailable) return cause.message;
+  const message = cause instanceof Error ? cause.message : String(cause);
+  if (/Connection is closed|Stream isn't writeable/i.test(message)) return `redis is unavailable (${message})`;
+  return message;
+}
+
 export class RedisConnection {
   readonly client: Redis;
   /** Connection-level failures reported by ioredis (refused, reset, timed out), counted. */
@@ -68,21 +80,31 @@ export class RedisConnection {
   }
 
   /**
+   * Ready and its socket still writable. ioredis reports 'ready' until it
+   * handles the socket's close event, a moment after the server is gone; the
+   * socket knows first.
+   */
+  get usable(): boolean {
+    const client = this.client;
+    return client.status === 'ready' && (client.stream as { writable?: boolean } | undefined)?.writable === true;
+  }
+
+  /**
    * The client, once it can take a command now. The first call connects
    * (lazily) and every call meanwhile shares that wait; after that a
    * connection that is not ready fails at once with RedisUnavailable.
    */
   async ready(): Promise<Redis> {
     const client = this.client;
-    if (client.status === 'ready') return client;
-    if (!this.#firstConnectDone) {
+    if (this.usable) return client;
+    if (!this.#firstConnectDone && client.status !== 'ready') {
       this.#firstConnect ??= client.connect().finally(() => {
         this.#firstConnectDone = true;
       });
       await this.#firstConnect;
       return client;
     }
-    throw new RedisUnavailable(client.status);
+    throw new RedisUnavailable(client.status === 'ready' ? 'lost' : client.status);
   }
 
   /**
@@ -92,7 +114,7 @@ export class RedisConnection {
    */
   whenReady(): Promise<void> {
     const client = this.client;
-    if (client.status === 'ready') return Promise.resolve();
+    if (this.usable) return Promise.resolve();
     const ready = new Promise<void>((resolve) => client.once('ready', () => resolve()));
     if (!this.#firstConnectDone) this.ready().catch(() => undefined);
     return ready;

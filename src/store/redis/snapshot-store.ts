@@ -24,7 +24,7 @@ import { EventideError } from '../../errors.js';
 import type { ShardCheckpoint, SnapshotStore } from '../port.js';
 import { StoreClosedError, StoreCorruptError, StoreInputError, StoreReadError, StoreWriteError } from '../errors.js';
 import { checkpointFields, checkpointFromFields, decodeSnapshot, encodeSnapshot, windowFields } from './codec.js';
-import { RedisConnection } from './connection.js';
+import { describeRedisError, RedisConnection } from './connection.js';
 import { DEFAULT_KEY_PREFIX, parseWindowRef, RedisKeys, windowRef } from './keys.js';
 
 export interface RedisSnapshotStoreOptions {
@@ -209,7 +209,7 @@ export class RedisSnapshotStore implements SnapshotStore {
     const status = this.#closed ? 'closed' : this.#connection.status;
     return {
       status,
-      available: status === 'ready',
+      available: !this.#closed && this.#connection.usable,
       callsFailed: this.#callsFailed,
       connectionErrors: this.#connection.connectionErrors,
       lastError: this.#lastError ?? this.#connection.lastConnectionError,
@@ -269,7 +269,7 @@ export class RedisSnapshotStore implements SnapshotStore {
     } catch (cause) {
       if (cause instanceof EventideError) throw cause;
       this.#callsFailed++;
-      this.#lastError = describe(cause);
+      this.#lastError = describeRedisError(cause);
       throw new Failure(`${operation} (redis: ${this.#lastError})`, { cause });
     }
   }
