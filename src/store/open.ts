@@ -46,9 +46,33 @@ export function lmdbPath(dataDir: string): string {
   return path.join(dataDir, 'lmdb');
 }
 
-export function openEventStore(config: StoreConfig, options: OpenStoreOptions = {}): Promise<EventStore> {
-  if (config.eventStore !== 'lmdb') return Promise.reject(new StoreUnsupportedError(config.eventStore, 'eventStore'));
-  return Promise.resolve(new LmdbEventStore({ path: lmdbPath(config.dataDir), noSync: options.noSync === true }));
+/**
+ * MongoDB when configured (`eventStore: 'mongodb'`, set by MONGODB_URI), else
+ * the embedded LMDB store. The MongoDB adapter connects lazily and creates its
+ * indexes before its first write, so a worker starts (and buffers events)
+ * while MongoDB is down. The driver is loaded only then. Retention settings
+ * (`mongoEventsRetentionMs`, `mongoRollupsRetentionMs`) are read when the
+ * configuration has them; the adapter's defaults apply otherwise.
+ */
+export async function openEventStore(
+  config: StoreConfig & {
+    mongodbUri?: string | undefined;
+    mongoEventsRetentionMs?: number;
+    mongoRollupsRetentionMs?: Partial<Record<'1s' | '1m' | '1h' | '1d', number>>;
+  },
+  options: OpenStoreOptions = {},
+): Promise<EventStore> {
+  if (config.eventStore === 'mongodb') {
+    if (config.mongodbUri === undefined) throw new StoreOpenError('mongodb (eventStore is "mongodb" but no mongodbUri / MONGODB_URI is set)');
+    const { MongoEventStore } = await import('./mongo/event-store.js');
+    return new MongoEventStore({
+      uri: config.mongodbUri,
+      ...(config.mongoEventsRetentionMs === undefined ? {} : { eventsRetentionMs: config.mongoEventsRetentionMs }),
+      ...(config.mongoRollupsRetentionMs === undefined ? {} : { rollupsRetentionMs: config.mongoRollupsRetentionMs }),
+    });
+  }
+  if (config.eventStore !== 'lmdb') throw new StoreUnsupportedError(config.eventStore, 'eventStore');
+  return new LmdbEventStore({ path: lmdbPath(config.dataDir), noSync: options.noSync === true });
 }
 
 /**
