@@ -134,10 +134,19 @@ export class MongoEventStore implements EventStore {
   #whenReady(): Promise<TtlMode> {
     if (this.#ready === undefined) {
       const { options } = this;
-      this.#ready = ensureIndexes(this.#events, this.#rollups, {
-        events: options.eventsRetentionMs > 0,
-        rollups: RESOLUTIONS.some((resolution) => options.rollupsRetentionMs[resolution] > 0),
-      }).then(
+      // connect() explicitly: after a failed first connect the driver keeps a
+      // closed topology and no longer auto-connects (MongoTopologyClosedError),
+      // while a new connect() builds a fresh one. Once connected, the client
+      // rides out outages by itself.
+      this.#ready = this.#client
+        .connect()
+        .then(() =>
+          ensureIndexes(this.#events, this.#rollups, {
+            events: options.eventsRetentionMs > 0,
+            rollups: RESOLUTIONS.some((resolution) => options.rollupsRetentionMs[resolution] > 0),
+          }),
+        )
+        .then(
         (mode) => (this.#ttlMode = mode),
         (error: unknown) => {
           this.#ready = undefined;
@@ -363,6 +372,7 @@ export class MongoEventStore implements EventStore {
   async #read<T>(operation: string, read: () => Promise<T>): Promise<T> {
     this.#open(operation);
     try {
+      await this.#whenReady();
       return await read();
     } catch (cause) {
       // Our own errors (a corrupt document, a closed store) already say what happened.
