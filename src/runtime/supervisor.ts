@@ -23,6 +23,8 @@ const RESTART_DELAY_MS_MAX = 10_000;
 const STABLE_AFTER_MS = 10_000;
 /** How often pending requests are checked for timeouts (one timer, not one per request). */
 const TIMEOUT_SWEEP_MS = 250;
+/** A closing worker gets this long to flush and snapshot; below the CLI's 30 s hard stop. */
+const CLOSE_TIMEOUT_MS = 25_000;
 
 export interface SupervisorOptions {
   workerCount: number;
@@ -135,21 +137,34 @@ export class Supervisor extends EventEmitter<{
     if (slot?.worker !== undefined && slot.up) slot.worker.postMessage(message);
   }
 
+  /**
+   * Ask every worker to flush, snapshot and close its stores, then end it.
+   * Bounded: a worker that has not finished within CLOSE_TIMEOUT_MS is
+   * terminated anyway (what it still held is lost, and logged), so a stop
+   * never hangs on a store that does not answer.
+   */
   async close(): Promise<void> {
     this.#closing = true;
     clearInterval(this.#sweep);
     await Promise.all(
       this.#slots.map(async (slot, index) => {
         clearTimeout(slot.restartTimer);
-        if (slot.worker === undefined) return;
+        const worker = slot.worker;
+        if (worker === undefined) return;
         if (slot.up) {
+          let timer: NodeJS.Timeout | undefined;
+          const timeout = new Promise<never>((_, reject) => {
+            timer = setTimeout(() => reject(new ShardTimeoutError(index, CLOSE_TIMEOUT_MS)), CLOSE_TIMEOUT_MS);
+          });
           try {
-            await this.request(index, { t: 'close' });
+            await Promise.race([this.request(index, { t: 'close' }), timeout]);
           } catch (err) {
-            this.#options.log.warn({ err, worker: index }, 'worker did not close cleanly');
+            this.#options.log.error({ err, worker: index }, 'worker did not close cleanly; terminating it');
+          } finally {
+            clearTimeout(timer);
           }
         }
-        await slot.worker.terminate();
+        await worker.terminate();
       }),
     );
   }
