@@ -86,6 +86,7 @@ export class ShardHost {
   #lastFlushErrorCode: string | undefined;
   #lastSnapshotMs: number;
   #snapshotFailures = 0;
+  #snapshotting = false;
   #lastSnapshotErrorCode: string | undefined;
   #eventsApplied = 0;
   #ownersEvictedEarly = 0;
@@ -351,6 +352,17 @@ export class ShardHost {
 
   /** Snapshot every owner changed since the last round, grouped by shard, then a checkpoint per shard. */
   async snapshotTick(): Promise<void> {
+    // A round slower than the interval (100K owners to a remote store) must not overlap the next.
+    if (this.#snapshotting) return;
+    this.#snapshotting = true;
+    try {
+      await this.#snapshotRound();
+    } finally {
+      this.#snapshotting = false;
+    }
+  }
+
+  async #snapshotRound(): Promise<void> {
     const nowMs = this.#now();
     const byShard = new Map<number, OwnerSnapshot[]>();
     for (const resident of this.#owners.values()) {

@@ -132,6 +132,16 @@ export function eventStoreContract(name: string, open: () => Promise<OpenedEvent
         assert.deepEqual(await store.queryRollups({ owner: 'other', resolution: '1s', fromMs: 0, toMs: T0_MS * 2, limit: 10 }), []);
       }));
 
+    void test('a rollup keeps names that are JavaScript object keys (`__proto__`) exactly', () =>
+      withStore(async (store) => {
+        const written = rollup('acme', '1m', T0_MS);
+        written.byName = Object.fromEntries([['__proto__', 4], ['constructor', 1]]);
+        await store.writeRollups([written]);
+        const [read] = await store.queryRollups({ owner: 'acme', resolution: '1m', fromMs: T0_MS, toMs: T0_MS + 1, limit: 1 });
+        assert.equal(Object.getOwnPropertyDescriptor(read!.byName, '__proto__')?.value, 4);
+        assert.deepEqual(read, written);
+      }));
+
     void test('uniquesSketch comes back as a plain Uint8Array with every byte intact', () =>
       withStore(async (store) => {
         const written = rollup('acme', '1h', T0_MS);

@@ -90,10 +90,13 @@ void test('stores on one path share one environment, closed with the last of the
   assert.equal(lmdbEnvRefs(lmdbPath(dir)), 0);
 });
 
-void test('openStores refuses a store kind this build lacks, and leaves nothing open', async () => {
+void test('openStores refuses an unknown store kind, or a real one without its URL, and leaves nothing open', async () => {
   const dir = await tempDir();
-  await rejectsWithCode(openStores({ dataDir: dir, eventStore: 'lmdb', snapshotStore: 'redis' }), 'EVT_STORE_UNSUPPORTED');
-  await rejectsWithCode(openStores({ dataDir: dir, eventStore: 'mongodb', snapshotStore: 'lmdb' }), 'EVT_STORE_UNSUPPORTED');
+  const unknown = 'cassandra' as unknown as 'lmdb';
+  await rejectsWithCode(openStores({ dataDir: dir, eventStore: 'lmdb', snapshotStore: unknown }), 'EVT_STORE_UNSUPPORTED');
+  await rejectsWithCode(openStores({ dataDir: dir, eventStore: unknown, snapshotStore: 'lmdb' }), 'EVT_STORE_UNSUPPORTED');
+  await rejectsWithCode(openStores({ dataDir: dir, eventStore: 'lmdb', snapshotStore: 'redis' }), 'EVT_STORE_OPEN');
+  await rejectsWithCode(openStores({ dataDir: dir, eventStore: 'mongodb', snapshotStore: 'lmdb' }), 'EVT_STORE_OPEN');
   assert.equal(lmdbEnvRefs(lmdbPath(dir)), 0);
 });
 

@@ -33,6 +33,20 @@ export function snapshotStoreContract(name: string, open: () => Promise<OpenedSn
         assert.deepEqual(await store.getOwnerSnapshot(3, 'beta'), ownerSnapshot('beta'));
       }));
 
+    void test('event names and categories that are JavaScript object keys survive exactly (`__proto__`, `constructor`)', () =>
+      withStore(async (store) => {
+        const snapshot = ownerSnapshot('acme');
+        const window = snapshot.windows[0]!;
+        window.byName = Object.fromEntries([['__proto__', 3], ['constructor', 2], ['a:b', 1]]);
+        window.byCategory = Object.fromEntries([['__proto__', 6]]);
+        window.values = Object.fromEntries([['__proto__', { count: 1, sum: 2, min: 2, max: 2 }]]);
+        await store.putOwnerSnapshots(3, [snapshot]);
+        const read = await store.getOwnerSnapshot(3, 'acme');
+        assert.deepEqual(Object.keys(read!.windows[0]!.byName).sort(), ['__proto__', 'a:b', 'constructor']);
+        assert.equal(Object.getOwnPropertyDescriptor(read!.windows[0]!.byName, '__proto__')?.value, 3);
+        assert.deepEqual(read, snapshot);
+      }));
+
     void test('missing snapshots are undefined, including the same owner under another shard', () =>
       withStore(async (store) => {
         assert.equal(await store.getOwnerSnapshot(3, 'acme'), undefined);

@@ -25,10 +25,35 @@ export function plainBytes(value: unknown, field: string): Uint8Array {
   return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
 }
 
+/** The maps of a window whose keys are user input (event names, categories). */
+const NAME_MAPS = ['byName', 'byCategory', 'bySeverity', 'values'] as const;
+
+/**
+ * The form a window is written in: its name maps as `[key, value]` pairs.
+ * msgpackr renames an object key `__proto__` to `__proto_` on decode (a guard
+ * against prototype pollution), and `__proto__` is a valid event name; pairs
+ * keep every name exactly. Other fields are written as they are.
+ */
+export function storableWindow<T extends WindowState>(window: T): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...(window as WindowState) };
+  for (const map of NAME_MAPS) out[map] = Object.entries(window[map]);
+  return out;
+}
+
+export function storableSnapshot(snapshot: OwnerSnapshot): Record<string, unknown> {
+  return { ...snapshot, windows: snapshot.windows.map((window) => storableWindow(window)) };
+}
+
 /** Mutates the decoded window in place: decoded values are fresh objects owned by the caller. */
 export function readWindow<T extends WindowState>(value: unknown, field: string): T {
   if (!isObject(value) || typeof value.startMs !== 'number' || typeof value.resolution !== 'string') {
     throw new StoreCorruptError(`${field} is not a window`, field);
+  }
+  for (const map of NAME_MAPS) {
+    const pairs = value[map];
+    if (!Array.isArray(pairs)) throw new StoreCorruptError(`${field}/${map} is not a list of pairs`, `${field}/${map}`);
+    // Object.fromEntries defines own properties, so `__proto__` stays an ordinary key.
+    value[map] = Object.fromEntries(pairs as Array<[string, unknown]>);
   }
   value.uniquesSketch = plainBytes(value.uniquesSketch, `${field}/uniquesSketch`);
   return value as unknown as T;

@@ -31,7 +31,7 @@ import { RESOLUTIONS, type StoredEvent } from '../../actors/types.js';
 import type { EventStore, Rollup, RollupQuery } from '../port.js';
 import { StoreClosedError, StoreInputError, StoreReadError, StoreWriteError } from '../errors.js';
 import { acquireLmdbEnv, DB_NAMES, releaseLmdbEnv, type LmdbEnv, type LmdbEnvOptions } from './env.js';
-import { readRollup, readStoredEvent, settle } from './codec.js';
+import { readRollup, readStoredEvent, settle, storableWindow } from './codec.js';
 import type { Database } from 'lmdb';
 
 /**
@@ -124,7 +124,7 @@ export class LmdbEventStore implements EventStore {
       await db.childTransaction(() => {
         for (let i = 0; i < rollups.length; i++) {
           const rollup = rollups[i]!;
-          void db.put([rollup.owner, rollup.resolution, rollup.startMs], rollup);
+          void db.put([rollup.owner, rollup.resolution, rollup.startMs], storableWindow(rollup));
         }
       });
     } catch (cause) {

@@ -14,7 +14,7 @@ import type { OwnerSnapshot } from '../../actors/types.js';
 import type { ShardCheckpoint, SnapshotStore } from '../port.js';
 import { StoreClosedError, StoreInputError, StoreReadError, StoreWriteError } from '../errors.js';
 import { acquireLmdbEnv, DB_NAMES, releaseLmdbEnv, type LmdbEnv, type LmdbEnvOptions } from './env.js';
-import { readCheckpoint, readOwnerSnapshot, settle } from './codec.js';
+import { readCheckpoint, readOwnerSnapshot, settle, storableSnapshot } from './codec.js';
 import { checkOwner } from './event-store.js';
 import type { Database } from 'lmdb';
 
@@ -56,7 +56,7 @@ export class LmdbSnapshotStore implements SnapshotStore {
       await db.childTransaction(() => {
         for (let i = 0; i < snapshots.length; i++) {
           const snapshot = snapshots[i]!;
-          void db.put([shard, snapshot.owner], snapshot);
+          void db.put([shard, snapshot.owner], storableSnapshot(snapshot));
         }
       });
     } catch (cause) {
