@@ -86,7 +86,7 @@ export class ShardHost {
   #lastFlushErrorCode: string | undefined;
   #lastSnapshotMs: number;
   #snapshotFailures = 0;
-  #snapshotting = false;
+  #snapshotting: Promise<void> | undefined;
   #lastSnapshotErrorCode: string | undefined;
   #eventsApplied = 0;
   #ownersEvictedEarly = 0;
@@ -353,13 +353,11 @@ export class ShardHost {
   /** Snapshot every owner changed since the last round, grouped by shard, then a checkpoint per shard. */
   async snapshotTick(): Promise<void> {
     // A round slower than the interval (100K owners to a remote store) must not overlap the next.
-    if (this.#snapshotting) return;
-    this.#snapshotting = true;
-    try {
-      await this.#snapshotRound();
-    } finally {
-      this.#snapshotting = false;
-    }
+    if (this.#snapshotting !== undefined) return this.#snapshotting;
+    this.#snapshotting = this.#snapshotRound().finally(() => {
+      this.#snapshotting = undefined;
+    });
+    return this.#snapshotting;
   }
 
   async #snapshotRound(): Promise<void> {
@@ -525,6 +523,7 @@ export class ShardHost {
     this.#closed = true;
     for (const timer of this.#timers) clearInterval(timer);
     this.closeTick();
+    await this.#snapshotting; // a round in flight may predate the last events
     for (const resident of this.#owners.values()) resident.dirty = true;
     await this.snapshotTick();
     while (this.#flushBuffer.length > 0 || this.#rollupBuffer.length > 0 || this.#flushing !== undefined) {
