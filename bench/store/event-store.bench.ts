@@ -87,6 +87,26 @@ class BucketLayout {
   }
 }
 
+/** One record per event, first write wins: the layout shipped before the 500-event buckets. */
+class PerEventLayout {
+  readonly #events: Database;
+  constructor(dir: string) {
+    this.#events = open({ path: dir, maxDbs: 4 }).openDB({ name: 'events' });
+  }
+  async write(batch: readonly StoredEvent[]): Promise<void> {
+    const db = this.#events;
+    await db.childTransaction(() => {
+      for (let i = 0; i < batch.length; i++) {
+        const key = [batch[i]!.owner, batch[i]!.event.id];
+        if (!db.doesExist(key)) void db.put(key, batch[i]);
+      }
+    });
+  }
+  get(owner: string, id: string): StoredEvent | undefined {
+    return this.#events.get([owner, id]) as StoredEvent | undefined;
+  }
+}
+
 /** Per-event keys with last-write-wins puts: the cost of the adapter's existence check is the difference. */
 class PlainPutLayout {
   readonly #events: Database;
@@ -108,18 +128,23 @@ try {
   const encodedBytes = pack(batch[0]).length;
   console.log(`node ${process.version}, ${os.cpus().length} cores; ${BATCH_EVENTS} events per batch, ${encodedBytes} bytes per event as plain msgpack (target ${EVENT_BYTES_TARGET})`);
 
-  const perEvent = new LmdbEventStore({ path: path.join(root, 'per-event') });
+  const shipped = new LmdbEventStore({ path: path.join(root, 'shipped') });
+  const perEvent = new PerEventLayout(path.join(root, 'per-event'));
   const bucket = new BucketLayout(path.join(root, 'bucket'));
   const plain = new PlainPutLayout(path.join(root, 'plain'));
   let round = 0;
 
   const write = new Bench({ time: BENCH_TIME_MS });
   write
-    .add('per-event keys, first write wins (shipped)', async () => {
+    .add('500-event buckets + id index, first write wins (shipped)', async () => {
       renumber(batch, ++round);
-      await perEvent.writeEvents(batch);
+      await shipped.writeEvents(batch);
     })
-    .add('bucket per batch + id index', async () => {
+    .add('per-event keys, first write wins (before)', async () => {
+      renumber(batch, ++round);
+      await perEvent.write(batch);
+    })
+    .add('bucket per 10K batch + id index, last write wins', async () => {
       renumber(batch, ++round);
       await bucket.write(batch);
     })
@@ -134,17 +159,24 @@ try {
   const read = new Bench({ time: BENCH_TIME_MS, iterations: 8 });
   const probe = makeBatch();
   renumber(probe, 999_999);
-  await perEvent.writeEvents(probe);
+  await shipped.writeEvents(probe);
+  await perEvent.write(probe);
   await bucket.write(probe);
   let n = 0;
   read
-    .add(`getEvent per-event (x${LOOKUPS_PER_EVENT_SAMPLE})`, async () => {
+    .add(`getEvent shipped 500-event buckets (x${LOOKUPS_PER_EVENT_SAMPLE})`, async () => {
       for (let i = 0; i < LOOKUPS_PER_EVENT_SAMPLE; i++) {
         const e = probe[(n++ * 7919) % BATCH_EVENTS]!;
-        await perEvent.getEvent(e.owner, e.event.id);
+        await shipped.getEvent(e.owner, e.event.id);
       }
     })
-    .add(`getEvent bucket (x${LOOKUPS_PER_BUCKET_SAMPLE})`, () => {
+    .add(`getEvent per-event keys (x${LOOKUPS_PER_EVENT_SAMPLE})`, () => {
+      for (let i = 0; i < LOOKUPS_PER_EVENT_SAMPLE; i++) {
+        const e = probe[(n++ * 7919) % BATCH_EVENTS]!;
+        perEvent.get(e.owner, e.event.id);
+      }
+    })
+    .add(`getEvent 10K bucket (x${LOOKUPS_PER_BUCKET_SAMPLE})`, () => {
       for (let i = 0; i < LOOKUPS_PER_BUCKET_SAMPLE; i++) {
         const e = probe[(n++ * 7919) % BATCH_EVENTS]!;
         bucket.get(e.owner, e.event.id);
@@ -157,14 +189,13 @@ try {
     const result = bench.tasks[i]!.result;
     return 'throughput' in result ? result.throughput.mean : Number.NaN;
   };
-  const eventsPerSecond = [0, 1, 2].map((i) => hz(write, i) * BATCH_EVENTS);
-  console.log(`events/s: per-event ${eventsPerSecond[0]!.toFixed(0)}, bucket ${eventsPerSecond[1]!.toFixed(0)}, plain put ${eventsPerSecond[2]!.toFixed(0)}`);
-  console.log(`ratio bucket / per-event (write): ${(eventsPerSecond[1]! / eventsPerSecond[0]!).toFixed(2)}`);
-  console.log(`ratio plain put / per-event (write): ${(eventsPerSecond[2]! / eventsPerSecond[0]!).toFixed(2)}`);
-  const lookupsPerSecond = [hz(read, 0) * LOOKUPS_PER_EVENT_SAMPLE, hz(read, 1) * LOOKUPS_PER_BUCKET_SAMPLE];
-  console.log(`getEvent/s: per-event ${lookupsPerSecond[0]!.toFixed(0)}, bucket ${lookupsPerSecond[1]!.toFixed(0)}`);
-  console.log(`ratio per-event / bucket (getEvent): ${(lookupsPerSecond[0]! / lookupsPerSecond[1]!).toFixed(0)}`);
-  await perEvent.close();
+  const eventsPerSecond = [0, 1, 2, 3].map((i) => hz(write, i) * BATCH_EVENTS);
+  console.log(`events/s: shipped ${eventsPerSecond[0]!.toFixed(0)}, per-event ${eventsPerSecond[1]!.toFixed(0)}, 10K bucket ${eventsPerSecond[2]!.toFixed(0)}, plain put ${eventsPerSecond[3]!.toFixed(0)}`);
+  console.log(`ratio shipped / per-event (write): ${(eventsPerSecond[0]! / eventsPerSecond[1]!).toFixed(2)}`);
+  const lookups = [hz(read, 0) * LOOKUPS_PER_EVENT_SAMPLE, hz(read, 1) * LOOKUPS_PER_EVENT_SAMPLE, hz(read, 2) * LOOKUPS_PER_BUCKET_SAMPLE];
+  console.log(`getEvent/s: shipped ${lookups[0]!.toFixed(0)}, per-event ${lookups[1]!.toFixed(0)}, 10K bucket ${lookups[2]!.toFixed(0)}`);
+  console.log(`ratio per-event / shipped (getEvent): ${(lookups[1]! / lookups[0]!).toFixed(1)}`);
+  await shipped.close();
 } finally {
   fs.rmSync(root, { recursive: true, force: true });
 }

@@ -152,10 +152,13 @@ void test('a failure in the middle of a write transaction leaves nothing of it w
 void test('a stored value of the wrong shape is reported as EVT_STORE_CORRUPT', async () => {
   const dir = await tempDir();
   const env = acquireLmdbEnv({ path: dir });
-  await env.db(DB_NAMES.events).put(['acme', 'e-1'], { not: 'an event' });
+  await env.db(DB_NAMES.eventIndex).put(['acme', 'e-1'], [1, 2, 0]);
+  await env.db(DB_NAMES.eventBuckets).put([1, 2], [{ not: 'an event' }]);
+  await env.db(DB_NAMES.eventIndex).put(['acme', 'e-2'], 'not a pointer');
   await env.db(DB_NAMES.rollups).put(['acme', '1s', T0_MS], { ...rollup('acme', '1s', T0_MS), uniquesSketch: 'text' });
   const events = new LmdbEventStore({ path: dir });
   await rejectsWithCode(events.getEvent('acme', 'e-1'), 'EVT_STORE_CORRUPT');
+  await rejectsWithCode(events.getEvent('acme', 'e-2'), 'EVT_STORE_CORRUPT');
   await rejectsWithCode(events.queryRollups({ owner: 'acme', resolution: '1s', fromMs: 0, toMs: T0_MS + 1, limit: 5 }), 'EVT_STORE_CORRUPT');
   await events.close();
   await releaseLmdbEnv(env);

@@ -20,8 +20,10 @@ import { StoreOpenError } from '../errors.js';
 
 /** Every named database in the environment, and what it holds. */
 export const DB_NAMES = {
-  /** [owner, eventId] -> StoredEvent. */
-  events: 'events',
+  /** [owner, eventId] -> [bucketTag, bucketSeq, position]: where the event's first copy lives. */
+  eventIndex: 'eventIndex',
+  /** [bucketTag, bucketSeq] -> StoredEvent[] (up to EVENTS_PER_BUCKET_MAX, packed once). */
+  eventBuckets: 'eventBuckets',
   /** [owner, resolution, startMs] -> Rollup; ordered-binary keys sort by startMs within (owner, resolution). */
   rollups: 'rollups',
   /** [shard, owner] -> OwnerSnapshot. */
