@@ -15,7 +15,14 @@
 import { randomUUID } from 'node:crypto';
 import { STATUS_CODES, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifySchemaCompiler,
+} from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { RESOLUTIONS, RESOLUTION_MS, type AckLevel, type BatchReceipt, type Resolution } from '../actors/types.js';
 import type { EventideError } from '../errors.js';
 import type { Router } from '../runtime/router.js';
@@ -32,6 +39,7 @@ import {
   UnauthenticatedError,
   UnsupportedMediaTypeError,
 } from './errors.js';
+import { BatchSchema, BodySchema, EventSchema, IngestAnswerSchema, skipBodyValidation } from './ingest-schema.js';
 import { createRawBodyStats, registerRawBodyParsers, type RawBody, type RawBodyStats } from './raw-body.js';
 import { errorBodyOf, httpStatusOf, publicErrorOf, retryAfterSecondsOf, type PublicError } from './status.js';
 
@@ -293,7 +301,12 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   // parsers do not replace the JSON parser of other routes (admin, future ones).
   void app.register((ingest, _options, done) => {
     registerRawBodyParsers(ingest, { bodyBytesMax: config.bodyBytesMax, stats: rawBodyStats });
-    ingest.post('/v1/events', { config: { scope: 'ingest' } }, async (request, reply) => {
+    ingest.addSchema(EventSchema);
+    ingest.addSchema(BatchSchema);
+    const typed = ingest.withTypeProvider<TypeBoxTypeProvider>();
+    const validatorCompiler = skipBodyValidation(ingest.validatorCompiler as FastifySchemaCompiler<unknown>);
+    const schema = { body: BodySchema, response: { 200: IngestAnswerSchema } };
+    typed.post('/v1/events', { config: { scope: 'ingest' }, schema, validatorCompiler }, async (request, reply) => {
       const principal = request.principal!;
       const query = request.query as Query;
       const raw = request.body as RawBody | undefined;
