@@ -35,3 +35,5 @@ export {
 export { LmdbEventStore, EVENT_ID_CHARS_MAX, OWNER_CHARS_MAX } from './lmdb/event-store.js';
 export { LmdbSnapshotStore } from './lmdb/snapshot-store.js';
 export { LmdbKeyStore } from './lmdb/key-store.js';
+export { MongoEventStore } from './mongo/event-store.js';
+export { RedisSnapshotStore } from './redis/snapshot-store.js';
