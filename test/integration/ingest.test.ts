@@ -12,6 +12,13 @@ import { IngestClient, IngestRequest, type IngestResponse } from '../../src/gen/
 import { Severity } from '../../src/gen/eventide/v1/event.js';
 import { getJson, postEvents, startTestServer } from '../helpers.js';
 
+/**
+ * Events stamped this far ahead of now are `accepted`, not `late`, however slow
+ * the machine: `late` means "arrived after its 1-s window ended", and an event
+ * stamped `now` can cross that boundary before a loaded worker applies it.
+ */
+const AHEAD_MS = 2_000;
+
 /** Within this many standard errors of HLL precision 12 (1.04 / 64). */
 const HLL_TOLERANCE = 3 * (1.04 / 64);
 
@@ -19,7 +26,7 @@ function events(prefix: string, count: number, nowMs: number, users = 10) {
   return Array.from({ length: count }, (_, i) => ({
     id: `${prefix}-${i}`,
     name: i % 3 === 0 ? 'signup' : 'click',
-    timestamp: nowMs,
+    timestamp: nowMs + AHEAD_MS,
     userId: `user-${i % users}`,
     category: 'web',
     severity: 'info',
@@ -75,7 +82,7 @@ test('HTTP JSON, msgpack, protobuf and gzip bodies are all counted exactly', asy
   assert.equal(gzip.status, 200, JSON.stringify(gzip.body));
   assert.equal((gzip.body.counts as { accepted: number }).accepted, 5);
 
-  const single = await postEvents(server, server.key, JSON.stringify({ id: 'one', name: 'signup', timestamp: now, userId: 'solo' }));
+  const single = await postEvents(server, server.key, JSON.stringify({ id: 'one', name: 'signup', timestamp: now + AHEAD_MS, userId: 'solo' }));
   assert.equal(single.status, 200);
 
   const { summary } = await metrics(server, server.key);
@@ -93,8 +100,8 @@ test('receipts say duplicate, late, too_late and rejected, and only accepted eve
   const server = await startTestServer(t, { allowedLatenessMs: 5_000 });
   const now = Date.now();
   const batch = [
-    { id: 'a', name: 'ok', timestamp: now, userId: 'u1' },
-    { id: 'a', name: 'ok', timestamp: now, userId: 'u1' },
+    { id: 'a', name: 'ok', timestamp: now + AHEAD_MS, userId: 'u1' },
+    { id: 'a', name: 'ok', timestamp: now + AHEAD_MS, userId: 'u1' },
     { id: 'late', name: 'ok', timestamp: now - 2_500 },
     { id: 'too-late', name: 'ok', timestamp: now - 120_000 },
     { id: 'bad', name: 42 },
@@ -114,7 +121,7 @@ test('receipts say duplicate, late, too_late and rejected, and only accepted eve
   assert.deepEqual([byIndex.get(6)?.code, byIndex.get(6)?.field], ['EVT_FIELD_TOO_LONG', 'name']);
   assert.equal(byIndex.has(0), false, 'accepted receipts are listed only with receipts=all');
 
-  const all = await postEvents(server, server.key, JSON.stringify([{ id: 'b', name: 'ok', timestamp: now }]), {}, '?receipts=all');
+  const all = await postEvents(server, server.key, JSON.stringify([{ id: 'b', name: 'ok', timestamp: now + AHEAD_MS }]), {}, '?receipts=all');
   assert.deepEqual((all.body.receipts as Array<{ status: string }>).map((r) => r.status), ['accepted']);
 
   const { summary } = await metrics(server, server.key);
