@@ -211,6 +211,8 @@ export class LiveHub {
     deltasUnrouted: 0,
   };
   #timer: NodeJS.Timeout | undefined;
+  #started = false;
+  #tickScheduled = false;
 
   constructor(options: LiveHubOptions) {
     this.#options = options;
@@ -227,14 +229,31 @@ export class LiveHub {
   /** Tick on a real timer. Tests call tick() themselves instead. */
   start(): void {
     if (this.#timer !== undefined) return;
+    this.#started = true;
     this.#timer = setInterval(() => this.tick(), this.#options.deltaTickMs);
     this.#timer.unref();
+  }
+
+  /**
+   * Deltas arrive already coalesced per worker tick (a channel's owner lives in
+   * one worker, so a channel gets at most one batch per tick). Sending them on
+   * arrival rather than on the hub's own timer keeps the event-to-frame delay
+   * to one tick, not two in series; the timer still drains slow subscribers.
+   */
+  #scheduleTick(): void {
+    if (!this.#started || this.#tickScheduled) return;
+    this.#tickScheduled = true;
+    setImmediate(() => {
+      this.#tickScheduled = false;
+      this.tick();
+    });
   }
 
   /** Stop ticking and unwatch every channel. Subscribers are not told; their sockets are the caller's. */
   close(): void {
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;
+    this.#started = false;
     for (const channel of this.#channels.values()) this.#drop(channel);
     this.#counters.subscribers = 0;
   }
@@ -343,6 +362,7 @@ export class LiveHub {
         this.#dirty.add(channel);
       }
     }
+    if (this.#dirty.size > 0) this.#scheduleTick();
   }
 
   #channelFor(owner: string, resolution: Resolution): Channel {
