@@ -99,6 +99,14 @@ export const defaults = {
   /** Event store and snapshot store. 'lmdb' is the embedded default. */
   eventStore: 'lmdb',
   snapshotStore: 'lmdb',
+  /** MongoDB event store: raw events expire this long after they are written (TTL index, or a sweep on FerretDB). */
+  mongoEventsRetentionMs: 30 * 86_400_000,
+  /** Redis snapshot store: every key expires this long after its last write (so a gone owner does not stay forever). */
+  redisKeyTtlMs: 2 * 86_400_000,
+  /** Redis snapshot store: also write each window as a readable hash (documented key schema) besides the binary snapshot. */
+  redisReadableHashes: true,
+  /** Redis snapshot store: a command that takes longer fails (retryable), so an outage never hangs a worker. */
+  redisCommandTimeoutMs: 2_000,
 } as const;
 
 export type Defaults = typeof defaults;

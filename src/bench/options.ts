@@ -127,7 +127,7 @@ const SPEC: Record<keyof BenchOptions, [flag: string, kind: Kind, help: string]>
 };
 
 export function benchHelp(): string {
-  const lines = ['Usage: eventide bench [flags]', '', 'Runs a seeded workload against an in-process server (or a remote one) and checks its figures.', ''];
+  const lines = ['Usage: eventide bench [flags]', '', 'Runs a seeded workload against an in-process server (or a remote one) and checks its figures.', 'The in-process server uses MONGODB_URI / REDIS_URL from the environment when set (real backends), else the embedded store.', ''];
   lines.push('  --config <file.json>    options as JSON (camelCase names below); flags win');
   lines.push('  --help                  this text');
   for (const [name, [flag, kind, help]] of Object.entries(SPEC)) {

@@ -72,7 +72,12 @@ async function inProcessTarget(label: string, start: StartServerFn, o: BenchOpti
 
 export async function eventideTarget(o: BenchOptions, runTag: string): Promise<BenchTarget> {
   const { startServer } = (await import('../server.js')) as { startServer: StartServerFn };
-  return inProcessTarget('eventide', startServer, o, runTag, o.serverWorkers > 0 ? { workers: o.serverWorkers } : {});
+  // The in-process server runs on the backends the environment names, like `npm start` does:
+  // MONGODB_URI / REDIS_URL select the real servers, nothing selects the embedded LMDB stores.
+  const overrides: Record<string, unknown> = o.serverWorkers > 0 ? { workers: o.serverWorkers } : {};
+  if (process.env.MONGODB_URI !== undefined && process.env.MONGODB_URI !== '') overrides.mongodbUri = process.env.MONGODB_URI;
+  if (process.env.REDIS_URL !== undefined && process.env.REDIS_URL !== '') overrides.redisUrl = process.env.REDIS_URL;
+  return inProcessTarget('eventide', startServer, o, runTag, overrides);
 }
 
 export async function baselineTarget(o: BenchOptions, runTag: string): Promise<BenchTarget> {

@@ -82,13 +82,23 @@ export async function openEventStore(
  * snapshot calls fail fast until Redis is back. ioredis is loaded only then.
  */
 export async function openSnapshotStore(
-  config: StoreConfig & { redisUrl?: string | undefined },
+  config: StoreConfig & {
+    redisUrl?: string | undefined;
+    redisKeyTtlMs?: number;
+    redisReadableHashes?: boolean;
+    redisCommandTimeoutMs?: number;
+  },
   options: OpenStoreOptions = {},
 ): Promise<SnapshotStore> {
   if (config.snapshotStore === 'redis') {
     if (config.redisUrl === undefined) throw new StoreOpenError('redis (snapshotStore is "redis" but no redisUrl / REDIS_URL is set)');
     const { RedisSnapshotStore } = await import('./redis/snapshot-store.js');
-    return new RedisSnapshotStore({ url: config.redisUrl });
+    return new RedisSnapshotStore({
+      url: config.redisUrl,
+      ...(config.redisKeyTtlMs === undefined ? {} : { keyTtlMs: config.redisKeyTtlMs }),
+      ...(config.redisReadableHashes === undefined ? {} : { readableHashes: config.redisReadableHashes }),
+      ...(config.redisCommandTimeoutMs === undefined ? {} : { commandTimeoutMs: config.redisCommandTimeoutMs }),
+    });
   }
   if (config.snapshotStore !== 'lmdb') throw new StoreUnsupportedError(config.snapshotStore, 'snapshotStore');
   return new LmdbSnapshotStore({ path: lmdbPath(config.dataDir), noSync: options.noSync === true });
