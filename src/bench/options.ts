@@ -6,8 +6,10 @@
 import { readFileSync } from 'node:fs';
 import { BenchOptionError } from './errors.js';
 import { PROTOCOLS, type Protocol } from './transports.js';
+import type { WorkloadOptions } from './workload.js';
 
-export interface BenchOptions {
+/** The workload's own options (workload.ts) plus how to run, measure and report it. */
+export interface BenchOptions extends WorkloadOptions {
   protocol: Protocol;
   mode: 'closed' | 'open';
   /** Open loop: target rate, events/s, over all connections. */
@@ -17,20 +19,6 @@ export interface BenchOptions {
   streamDepth: number;
   gzip: boolean;
   senderThreads: number;
-  seed: number;
-  owners: number;
-  ownerZipfS: number;
-  usersPerOwner: number;
-  eventNames: number;
-  eventBytes: number;
-  batchEvents: number;
-  templateCount: number;
-  duplicatePct: number;
-  latePct: number;
-  invalidPct: number;
-  skewPct: number;
-  lateByMs: number;
-  skewMs: number;
   subscribers: number;
   /** Longest wait after the load for the server's figures to settle before the check. */
   settleMsMax: number;

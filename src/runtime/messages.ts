@@ -7,29 +7,15 @@
  * Checked on both sides: the worker validates what it gets (isWorkerRequest),
  * the edge validates replies through the typed handlers in supervisor.ts.
  */
-import type {
-  AckLevel,
-  BatchReceipt,
-  BodyEncoding,
-  BodyFormat,
-  Resolution,
-  WindowState,
-} from '../actors/types.js';
+import type { BatchReceipt, Resolution, WindowState } from '../actors/types.js';
 import type { WireError } from './errors.js';
-import type { EventLocation, MetricsQuery, MetricsResult, OwnerDeltas } from './router.js';
+import type { EventLocation, IngestRequest, MetricsQuery, MetricsResult, OwnerDeltas } from './router.js';
 
-export interface IngestMessage {
+/** An ingest request as the edge received it, addressed to a shard (the body is transferred, not copied). */
+export interface IngestMessage extends IngestRequest {
   t: 'ingest';
   id: number;
   shard: number;
-  owner: string;
-  body: Uint8Array;
-  format: BodyFormat;
-  encoding: BodyEncoding;
-  ack: AckLevel;
-  receiptsAll: boolean;
-  receivedAtMs: number;
-  requestId: string;
 }
 
 export interface QueryMessage {

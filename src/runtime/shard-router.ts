@@ -96,18 +96,7 @@ export class ShardRouter implements Router {
     try {
       const reply = await this.supervisor.request(
         worker,
-        {
-          t: 'ingest',
-          shard,
-          owner: request.owner,
-          body,
-          format: request.format,
-          encoding: request.encoding,
-          ack: request.ack,
-          receiptsAll: request.receiptsAll,
-          receivedAtMs: request.receivedAtMs,
-          requestId: request.requestId,
-        },
+        { ...request, t: 'ingest', shard, body },
         [body.buffer as ArrayBuffer],
       );
       serviceMs = reply.serviceMs;
