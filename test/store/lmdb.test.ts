@@ -6,6 +6,7 @@
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { pack } from 'msgpackr';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -130,8 +131,9 @@ void test('a batch with one unstorable event is refused whole, naming the field'
 void test('a failure in the middle of a write transaction leaves nothing of it written', async () => {
   const dir = await tempDir();
   const events = new LmdbEventStore({ path: dir });
-  // The third event throws while being encoded, after the first two were put
-  // inside the same transaction: the transaction must abort, not commit half.
+  // The third event throws while being encoded. Buckets are packed before the
+  // write transaction opens, so nothing of the batch is written, and the
+  // error names the input at fault rather than a failed write.
   const poisoned = storedEvent('acme', 'e-3');
   Object.defineProperty(poisoned, 'status', {
     enumerable: true,
@@ -140,7 +142,7 @@ void test('a failure in the middle of a write transaction leaves nothing of it w
     },
   });
   const batch: StoredEvent[] = [storedEvent('acme', 'e-1'), storedEvent('acme', 'e-2'), poisoned];
-  await rejectsWithCode(events.writeEvents(batch), 'EVT_STORE_WRITE');
+  await rejectsWithCode(events.writeEvents(batch), 'EVT_STORE_INPUT');
   assert.equal(await events.getEvent('acme', 'e-1'), undefined);
   assert.equal(await events.getEvent('acme', 'e-2'), undefined);
   // The store stays usable after the failed transaction; the retry succeeds.
@@ -153,7 +155,7 @@ void test('a stored value of the wrong shape is reported as EVT_STORE_CORRUPT', 
   const dir = await tempDir();
   const env = acquireLmdbEnv({ path: dir });
   await env.db(DB_NAMES.eventIndex).put(['acme', 'e-1'], [1, 2, 0]);
-  await env.db(DB_NAMES.eventBuckets).put([1, 2], [{ not: 'an event' }]);
+  await env.db(DB_NAMES.eventBuckets).put([1, 2], pack([{ not: 'an event' }]));
   await env.db(DB_NAMES.eventIndex).put(['acme', 'e-2'], 'not a pointer');
   await env.db(DB_NAMES.rollups).put(['acme', '1s', T0_MS], { ...rollup('acme', '1s', T0_MS), uniquesSketch: 'text' });
   const events = new LmdbEventStore({ path: dir });

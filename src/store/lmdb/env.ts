@@ -22,7 +22,7 @@ import { StoreOpenError } from '../errors.js';
 export const DB_NAMES = {
   /** [owner, eventId] -> [bucketTag, bucketSeq, position]: where the event's first copy lives. */
   eventIndex: 'eventIndex',
-  /** [bucketTag, bucketSeq] -> StoredEvent[] (up to EVENTS_PER_BUCKET_MAX, packed once). */
+  /** [bucketTag, bucketSeq] -> msgpack bytes of StoredEvent[] (up to EVENTS_PER_BUCKET_MAX), packed by the event store. */
   eventBuckets: 'eventBuckets',
   /** [owner, resolution, startMs] -> Rollup; ordered-binary keys sort by startMs within (owner, resolution). */
   rollups: 'rollups',
@@ -35,6 +35,9 @@ export const DB_NAMES = {
   /** [owner, prefix] -> empty; lets list(owner) be a range read. */
   keysByOwner: 'keysByOwner',
 } as const;
+
+/** Databases whose values are stored as the bytes given, not msgpack-encoded by lmdb. */
+const BINARY_DBS: ReadonlySet<string> = new Set([DB_NAMES.eventBuckets]);
 
 /**
  * Named databases the environment may hold. LMDB sizes a table by this at open
@@ -87,7 +90,8 @@ export function acquireLmdbEnv(options: LmdbEnvOptions): LmdbEnv {
     db(name) {
       let db = dbs.get(name);
       if (db === undefined) {
-        db = root.openDB({ name });
+        // Buckets hold bytes packed by the event store itself (off the write transaction); the rest is msgpack.
+        db = root.openDB(BINARY_DBS.has(name) ? { name, encoding: 'binary' } : { name });
         dbs.set(name, db);
       }
       return db;

@@ -24,7 +24,8 @@
  * transaction inside the same batched commit, so one fsync still serves many calls.
  *
  * Buckets plus an index, not one record per event: encoding is the cost, and
- * a bucket of 500 events is packed in one call (msgpackr records) while the
+ * a bucket of 500 events is packed in one call (msgpackr records), outside the
+ * write transaction and one bucket per event-loop turn, while the
  * index entry per event is a short key and three numbers. Measured on 10K-event
  * flushes: 458K–499K events/s against 233K–247K for one record per event, at
  * half the CPU on the flushing thread (bench/results/store.md). A lookup reads
@@ -33,6 +34,7 @@
  * and restarts sharing the environment never collide.
  */
 import { randomBytes } from 'node:crypto';
+import { Packr } from 'msgpackr';
 import { RESOLUTIONS, type StoredEvent } from '../../actors/types.js';
 import type { EventStore, Rollup, RollupQuery } from '../port.js';
 import { StoreClosedError, StoreCorruptError, StoreInputError, StoreReadError, StoreWriteError } from '../errors.js';
@@ -55,6 +57,13 @@ export const EVENTS_PER_BUCKET_MAX = 500;
 /** Drawn once per thread (this module is loaded once per thread): 48 random bits. */
 const BUCKET_TAG = randomBytes(6).readUIntBE(0, 6);
 let bucketSeq = 0;
+/**
+ * Packs a bucket with msgpack records: the record shape is written once per
+ * bucket (no structures shared across records in the store, so any thread and
+ * any later process decodes a bucket on its own).
+ */
+const BUCKET_PACKR = new Packr({ useRecords: true, moreTypes: false });
+const yieldTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 function nextBucketSeq(): number {
   return bucketSeq++;
 }
@@ -91,27 +100,36 @@ export class LmdbEventStore implements EventStore {
         throw new StoreInputError(`event id must be a string of 1..${EVENT_ID_CHARS_MAX} characters`, `${i}/event/id`);
       }
     }
+    // Pack the buckets before the write transaction, one per event-loop turn:
+    // the transaction callback runs on this thread under the write lock, so
+    // encoding 10K events inside it stalled every request behind the flush.
+    const packed: Array<{ seq: number; bytes: Buffer; events: readonly StoredEvent[] }> = [];
+    for (let start = 0; start < events.length; start += EVENTS_PER_BUCKET_MAX) {
+      if (start > 0) await yieldTurn();
+      const group = events.slice(start, start + EVENTS_PER_BUCKET_MAX);
+      let bytes: Buffer;
+      try {
+        bytes = BUCKET_PACKR.pack(group);
+      } catch (cause) {
+        throw new StoreInputError(`event ${start}..${start + group.length - 1} cannot be encoded: ${String(cause)}`, `${start}/event`);
+      }
+      packed.push({ seq: nextBucketSeq(), bytes, events: group });
+    }
     const index = this.#index;
     const buckets = this.#buckets;
     try {
       // Reads inside the transaction see its own writes, so a batch that
-      // repeats an id also stores it once; a replay of stored ids writes nothing.
+      // repeats an id indexes it once; a replay of stored ids adds only an
+      // unreferenced bucket copy. The index decides: the first write wins.
       await index.childTransaction(() => {
-        let bucket: StoredEvent[] = [];
-        let seq = nextBucketSeq();
-        for (let i = 0; i < events.length; i++) {
-          const stored = events[i]!;
-          const key = [stored.owner, stored.event.id];
-          if (index.doesExist(key)) continue;
-          void index.put(key, [BUCKET_TAG, seq, bucket.length]);
-          bucket.push(stored);
-          if (bucket.length === EVENTS_PER_BUCKET_MAX) {
-            void buckets.put([BUCKET_TAG, seq], bucket);
-            bucket = [];
-            seq = nextBucketSeq();
+        for (const bucket of packed) {
+          void buckets.put([BUCKET_TAG, bucket.seq], bucket.bytes);
+          for (let position = 0; position < bucket.events.length; position++) {
+            const stored = bucket.events[position]!;
+            const key = [stored.owner, stored.event.id];
+            if (!index.doesExist(key)) void index.put(key, [BUCKET_TAG, bucket.seq, position]);
           }
         }
-        if (bucket.length > 0) void buckets.put([BUCKET_TAG, seq], bucket);
       });
     } catch (cause) {
       throw new StoreWriteError('writeEvents', { cause });
@@ -132,8 +150,15 @@ export class LmdbEventStore implements EventStore {
         if (cause instanceof StoreCorruptError) throw cause;
         throw new StoreReadError('getEvent', { cause });
       }
-      if (!Array.isArray(bucket)) throw new StoreCorruptError('event bucket is missing or not a list', 'event');
-      return readStoredEvent(bucket[pointer[2] as number]);
+      if (!(bucket instanceof Uint8Array)) throw new StoreCorruptError('event bucket is missing', 'event');
+      let events: unknown;
+      try {
+        events = BUCKET_PACKR.unpack(bucket);
+      } catch {
+        throw new StoreCorruptError('event bucket cannot be decoded', 'event');
+      }
+      if (!Array.isArray(events)) throw new StoreCorruptError('event bucket is not a list', 'event');
+      return readStoredEvent(events[pointer[2] as number]);
     });
   }
 
