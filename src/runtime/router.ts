@@ -92,6 +92,8 @@ export interface Readiness {
   reasons: string[];
   /** What works worse than it should but does not stop ingest (e.g. snapshots failing). */
   degraded: string[];
+  /** Age of the oldest last-good snapshot among the workers, ms: what a crash now would have to replay from. */
+  snapshotAgeMsMax?: number;
 }
 
 export interface Router {

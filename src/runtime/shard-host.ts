@@ -48,6 +48,8 @@ const FLUSH_RETRY_MS_MIN = 100;
 const FLUSH_RETRY_MS_MAX = 5_000;
 const STATS_INTERVAL_MS = 1_000;
 const IDLE_SWEEP_MS = 1_000;
+/** How often expired events are swept where the store cannot expire them itself. */
+const RETENTION_SWEEP_MS = 10 * 60_000;
 
 export interface ShardHostOptions {
   workerIndex: number;
@@ -60,6 +62,7 @@ export interface ShardHostOptions {
 
 export class ShardHost {
   readonly #config: ResolvedConfig;
+  readonly #workerIndex: number;
   readonly #events: EventStore;
   readonly #snapshots: SnapshotStore;
   readonly #port: Pick<MessagePort, 'postMessage'>;
@@ -96,6 +99,7 @@ export class ShardHost {
   constructor(options: ShardHostOptions) {
     const config = options.config;
     this.#config = config;
+    this.#workerIndex = options.workerIndex;
     this.#events = options.eventStore;
     this.#snapshots = options.snapshotStore;
     this.#port = options.port;
@@ -124,6 +128,15 @@ export class ShardHost {
     every(this.#config.deltaTickMs, () => this.deltaTick());
     every(IDLE_SWEEP_MS, () => void this.idleTick().catch(() => undefined));
     every(STATS_INTERVAL_MS, () => this.#postStats());
+    // A store without server-side expiry (FerretDB 1.x has no TTL indexes) is
+    // swept by worker 0 alone, so retention holds there too.
+    const sweeper = this.#events as EventStore & { ttlMode?: string; sweepExpired?: (nowMs: number) => Promise<number> };
+    if (this.#workerIndex === 0 && typeof sweeper.sweepExpired === 'function') {
+      every(RETENTION_SWEEP_MS, () => {
+        if (sweeper.ttlMode !== 'sweep') return;
+        sweeper.sweepExpired!(this.#now()).catch(() => undefined); // counted by the store; retried next round
+      });
+    }
   }
 
   handle(message: WorkerRequest): void {

@@ -123,6 +123,7 @@ export class ShardRouter implements Router {
   readiness(): Readiness {
     const reasons: string[] = [];
     const degraded: string[] = [];
+    let snapshotAgeMsMax = 0;
     const workersUp = this.supervisor.upCount();
     const workersTotal = this.supervisor.workerCount;
     if (workersUp < workersTotal) reasons.push(`${workersTotal - workersUp} of ${workersTotal} workers restarting`);
@@ -131,9 +132,12 @@ export class ShardRouter implements Router {
       const stats = this.supervisor.stats(worker);
       if (stats?.lastFlushErrorCode !== undefined) reasons.push(`worker ${worker}: event store failing (${stats.lastFlushErrorCode})`);
       // Degraded, not unready: ingest goes on without snapshots (a crash would lose more).
-      if (stats?.lastSnapshotErrorCode !== undefined) degraded.push(`worker ${worker}: snapshots failing (${stats.lastSnapshotErrorCode})`);
+      if (stats?.lastSnapshotErrorCode !== undefined) {
+        degraded.push(`worker ${worker}: snapshots failing (${stats.lastSnapshotErrorCode}), last good one ${Math.round(stats.snapshotAgeMs / 1000)} s ago`);
+      }
+      if (stats !== undefined) snapshotAgeMsMax = Math.max(snapshotAgeMsMax, stats.snapshotAgeMs);
     }
-    return { ready: reasons.length === 0, workersUp, workersTotal, draining: this.#draining, reasons, degraded };
+    return { ready: reasons.length === 0, workersUp, workersTotal, draining: this.#draining, reasons, degraded, snapshotAgeMsMax };
   }
 
   async close(): Promise<void> {
