@@ -12,7 +12,8 @@
  */
 import type { OwnerSnapshot, StoredEvent, WindowState } from '../../actors/types.js';
 import type { KeyRecord, Rollup, ShardCheckpoint } from '../port.js';
-import { StoreCorruptError } from '../errors.js';
+import type { Key } from 'lmdb';
+import { StoreCorruptError, StoreReadError } from '../errors.js';
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null;
@@ -121,4 +122,19 @@ export function settle<T>(read: () => T): Promise<T> {
   return new Promise<T>((resolve) => {
     resolve(read());
   });
+}
+
+/**
+ * One keyed read: the value checked by `read`, or undefined when absent. A
+ * failing LMDB read becomes EVT_STORE_READ naming the operation; a value of the
+ * wrong shape stays the reader's EVT_STORE_CORRUPT.
+ */
+export function getChecked<T>(db: { get(key: Key): unknown }, key: Key, operation: string, read: (value: unknown) => T): T | undefined {
+  let value: unknown;
+  try {
+    value = db.get(key);
+  } catch (cause) {
+    throw new StoreReadError(operation, { cause });
+  }
+  return value === undefined ? undefined : read(value);
 }

@@ -11,7 +11,7 @@
 import type { KeyRecord, KeyStore } from '../port.js';
 import { StoreClosedError, StoreInputError, StoreReadError, StoreWriteError } from '../errors.js';
 import { acquireLmdbEnv, DB_NAMES, releaseLmdbEnv, type LmdbEnv, type LmdbEnvOptions } from './env.js';
-import { readKeyRecord, settle } from './codec.js';
+import { readKeyRecord, settle, getChecked } from './codec.js';
 import { checkOwner } from './event-store.js';
 import type { Database } from 'lmdb';
 
@@ -60,13 +60,7 @@ export class LmdbKeyStore implements KeyStore {
   getByPrefix(prefix: string): Promise<KeyRecord | undefined> {
     return settle(() => {
       this.#open('getByPrefix');
-      let value: unknown;
-      try {
-        value = this.#keys.get(prefix);
-      } catch (cause) {
-        throw new StoreReadError('getByPrefix', { cause });
-      }
-      return value === undefined ? undefined : readKeyRecord(value);
+      return getChecked(this.#keys, prefix, 'getByPrefix', readKeyRecord);
     });
   }
 

@@ -12,9 +12,9 @@
  */
 import type { OwnerSnapshot } from '../../actors/types.js';
 import type { ShardCheckpoint, SnapshotStore } from '../port.js';
-import { StoreClosedError, StoreInputError, StoreReadError, StoreWriteError } from '../errors.js';
+import { StoreClosedError, StoreInputError, StoreWriteError } from '../errors.js';
 import { acquireLmdbEnv, DB_NAMES, releaseLmdbEnv, type LmdbEnv, type LmdbEnvOptions } from './env.js';
-import { readCheckpoint, readOwnerSnapshot, settle, storableSnapshot } from './codec.js';
+import { readCheckpoint, readOwnerSnapshot, settle, storableSnapshot, getChecked } from './codec.js';
 import { checkOwner } from './event-store.js';
 import type { Database } from 'lmdb';
 
@@ -67,13 +67,7 @@ export class LmdbSnapshotStore implements SnapshotStore {
   getOwnerSnapshot(shard: number, owner: string): Promise<OwnerSnapshot | undefined> {
     return settle(() => {
       this.#open('getOwnerSnapshot');
-      let value: unknown;
-      try {
-        value = this.#snapshots.get([shard, owner]);
-      } catch (cause) {
-        throw new StoreReadError('getOwnerSnapshot', { cause });
-      }
-      return value === undefined ? undefined : readOwnerSnapshot(value);
+      return getChecked(this.#snapshots, [shard, owner], 'getOwnerSnapshot', readOwnerSnapshot);
     });
   }
 
@@ -104,13 +98,7 @@ export class LmdbSnapshotStore implements SnapshotStore {
   getCheckpoint(shard: number): Promise<ShardCheckpoint | undefined> {
     return settle(() => {
       this.#open('getCheckpoint');
-      let value: unknown;
-      try {
-        value = this.#checkpoints.get(shard);
-      } catch (cause) {
-        throw new StoreReadError('getCheckpoint', { cause });
-      }
-      return value === undefined ? undefined : readCheckpoint(value);
+      return getChecked(this.#checkpoints, shard, 'getCheckpoint', readCheckpoint);
     });
   }
 
