@@ -101,6 +101,8 @@ export const defaults = {
   snapshotStore: 'lmdb',
   /** MongoDB event store: raw events expire this long after they are written (TTL index, or a sweep on FerretDB). */
   mongoEventsRetentionMs: 30 * 86_400_000,
+  /** MongoDB event store: how long a call waits for a reachable server before it fails (retryable); bounds how soon /readyz sees an outage. */
+  mongoServerSelectionTimeoutMs: 5_000,
   /** Redis snapshot store: every key expires this long after its last write (so a gone owner does not stay forever). */
   redisKeyTtlMs: 2 * 86_400_000,
   /** Redis snapshot store: also write each window as a readable hash (documented key schema) besides the binary snapshot. */

@@ -58,6 +58,7 @@ export async function openEventStore(
   config: StoreConfig & {
     mongodbUri?: string | undefined;
     mongoEventsRetentionMs?: number;
+    mongoServerSelectionTimeoutMs?: number;
     mongoRollupsRetentionMs?: Partial<Record<'1s' | '1m' | '1h' | '1d', number>>;
   },
   options: OpenStoreOptions = {},
@@ -68,6 +69,7 @@ export async function openEventStore(
     return new MongoEventStore({
       uri: config.mongodbUri,
       ...(config.mongoEventsRetentionMs === undefined ? {} : { eventsRetentionMs: config.mongoEventsRetentionMs }),
+      ...(config.mongoServerSelectionTimeoutMs === undefined ? {} : { serverSelectionTimeoutMs: config.mongoServerSelectionTimeoutMs }),
       ...(config.mongoRollupsRetentionMs === undefined ? {} : { rollupsRetentionMs: config.mongoRollupsRetentionMs }),
     });
   }
