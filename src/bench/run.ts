@@ -29,6 +29,8 @@ export interface BenchTarget {
   keys: string[];
   owners: string[];
   inProcess: boolean;
+  /** Shard workers restarted since start (in-process eventide only): each restart loses the counts since its last snapshot. */
+  workerRestarts?: () => number;
   close(): Promise<void>;
 }
 
@@ -52,7 +54,14 @@ export function workloadOf(o: BenchOptions): WorkloadOptions {
 }
 
 interface StartServerFn {
-  (overrides?: Record<string, unknown>): Promise<{ httpUrl: string; grpcTarget: string; wsUrl: string; createKey(owner: string): Promise<string>; close(): Promise<void> }>;
+  (overrides?: Record<string, unknown>): Promise<{
+    httpUrl: string;
+    grpcTarget: string;
+    wsUrl: string;
+    createKey(owner: string): Promise<string>;
+    close(): Promise<void>;
+    router?: { supervisor: { workerCount: number; restarts(worker: number): number } };
+  }>;
 }
 
 async function inProcessTarget(label: string, start: StartServerFn, o: BenchOptions, runTag: string, extra: Record<string, unknown>): Promise<BenchTarget> {
@@ -63,6 +72,16 @@ async function inProcessTarget(label: string, start: StartServerFn, o: BenchOpti
   for (const owner of owners) keys.push(await server.createKey(owner));
   return {
     label, httpUrl: server.httpUrl, grpcTarget: server.grpcTarget, wsUrl: server.wsUrl, keys, owners, inProcess: true,
+    ...(server.router === undefined
+      ? {}
+      : {
+          workerRestarts: () => {
+            const supervisor = server.router!.supervisor;
+            let restarts = 0;
+            for (let w = 0; w < supervisor.workerCount; w++) restarts += supervisor.restarts(w);
+            return restarts;
+          },
+        }),
     close: async () => {
       await server.close();
       if (o.dataDir === '') await rm(dataDir, { recursive: true, force: true });
@@ -219,6 +238,12 @@ export async function runAgainst(target: BenchTarget, o: BenchOptions, runTag: s
   }
 
   const check = await settleAndCheck(target, o, ledger, pool, startWallMs, endWallMs, io);
+  const restarts = target.workerRestarts?.() ?? 0;
+  if (restarts > 0) {
+    // Not a pass or fail by itself, but it explains a miscount: a restarted worker resumes from its last snapshot.
+    check.failures.push(`${restarts} shard worker restart(s) during the run: counts applied since the last snapshot were lost (README, Guarantees)`);
+    io.log(`${target.label}: ${restarts} shard worker restart(s) during the run`);
+  }
   pool.close();
   const acceptedEvents = series.accepted.reduce((a, b) => a + b, 0);
   return {
