@@ -84,6 +84,8 @@ export class ShardHost {
   #flushing: Promise<void> | undefined;
   /** The events of the flush in progress: no longer in the buffer, not yet in the store. */
   #flushingEvents: readonly StoredEvent[] = [];
+  /** Likewise the rollups of the flush in progress: closed windows that reads must still see. */
+  #flushingRollups: readonly Rollup[] = [];
   #flushFailures = 0;
   #consecutiveFlushFailures = 0;
   #lastFlushErrorCode: string | undefined;
@@ -328,6 +330,7 @@ export class ShardHost {
     const rollups = this.#rollupBuffer;
     this.#rollupBuffer = [];
     this.#flushingEvents = events;
+    this.#flushingRollups = rollups;
     this.#flushing = (async () => {
       try {
         if (events.length > 0) await this.#events.writeEvents(events);
@@ -348,6 +351,7 @@ export class ShardHost {
       } finally {
         this.#flushing = undefined;
         this.#flushingEvents = [];
+        this.#flushingRollups = [];
       }
       if (this.#flushBuffer.length >= this.#config.flushBatchEventsMax && !this.#closed) void this.flush();
     })();
@@ -455,6 +459,15 @@ export class ShardHost {
     });
     const byStart = new Map<number, WindowState>();
     for (const rollup of stored) byStart.set(rollup.startMs, rollup);
+    // Windows closed but not yet committed are newer than the store and gone from memory:
+    // read them from the flush in flight, then the buffer (in that order, newest last).
+    for (const pending of [this.#flushingRollups, this.#rollupBuffer]) {
+      for (const rollup of pending) {
+        if (rollup.owner === query.owner && rollup.resolution === query.resolution && rollup.startMs >= fromMs && rollup.startMs < query.toMs) {
+          byStart.set(rollup.startMs, rollup);
+        }
+      }
+    }
     // Open windows in memory are newer than any copy in the store.
     for (const window of resident.actor.openWindows(query.resolution)) {
       if (window.startMs >= fromMs && window.startMs < query.toMs) byStart.set(window.startMs, window);

@@ -167,3 +167,25 @@ test('receipts come back in index order, and a JSON batch without a batch id has
   assert.equal(answer.batchId, undefined);
   assert.equal(answer.single, false);
 });
+
+test('a window closed while the store cannot take its rollup is still read until it is committed', async (t) => {
+  let failing = true;
+  const h = setup(t, {}, {
+    events: (real) => ({
+      writeEvents: (events) => (failing ? Promise.reject(new Error('store down')) : real.writeEvents(events)),
+      getEvent: (owner, id) => real.getEvent(owner, id),
+      writeRollups: (rollups) => (failing ? Promise.reject(new Error('store down')) : real.writeRollups(rollups)),
+      queryRollups: (query) => real.queryRollups(query),
+      close: () => Promise.resolve(),
+    }),
+  });
+  assert.equal((await reply(h, ingest(h, 'acme', 5))).ok, true);
+  h.clock.nowMs += 3_600_000 + 10_000; // past the 1-h window's end and the allowed lateness
+  h.host.closeTick();
+  await h.host.flush(); // fails: the closed windows wait in the worker
+  assert.equal(await total(h, 'acme'), 5, 'neither in memory nor in the store, yet still read');
+  failing = false;
+  while (h.host.flushPendingEvents > 0) await h.host.flush();
+  await h.host.flush();
+  assert.equal(await total(h, 'acme'), 5, 'and read from the store once committed');
+});
