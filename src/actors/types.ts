@@ -107,18 +107,7 @@ export interface WindowState {
  * the window's current estimate (replace, not add), because unique counts do
  * not subtract; min/max merge by min/max.
  */
-export interface WindowDelta {
-  resolution: Resolution;
-  startMs: number;
-  total: number;
-  late: number;
-  tooLate: number;
-  byName: Record<string, number>;
-  byCategory: Record<string, number>;
-  bySeverity: Record<string, number>;
-  values: Record<string, ValueStats>;
-  uniques: number;
-}
+export type WindowDelta = Omit<WindowState, 'uniquesSketch' | 'open'>;
 
 /** Per-owner state that leaves memory: open windows plus recent event ids. */
 export interface OwnerSnapshot {

@@ -108,11 +108,6 @@ export class Supervisor extends EventEmitter<{
     return this.#slots[worker]?.stats;
   }
 
-  /** The worker's thread id, for tests that kill a worker. */
-  threadId(worker: number): number | undefined {
-    return this.#slots[worker]?.worker?.threadId;
-  }
-
   /** Terminate a worker as if it crashed (tests, and a stuck worker). It is restarted like any dead worker. */
   async kill(worker: number): Promise<void> {
     await this.#slots[worker]?.worker?.terminate();
