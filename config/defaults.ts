@@ -75,6 +75,19 @@ export const defaults = {
   /** Snapshots of open windows are written this often (crash recovery). */
   snapshotIntervalMs: 5_000,
 
+  /** Write-ahead log of every applied batch, per worker, under dataDir/wal. Off: `durable` waits for the event store instead. */
+  walEnabled: true,
+  /** Group commit: one write + fdatasync covers every batch appended within this interval. */
+  walSyncIntervalMs: 2,
+  /** A log segment file ends at this size; whole segments are deleted once snapshots and the store cover them. */
+  walSegmentBytesMax: 64 * 1024 * 1024,
+  /** Bytes appended but not yet written per worker. Over it: 429 EVT_WAL_BACKLOG. */
+  walPendingBytesMax: 64 * 1024 * 1024,
+  /** Bytes kept in segments per worker (not yet covered). Over it: 429 EVT_WAL_BACKLOG until snapshots catch up. */
+  walBytesMax: 2 * 1024 * 1024 * 1024,
+  /** Acknowledgement level of a request that does not ask for one: 'applied' | 'durable'. */
+  ackDefault: 'applied',
+
   /** Live deltas go out on this tick, one frame per subscriber per tick. */
   deltaTickMs: 250,
   /** Delta frames kept per channel for resume after a reconnect. */

@@ -74,6 +74,13 @@ export const settingsSchema = {
   flushPendingEventsMax: int(1, 100_000_000, 'Events waiting for the store per worker; at least flushBatchEventsMax.'),
   snapshotIntervalMs: int(100, 3_600_000, 'Snapshot tick.'),
 
+  walEnabled: Type.Boolean({ description: 'Write-ahead log of applied batches.' }),
+  walSyncIntervalMs: int(0, 1_000, 'Group commit interval of the write-ahead log.'),
+  walSegmentBytesMax: int(1 * MiB, 1 * GiB, 'Size at which a log segment ends.'),
+  walPendingBytesMax: int(1 * MiB, 4 * GiB, 'Log bytes appended but not yet written, per worker.'),
+  walBytesMax: int(16 * MiB, 1024 * GiB, 'Log bytes kept on disk per worker.'),
+  ackDefault: Type.Union([Type.Literal('applied'), Type.Literal('durable')], { description: 'Acknowledgement level when a request names none.' }),
+
   deltaTickMs: int(10, 60_000, 'Live delta tick.'),
   deltaHistoryFramesMax: int(0, 100_000, 'Delta frames kept per channel for resume.'),
   wsBufferedBytesMax: int(1 * KiB, 1 * GiB, 'Bytes buffered on one ws before deltas are merged.'),

@@ -167,6 +167,7 @@ function crossCheck(out: Record<string, unknown>, merged: Map<SettingName, Sourc
     ['bodyBytesMax', 'bodyInflatedBytesMax'],
     ['flushBatchEventsMax', 'flushPendingEventsMax'],
     ['workers', 'shardCount'],
+    ['walSegmentBytesMax', 'walBytesMax'],
   ];
   for (const [small, large] of pairs) {
     if ((out[small] as number) <= (out[large] as number)) continue;

@@ -78,6 +78,7 @@ export async function startServer(overrides: Record<string, unknown> = {}, optio
     authenticate,
     config: {
       ...HTTP_DEFAULTS,
+      ackDefault: config.ackDefault,
       bodyBytesMax: config.bodyBytesMax,
       idCharsMax: config.idCharsMax,
       nameCharsMax: config.nameCharsMax,
@@ -112,7 +113,7 @@ export async function startServer(overrides: Record<string, unknown> = {}, optio
     authenticate,
     host: config.host,
     port: config.grpcPort,
-    defaults: { ack: 'applied' },
+    defaults: { ack: config.ackDefault },
     log: log.child({ component: 'grpc' }),
   });
 

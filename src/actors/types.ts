@@ -117,6 +117,12 @@ export interface OwnerSnapshot {
   /** Recent event ids for dedup, with the time each was seen (unix ms). Bounded by dedupIdsMax. */
   recentIds: Array<[id: string, seenAtMs: number]>;
   takenAtMs: number;
+  /**
+   * Where the write-ahead log stood when this snapshot was taken, as
+   * [epoch, lsn]: the snapshot holds the effect of every logged record before
+   * it, so replay skips those. Absent without a log.
+   */
+  logPosition?: [epoch: number, lsn: number];
 }
 
 export type BodyFormat = 'json' | 'msgpack' | 'protobuf';

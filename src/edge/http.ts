@@ -77,8 +77,7 @@ export interface HttpConfig {
 }
 
 /** Defaults for the edge-only limits (the others come from config/defaults.ts). */
-export const HTTP_DEFAULTS: Readonly<Omit<HttpConfig, 'bodyBytesMax' | 'idCharsMax' | 'nameCharsMax'>> = Object.freeze({
-  ackDefault: 'applied',
+export const HTTP_DEFAULTS: Readonly<Omit<HttpConfig, 'bodyBytesMax' | 'idCharsMax' | 'nameCharsMax' | 'ackDefault'>> = Object.freeze({
   httpRequestTimeoutMs: 30_000,
   httpConnectionTimeoutMs: 60_000,
   httpKeepAliveTimeoutMs: 72_000,

@@ -71,6 +71,8 @@ const TABLE: Readonly<Record<string, StatusRow>> = Object.freeze({
   // Runtime: honest backpressure and worker trouble.
   EVT_MAILBOX_FULL: row(429, GrpcStatus.RESOURCE_EXHAUSTED, true),
   EVT_STORE_BACKLOG: row(429, GrpcStatus.RESOURCE_EXHAUSTED, true),
+  EVT_WAL_BACKLOG: row(429, GrpcStatus.RESOURCE_EXHAUSTED, true),
+  EVT_WAL_WRITE: row(503, GrpcStatus.UNAVAILABLE, true),
   EVT_WORKER_UNAVAILABLE: row(503, GrpcStatus.UNAVAILABLE, true),
   EVT_SHARD_TIMEOUT: row(503, GrpcStatus.UNAVAILABLE, true),
   EVT_CONFIG_INVALID: row(500, GrpcStatus.INTERNAL),

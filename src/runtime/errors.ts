@@ -65,6 +65,26 @@ export class ShardTimeoutError extends RefusalError {
   }
 }
 
+/** The write-ahead log is behind (queued bytes or segments on disk over their limits): a refusal with Retry-After. */
+export class WalBacklogError extends RefusalError {
+  readonly code = 'EVT_WAL_BACKLOG';
+  constructor(what: string, retryAfterMs: number) {
+    super(`the write-ahead log is behind (${what})`, retryAfterMs);
+  }
+}
+
+/**
+ * The write-ahead log could not be written or synced (disk full, I/O error).
+ * A `durable` batch is not acknowledged; one already applied stays applied and
+ * its resend is answered `duplicate` once the log is written.
+ */
+export class WalWriteError extends RefusalError {
+  readonly code = 'EVT_WAL_WRITE';
+  constructor(reason: string, retryAfterMs = 1_000) {
+    super(`the write-ahead log could not be written: ${reason}`, retryAfterMs);
+  }
+}
+
 export class DrainingError extends RefusalError {
   readonly code = 'EVT_DRAINING';
   constructor(retryAfterMs: number) {

@@ -9,6 +9,8 @@
  */
 import type { BatchReceipt, Resolution, WindowState } from '../actors/types.js';
 import type { WireError } from './errors.js';
+import type { RecoveryReport } from './shard-host.js';
+import type { WalStats } from './wal.js';
 import type { EventLocation, IngestRequest, MetricsQuery, MetricsResult, OwnerDeltas } from './router.js';
 
 /** An ingest request as the edge received it, addressed to a shard (the body is transferred, not copied). */
@@ -75,6 +77,19 @@ export interface DeltasMessage {
 
 export interface ReadyMessage {
   t: 'ready';
+  /** What replaying the write-ahead log did (absent without a log). */
+  recovery?: RecoveryReport;
+}
+
+/** Everything this worker replayed at start is covered by snapshots and the store: older logs may go. */
+export interface RecoveredMessage {
+  t: 'recovered';
+}
+
+/** A worker's write-ahead log, as its stats report it. */
+export interface WalStatsReport extends WalStats {
+  retainedBytes: number;
+  segmentsTrimmed: number;
 }
 
 /** Sent periodically; what /readyz and the logs report about a worker. */
@@ -88,15 +103,18 @@ export interface StatsMessage {
   snapshotFailures: number;
   lastSnapshotErrorCode: string | undefined;
   eventsApplied: number;
+  wal: WalStatsReport | undefined;
 }
 
-export type WorkerReply = ReplyMessage | DeltasMessage | ReadyMessage | StatsMessage;
+export type WorkerReply = ReplyMessage | DeltasMessage | ReadyMessage | RecoveredMessage | StatsMessage;
 
 export interface WorkerData {
   workerIndex: number;
   shards: number[];
   /** The resolved, frozen configuration (plain data). */
   config: Record<string, unknown>;
+  /** This process's write-ahead log epoch (with walEnabled). */
+  walEpoch: number | undefined;
 }
 
 const REQUEST_TYPES = new Set(['ingest', 'query', 'getEvent', 'watch', 'unwatch', 'close']);

@@ -12,8 +12,16 @@
  * - Everything held is bounded: pending flush events (flushPendingEventsMax:
  *   over it ingest is refused with EVT_STORE_BACKLOG), resident owners
  *   (ownersPerWorkerMax: the least recently active are evicted early, counted).
- * - An acknowledged `durable` batch is in the event store (one committed
- *   store write) before its reply leaves.
+ * - With the write-ahead log (walEnabled): every batch applied to an owner is
+ *   appended to the worker's log in apply order, with the clock it was
+ *   applied at; an acknowledged `durable` batch is synced to the log before
+ *   its reply leaves. Without it, a `durable` batch is in the event store
+ *   (one committed store write) before its reply leaves.
+ * - A snapshot written with the log is consistent: it records the log
+ *   position P it was taken at, and is written only once the log is synced to
+ *   P and every event and rollup produced before P is committed to the event
+ *   store. So recovery = snapshot + replay of the records at or after P, and
+ *   segments wholly below the P of a completed round can go.
  */
 import { performance } from 'node:perf_hooks';
 import type { MessagePort } from 'node:worker_threads';
@@ -32,7 +40,8 @@ import { createValidator, type Validator } from '../actors/validate.js';
 import { eventLimitsFrom } from '../actors/schema.js';
 import type { EventStore, Rollup, SnapshotStore } from '../store/port.js';
 import type { ResolvedConfig } from '../config.js';
-import { clampRetryAfterMs, StoreBacklogError, toWireError } from './errors.js';
+import { clampRetryAfterMs, StoreBacklogError, toWireError, WalBacklogError, WalWriteError } from './errors.js';
+import { listEpochs, listWorkerLogs, logDir, readLog, WalWriter, walRoot, type LogDamage, type ReadRecord } from './wal.js';
 import type { IngestMessage, QueryMessage, GetEventMessage, ReplyValue, WorkerRequest, WatchMessage } from './messages.js';
 import type { MetricsResult, MetricsWindow } from './router.js';
 
@@ -41,6 +50,24 @@ interface Resident {
   shard: number;
   /** Changed since its last snapshot. */
   dirty: boolean;
+  /** The log position of the snapshot it was restored from: replay skips records before it. */
+  logPosition: [epoch: number, lsn: number] | undefined;
+}
+
+/** What recovery did, for the worker's ready message and the logs. */
+export interface RecoveryReport {
+  epochsRead: number[];
+  records: number;
+  recordsSkipped: number;
+  recordsForeign: number;
+  events: number;
+  damaged: LogDamage[];
+  ms: number;
+}
+
+/** Position a is before position b. */
+function before(a: readonly [number, number], b: readonly [number, number]): boolean {
+  return a[0] < b[0] || (a[0] === b[0] && a[1] < b[1]);
 }
 
 /** A failed flush is retried after this, doubling per consecutive failure, up to FLUSH_RETRY_MS_MAX. */
@@ -58,6 +85,10 @@ export interface ShardHostOptions {
   snapshotStore: SnapshotStore;
   port: Pick<MessagePort, 'postMessage'>;
   now?: () => number;
+  /** This process's log epoch; required with walEnabled. */
+  walEpoch?: number;
+  /** Shards this worker hosts (recovery replays only their records); all when absent. */
+  shards?: readonly number[];
 }
 
 export class ShardHost {
@@ -72,7 +103,7 @@ export class ShardHost {
   readonly #owners = new Map<string, Resident>();
   readonly #loading = new Map<string, Array<(resident: Resident | Error) => void>>();
   /** Owners on their way out: their snapshot is being written. A returning owner is restored from here. */
-  readonly #evicting = new Map<string, OwnerSnapshot>();
+  readonly #evicting = new Map<string, { snapshot: OwnerSnapshot; shard: number }>();
   /** Owners with at least one watched resolution. */
   readonly #watched = new Set<string>();
   #flushBuffer: StoredEvent[] = [];
@@ -95,6 +126,15 @@ export class ShardHost {
   #lastSnapshotErrorCode: string | undefined;
   #eventsApplied = 0;
   #ownersEvictedEarly = 0;
+  #wal: WalWriter | undefined;
+  readonly #walEpoch: number;
+  readonly #shards: ReadonlySet<number> | undefined;
+  #rollupsFlushed = 0;
+  /** Snapshot rounds waiting for the store to commit what they cover. */
+  #coverageWaiters: Array<{ events: number; rollups: number; resolve: () => void }> = [];
+  #walTrimmed = 0;
+  #recovery: RecoveryReport | undefined;
+  #recoveryPosted = false;
   #timers: NodeJS.Timeout[] = [];
   #closed = false;
 
@@ -116,6 +156,9 @@ export class ShardHost {
       namesPerWindowMax: config.namesPerWindowMax,
     });
     this.#lastSnapshotMs = this.#now();
+    this.#walEpoch = options.walEpoch ?? 0;
+    this.#shards = options.shards === undefined ? undefined : new Set(options.shards);
+    if (config.walEnabled && options.walEpoch === undefined) throw new Error('walEnabled needs a walEpoch');
   }
 
   /** Start the worker's timers. Tests drive the tick methods by hand instead. */
@@ -139,6 +182,122 @@ export class ShardHost {
         sweeper.sweepExpired!(this.#now()).catch(() => undefined); // counted by the store; retried next round
       });
     }
+  }
+
+  // ---- recovery ---------------------------------------------------------------
+
+  /**
+   * Replays the write-ahead log, then opens this worker's log of the current
+   * epoch for appending. Run before the timers start and before any request:
+   * replay applies each record with its logged clock, and a timer running on
+   * the wall clock would move owners' clocks past it.
+   *
+   * Reads, oldest epoch first, every worker log of earlier epochs (records of
+   * shards this worker hosts; the others belong to other workers), then this
+   * worker's own log of the current epoch (non-empty only when this worker is a
+   * restart of one that died). A record before its owner's snapshot position
+   * is already in the snapshot and is skipped; the rest are applied again.
+   * Their events go to the store again, where the first write of an id wins,
+   * so nothing is stored twice.
+   */
+  async recover(): Promise<RecoveryReport> {
+    const started = performance.now();
+    const report: RecoveryReport = { epochsRead: [], records: 0, recordsSkipped: 0, recordsForeign: 0, events: 0, damaged: [], ms: 0 };
+    const root = walRoot(this.#config.dataDir);
+    const recordBytesMax = Math.max(this.#config.walSegmentBytesMax, this.#config.bodyBytesMax) + 64 * 1024;
+    for (const epoch of listEpochs(root)) {
+      if (epoch > this.#walEpoch) continue;
+      const workers = epoch === this.#walEpoch ? [this.#workerIndex] : listWorkerLogs(root, epoch);
+      let read = false;
+      for (const worker of workers) {
+        // Only a log's own worker cuts a damaged tail; the others stop reading at it.
+        const cut = epoch === this.#walEpoch || worker === this.#workerIndex;
+        for (const records of readLog(logDir(root, epoch, worker), recordBytesMax, (damage) => report.damaged.push(damage), cut)) {
+          read = true;
+          await this.#replay(epoch, records, report);
+        }
+      }
+      if (read) report.epochsRead.push(epoch);
+    }
+    this.#wal = new WalWriter({
+      root,
+      epoch: this.#walEpoch,
+      worker: this.#workerIndex,
+      segmentBytesMax: this.#config.walSegmentBytesMax,
+      syncIntervalMs: this.#config.walSyncIntervalMs,
+    });
+    report.ms = performance.now() - started;
+    this.#recovery = report;
+    // Nothing replayed: nothing for a snapshot round to cover.
+    if (report.records === report.recordsSkipped) {
+      this.#recoveryPosted = true;
+      this.#port.postMessage({ t: 'recovered' });
+    }
+    return report;
+  }
+
+  async #replay(epoch: number, records: readonly ReadRecord[], report: RecoveryReport): Promise<void> {
+    // Load every owner of this chunk first (in order of first appearance, with
+    // the clock of its first record), so the records then apply synchronously.
+    const firstSeen = new Map<string, ReadRecord>();
+    for (const record of records) {
+      if (this.#shards !== undefined && !this.#shards.has(record.shard)) continue;
+      if (!this.#owners.has(record.owner) && !firstSeen.has(record.owner)) firstSeen.set(record.owner, record);
+    }
+    for (const record of firstSeen.values()) await this.#loadForReplay(record);
+    for (const record of records) {
+      if (this.#shards !== undefined && !this.#shards.has(record.shard)) {
+        report.recordsForeign++;
+        continue;
+      }
+      report.records++;
+      const resident = this.#owners.get(record.owner)!;
+      if (resident.logPosition !== undefined && before([epoch, record.lsn], resident.logPosition)) {
+        report.recordsSkipped++;
+        continue;
+      }
+      let decoded;
+      try {
+        decoded = decodeBody(record.body, record.format, record.encoding, this.#config);
+      } catch {
+        // It decoded when it was logged; only a changed limit makes it fail now. Counted, not applied.
+        report.recordsSkipped++;
+        continue;
+      }
+      const batch = this.#validator.validateBatch(decoded.events, { receivedAtMs: record.receivedAtMs, requestId: record.requestId ?? '' });
+      this.#queueRollups(record.owner, resident.actor.closeDue(record.nowMs));
+      const sink: ApplySink = {
+        shard: record.shard,
+        counts: { accepted: 0, duplicate: 0, late: 0, tooLate: 0, rejected: batch.rejected },
+        receipts: batch.receipts,
+        receiptsAll: false,
+        stored: this.#flushBuffer,
+      };
+      resident.actor.applyBatch(batch.records, batch.indexes, record.nowMs, sink);
+      resident.dirty = true;
+      report.events += batch.records.length;
+    }
+    // Bounded like live ingest: over the pending limit, wait for the store to take some.
+    while (this.#flushBuffer.length >= this.#config.flushPendingEventsMax) await this.flush();
+    if (this.#flushBuffer.length >= this.#config.flushBatchEventsMax) void this.flush();
+  }
+
+  async #loadForReplay(record: ReadRecord): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const resident = await this.#load(record.owner, record.shard, record.nowMs);
+        this.#owners.set(record.owner, resident);
+        return;
+      } catch (err) {
+        // The snapshot store is down: replay cannot go on without the owner's state. Wait and retry.
+        if (this.#closed) throw err;
+        await new Promise((resolve) => setTimeout(resolve, Math.min(FLUSH_RETRY_MS_MAX, FLUSH_RETRY_MS_MIN * 2 ** attempt)));
+      }
+    }
+  }
+
+  get recovery(): RecoveryReport | undefined {
+    return this.#recovery;
   }
 
   handle(message: WorkerRequest): void {
@@ -172,6 +331,11 @@ export class ShardHost {
       this.#replyError(message.id, started, new StoreBacklogError(this.#flushBuffer.length, retryAfterMs));
       return;
     }
+    const walRefusal = this.#walRefusal();
+    if (walRefusal !== undefined) {
+      this.#replyError(message.id, started, walRefusal);
+      return;
+    }
     let decoded;
     try {
       decoded = decodeBody(message.body, message.format, message.encoding, this.#config);
@@ -186,6 +350,11 @@ export class ShardHost {
     const receiptsAll = message.receiptsAll || decoded.receiptsAll === true;
     // The stronger of the two asks wins: a client that asked for `durable` anywhere gets it.
     const ack = decoded.ack === 'durable' || message.ack === 'durable' ? 'durable' : 'applied';
+    if (ack === 'durable' && this.#wal?.failing === true) {
+      // Not applied: the client resends once the log writes again, and nothing counts twice.
+      this.#replyError(message.id, started, new WalWriteError(`${this.#wal.stats().lastErrorCode ?? 'write failed'}; durable batches are refused until it recovers`));
+      return;
+    }
     this.#withOwner(message.owner, message.shard, (resident) => {
       if (resident instanceof Error) {
         this.#replyError(message.id, started, resident);
@@ -201,11 +370,32 @@ export class ShardHost {
       resident.actor.applyBatch(batch.records, batch.indexes, this.#now(), sink);
       resident.dirty = true;
       this.#eventsApplied += batch.records.length;
+      let loggedTo = -1;
+      if (this.#wal !== undefined && batch.records.length > 0) {
+        // The clock the actor actually used (it never goes back), so replay classifies the same way.
+        loggedTo = this.#wal.append({
+          shard: message.shard,
+          owner: message.owner,
+          format: message.format,
+          encoding: message.encoding,
+          receiptsAll,
+          nowMs: resident.actor.lastActiveMs,
+          receivedAtMs: message.receivedAtMs,
+          requestId: message.requestId,
+          body: message.body,
+        });
+      }
       if (sink.receipts.length > 1) sink.receipts.sort((a, b) => a.index - b.index);
       const receipt: BatchReceipt = { single: decoded.single, counts: sink.counts, receipts: sink.receipts };
       if (decoded.batchId !== undefined) receipt.batchId = decoded.batchId;
       if (this.#flushBuffer.length >= this.#config.flushBatchEventsMax) void this.flush();
-      if (ack === 'durable' && sink.stored.length > 0) {
+      if (ack === 'durable' && this.#wal !== undefined && batch.records.length > 0) {
+        // Answer once the log is synced past this batch (and so past any earlier copy of a duplicate).
+        this.#wal.whenSynced(loggedTo).then(
+          () => this.#reply(message.id, started, receipt),
+          (err: unknown) => this.#replyError(message.id, started, err),
+        );
+      } else if (ack === 'durable' && this.#wal === undefined && sink.stored.length > 0) {
         // Answer once the flush that holds these events has committed.
         this.#flushWaiters.push({
           upTo: this.#flushedCount + this.#flushBuffer.length,
@@ -217,9 +407,23 @@ export class ShardHost {
     });
   }
 
+  /** A refusal when the log is too far behind to take more, else undefined. */
+  #walRefusal(): WalBacklogError | undefined {
+    const wal = this.#wal;
+    if (wal === undefined) return undefined;
+    if (wal.pendingBytes >= this.#config.walPendingBytesMax) {
+      return new WalBacklogError(`${wal.pendingBytes} bytes waiting to be written`, clampRetryAfterMs(100 + this.#config.walSyncIntervalMs * 10));
+    }
+    if (wal.retainedBytes >= this.#config.walBytesMax) {
+      // Only a completed snapshot round frees segments.
+      return new WalBacklogError(`${wal.retainedBytes} bytes not yet covered by snapshots`, clampRetryAfterMs(this.#config.snapshotIntervalMs));
+    }
+    return undefined;
+  }
+
   // ---- owners: residency, loading, eviction ---------------------------------
 
-  #withOwner(owner: string, shard: number, job: (resident: Resident | Error) => void): void {
+  #withOwner(owner: string, shard: number, job: (resident: Resident | Error) => void, nowMs?: number): void {
     const resident = this.#owners.get(owner);
     if (resident !== undefined) {
       job(resident);
@@ -231,7 +435,7 @@ export class ShardHost {
       return;
     }
     this.#loading.set(owner, [job]);
-    this.#load(owner, shard).then(
+    this.#load(owner, shard, nowMs ?? this.#now()).then(
       (loaded) => {
         const jobs = this.#loading.get(owner) ?? [];
         this.#loading.delete(owner);
@@ -247,16 +451,15 @@ export class ShardHost {
     );
   }
 
-  async #load(owner: string, shard: number): Promise<Resident> {
-    const nowMs = this.#now();
-    const snapshot = this.#evicting.get(owner) ?? (await this.#snapshots.getOwnerSnapshot(shard, owner));
+  async #load(owner: string, shard: number, nowMs: number): Promise<Resident> {
+    const snapshot = this.#evicting.get(owner)?.snapshot ?? (await this.#snapshots.getOwnerSnapshot(shard, owner));
     const actor =
       snapshot === undefined
         ? new OwnerActor(owner, this.#ownerOptions, nowMs)
         : OwnerActor.restore(snapshot, this.#ownerOptions, nowMs);
     // Windows that should have closed while the owner was away close now.
     this.#queueRollups(owner, actor.closeDue(nowMs));
-    return { actor, shard, dirty: false };
+    return { actor, shard, dirty: false, logPosition: snapshot?.logPosition };
   }
 
   /** Evict owners idle longer than ownerIdleMs, and the least recently active beyond ownersPerWorkerMax. */
@@ -280,17 +483,21 @@ export class ShardHost {
 
   async #evict(leaving: Array<[string, Resident]>, nowMs: number): Promise<void> {
     const byShard = new Map<number, OwnerSnapshot[]>();
+    const position = this.#logPosition();
     for (const [owner, resident] of leaving) {
       const snapshot = resident.actor.snapshot(nowMs);
+      if (position !== undefined) snapshot.logPosition = position;
       this.#owners.delete(owner);
-      this.#evicting.set(owner, snapshot);
+      this.#evicting.set(owner, { snapshot, shard: resident.shard });
       // Open windows go to the event store too, so range queries see an evicted owner's counts.
       this.#queueRollups(owner, snapshot.windows);
       const list = byShard.get(resident.shard);
       if (list === undefined) byShard.set(resident.shard, [snapshot]);
       else list.push(snapshot);
     }
+    const mark = this.#producedMark();
     try {
+      await this.#covered(position, mark);
       for (const [shard, snapshots] of byShard) await this.#snapshots.putOwnerSnapshots(shard, snapshots);
     } catch (err) {
       // The snapshot store failed: nothing may be lost, so the owners stay (unless one came back meanwhile).
@@ -336,9 +543,11 @@ export class ShardHost {
         if (events.length > 0) await this.#events.writeEvents(events);
         if (rollups.length > 0) await this.#events.writeRollups(rollups);
         this.#flushedCount += events.length;
+        this.#rollupsFlushed += rollups.length;
         this.#consecutiveFlushFailures = 0;
         this.#lastFlushErrorCode = undefined;
         this.#releaseWaiters();
+        this.#releaseCoverage();
       } catch (err) {
         // Put everything back in order, ahead of what arrived meanwhile; nothing is dropped.
         this.#flushBuffer.unshift(...events);
@@ -367,6 +576,46 @@ export class ShardHost {
     if (released > 0) this.#flushWaiters.splice(0, released);
   }
 
+  // ---- log positions and coverage ----------------------------------------------
+
+  /** Where the log stands now (everything applied so far is before it); undefined without a log. */
+  #logPosition(): [number, number] | undefined {
+    return this.#wal === undefined ? undefined : [this.#walEpoch, this.#wal.appendedLsn];
+  }
+
+  /** Events and rollups produced so far, counted from start (committed + in flight + buffered). */
+  #producedMark(): { events: number; rollups: number } {
+    return {
+      events: this.#flushedCount + this.#flushingEvents.length + this.#flushBuffer.length,
+      rollups: this.#rollupsFlushed + this.#flushingRollups.length + this.#rollupBuffer.length,
+    };
+  }
+
+  /**
+   * Resolves once a snapshot taken at `position` may be written: the log is
+   * synced up to it and the store holds every event and rollup produced before
+   * it. Without a log there is nothing to wait for.
+   */
+  async #covered(position: [number, number] | undefined, mark: { events: number; rollups: number }): Promise<void> {
+    if (position === undefined || this.#wal === undefined) return;
+    await this.#wal.whenSynced(position[1]);
+    if (this.#flushedCount >= mark.events && this.#rollupsFlushed >= mark.rollups) return;
+    await new Promise<void>((resolve) => {
+      this.#coverageWaiters.push({ ...mark, resolve });
+      void this.flush();
+    });
+  }
+
+  #releaseCoverage(): void {
+    if (this.#coverageWaiters.length === 0) return;
+    const keep = [];
+    for (const waiter of this.#coverageWaiters) {
+      if (this.#flushedCount >= waiter.events && this.#rollupsFlushed >= waiter.rollups) waiter.resolve();
+      else keep.push(waiter);
+    }
+    this.#coverageWaiters = keep;
+  }
+
   /** Snapshot every owner changed since the last round, grouped by shard, then a checkpoint per shard. */
   async snapshotTick(): Promise<void> {
     // A round slower than the interval (100K owners to a remote store) must not overlap the next.
@@ -379,36 +628,69 @@ export class ShardHost {
 
   async #snapshotRound(): Promise<void> {
     const nowMs = this.#now();
+    const position = this.#logPosition();
+    const recoveryCovered = this.#recovery !== undefined && !this.#recoveryPosted;
     const byShard = new Map<number, OwnerSnapshot[]>();
+    const add = (shard: number, snapshot: OwnerSnapshot) => {
+      const list = byShard.get(shard);
+      if (list === undefined) byShard.set(shard, [snapshot]);
+      else list.push(snapshot);
+    };
     for (const resident of this.#owners.values()) {
       if (!resident.dirty) continue;
       resident.dirty = false;
-      const list = byShard.get(resident.shard);
       const snapshot = resident.actor.snapshot(nowMs);
-      if (list === undefined) byShard.set(resident.shard, [snapshot]);
-      else list.push(snapshot);
+      if (position !== undefined) snapshot.logPosition = position;
+      add(resident.shard, snapshot);
+    }
+    // Owners on their way out are part of this round too: if their own write
+    // fails after this round completes, the log below `position` is gone.
+    if (position !== undefined) {
+      for (const { snapshot, shard } of this.#evicting.values()) add(shard, snapshot);
+    }
+    const mark = this.#producedMark();
+    try {
+      await this.#covered(position, mark);
+    } catch (err) {
+      this.#snapshotFailures++;
+      this.#lastSnapshotErrorCode = toWireError(err).code;
+      for (const snapshots of byShard.values()) this.#redirty(snapshots);
+      return;
     }
     let failed = false;
     for (const [shard, snapshots] of byShard) {
       try {
         await this.#snapshots.putOwnerSnapshots(shard, snapshots);
-        await this.#snapshots.putCheckpoint({ shard, takenAtMs: nowMs, logOffset: 0 });
+        await this.#snapshots.putCheckpoint({ shard, takenAtMs: nowMs, logOffset: position?.[1] ?? 0 });
       } catch (err) {
         // Skipped, counted, retried next round: ingest goes on while the snapshot store is down.
         failed = true;
         this.#snapshotFailures++;
         this.#lastSnapshotErrorCode = toWireError(err).code;
-        for (const snapshot of snapshots) {
-          const resident = this.#owners.get(snapshot.owner);
-          if (resident !== undefined) resident.dirty = true;
-        }
+        this.#redirty(snapshots);
       }
     }
     if (!failed) {
       this.#lastSnapshotMs = nowMs;
       this.#lastSnapshotErrorCode = undefined;
+      if (position !== undefined && this.#wal !== undefined) {
+        // Every owner's state at `position` is in the snapshot store and its events in the event store.
+        this.#walTrimmed += await this.#wal.trimBefore(position[1]);
+        if (recoveryCovered && !this.#recoveryPosted) {
+          this.#recoveryPosted = true;
+          this.#port.postMessage({ t: 'recovered' });
+        }
+      }
     }
   }
+
+  #redirty(snapshots: readonly OwnerSnapshot[]): void {
+    for (const snapshot of snapshots) {
+      const resident = this.#owners.get(snapshot.owner);
+      if (resident !== undefined) resident.dirty = true;
+    }
+  }
+
 
   deltaTick(): void {
     if (this.#watched.size === 0) return;
@@ -433,6 +715,7 @@ export class ShardHost {
       snapshotFailures: this.#snapshotFailures,
       lastSnapshotErrorCode: this.#lastSnapshotErrorCode,
       eventsApplied: this.#eventsApplied,
+      wal: this.#wal === undefined ? undefined : { ...this.#wal.stats(), retainedBytes: this.#wal.retainedBytes, segmentsTrimmed: this.#walTrimmed },
     });
   }
 
@@ -543,17 +826,27 @@ export class ShardHost {
     this.#port.postMessage({ t: 'reply', id, ok: false, error: toWireError(err), serviceMs: performance.now() - started });
   }
 
-  /** Flush everything, snapshot every resident owner, stop the timers. */
+  /**
+   * Stop the timers, flush everything, snapshot every resident owner, sync and
+   * close the log. After a clean close the log holds nothing a snapshot does not
+   * cover (one segment may remain; replay skips all of it).
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     for (const timer of this.#timers) clearInterval(timer);
     this.closeTick();
+    await this.#drainFlushes();
     await this.#snapshotting; // a round in flight may predate the last events
     for (const resident of this.#owners.values()) resident.dirty = true;
     await this.snapshotTick();
+    await this.#drainFlushes();
+    await this.#wal?.close();
+  }
+
+  async #drainFlushes(): Promise<void> {
+    const before = this.#flushFailures;
     while (this.#flushBuffer.length > 0 || this.#rollupBuffer.length > 0 || this.#flushing !== undefined) {
-      const before = this.#flushFailures;
       await this.flush();
       if (this.#flushFailures > before + 3) throw new Error('event store keeps failing; pending events could not be flushed');
     }

@@ -7,12 +7,14 @@
  * into a shared pool (small bodies from some paths) is copied once instead,
  * because transferring would detach the pool under other buffers.
  */
+import fs from 'node:fs';
 import type { BatchReceipt, Resolution, WindowState } from '../actors/types.js';
 import type { Logger } from '../log.js';
 import { DrainingError, MailboxFullError } from './errors.js';
 import { Mailboxes } from './mailbox.js';
 import { ShardMap } from './shard-map.js';
 import { Supervisor } from './supervisor.js';
+import { epochDir, listEpochs, nextEpoch, walRoot } from './wal.js';
 import type {
   EventLocation,
   IngestRequest,
@@ -43,6 +45,7 @@ export class ShardRouter implements Router {
   readonly supervisor: Supervisor;
   readonly live: LiveSource;
   readonly #log: Logger;
+  readonly #config: Record<string, unknown>;
   readonly #deltaListeners: Array<(batch: OwnerDeltas[]) => void> = [];
   /** Live watches by `${owner}\n${resolution}`, with their count, to re-establish after a worker restart. */
   readonly #watches = new Map<string, { owner: string; resolution: Resolution; count: number }>();
@@ -50,6 +53,7 @@ export class ShardRouter implements Router {
 
   constructor(options: ShardRouterOptions) {
     this.#log = options.log;
+    this.#config = options.config;
     this.shardMap = new ShardMap(options.shardCount, options.workerCount);
     this.mailboxes = new Mailboxes(options);
     const supervisorOptions = {
@@ -76,6 +80,24 @@ export class ShardRouter implements Router {
   }
 
   async start(): Promise<void> {
+    const config = this.#config;
+    if (config.walEnabled === true) {
+      const root = walRoot(String(config.dataDir));
+      const epoch = nextEpoch(root);
+      this.supervisor.walEpoch = epoch;
+      // Logs of earlier epochs go once every worker has replayed them and a
+      // snapshot round covers what they held; until then a crash replays them again.
+      const recovered = new Set<number>();
+      const onRecovered = (worker: number) => {
+        recovered.add(worker);
+        if (recovered.size < this.supervisor.workerCount) return;
+        this.supervisor.off('recovered', onRecovered);
+        for (const old of listEpochs(root)) {
+          if (old < epoch) fs.rmSync(epochDir(root, old), { recursive: true, force: true });
+        }
+      };
+      this.supervisor.on('recovered', onRecovered);
+    }
     await this.supervisor.start();
   }
 

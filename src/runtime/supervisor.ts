@@ -60,6 +60,7 @@ export class Supervisor extends EventEmitter<{
   deltas: [DeltasMessage];
   restart: [number];
   exit: [number, number];
+  recovered: [number];
 }> {
   readonly #options: SupervisorOptions;
   readonly #slots: Slot[];
@@ -67,6 +68,8 @@ export class Supervisor extends EventEmitter<{
   #nextId = 1;
   #closing = false;
   #sweep: NodeJS.Timeout | undefined;
+  /** Set by the router before start when the write-ahead log is on. */
+  walEpoch: number | undefined;
 
   constructor(options: SupervisorOptions) {
     super();
@@ -166,7 +169,12 @@ export class Supervisor extends EventEmitter<{
 
   #spawn(index: number): Promise<void> {
     const slot = this.#slots[index]!;
-    const data: WorkerData = { workerIndex: index, shards: this.#options.shardsOf(index), config: this.#options.config };
+    const data: WorkerData = {
+      workerIndex: index,
+      shards: this.#options.shardsOf(index),
+      config: this.#options.config,
+      walEpoch: this.walEpoch,
+    };
     const worker = new Worker(this.#options.workerUrl ?? new URL('./worker.js', import.meta.url), {
       workerData: data,
       name: `eventide-shard-worker-${index}`,
@@ -191,7 +199,15 @@ export class Supervisor extends EventEmitter<{
           case 'stats':
             slot.stats = message;
             return;
+          case 'recovered':
+            this.emit('recovered', index);
+            return;
           case 'ready':
+            if (message.recovery !== undefined && message.recovery.records + message.recovery.damaged.length > 0) {
+              const { damaged, ...figures } = message.recovery;
+              const log = damaged.length > 0 ? this.#options.log.warn.bind(this.#options.log) : this.#options.log.info.bind(this.#options.log);
+              log({ worker: index, ...figures, damaged }, 'shard worker replayed its write-ahead log');
+            }
             ready = true;
             slot.up = true;
             resolve();

@@ -21,6 +21,8 @@ const host = new ShardHost({
   eventStore: stores.events,
   snapshotStore: stores.snapshots,
   port,
+  shards: data.shards,
+  ...(data.walEpoch === undefined ? {} : { walEpoch: data.walEpoch }),
 });
 
 port.on('message', (message: unknown) => {
@@ -46,5 +48,7 @@ port.on('message', (message: unknown) => {
   host.handle(message);
 });
 
+// Replay before the timers start and before the first request (see ShardHost.recover).
+const recovery = config.walEnabled ? await host.recover() : undefined;
 host.startTimers();
-port.postMessage({ t: 'ready' });
+port.postMessage(recovery === undefined ? { t: 'ready' } : { t: 'ready', recovery });

@@ -92,7 +92,7 @@ async function setup(t: TestContext): Promise<{ app: FastifyInstance; router: Re
       keysAsked.push(key);
       return Promise.resolve(KEYS[key]);
     },
-    config: { ...HTTP_DEFAULTS, bodyBytesMax: BODY_BYTES_MAX, idCharsMax: 16, nameCharsMax: 8 },
+    config: { ...HTTP_DEFAULTS, ackDefault: 'applied', bodyBytesMax: BODY_BYTES_MAX, idCharsMax: 16, nameCharsMax: 8 },
     log: false,
     clock: () => NOW_MS,
   });

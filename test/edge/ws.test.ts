@@ -115,7 +115,7 @@ async function setup(t: TestContext, limits: { clientsMax?: number; subscription
   const app = createHttpServer({
     router,
     authenticate: (key) => Promise.resolve(KEYS[key]),
-    config: { ...HTTP_DEFAULTS, bodyBytesMax: 1024, idCharsMax: 128, nameCharsMax: 128 },
+    config: { ...HTTP_DEFAULTS, ackDefault: 'applied', bodyBytesMax: 1024, idCharsMax: 128, nameCharsMax: 128 },
     log: false,
   });
   const timers = new ManualTimers();

@@ -42,7 +42,7 @@ function setup(t: TestContext, overrides: Record<string, unknown> = {}, wrap?: {
   const replies = new Map<number, ReplyMessage>();
   const host = new ShardHost({
     workerIndex: 0,
-    config: configWith({ dataDir: dir, ownerIdleMs: 60_000, flushBatchEventsMax: 1_000, flushPendingEventsMax: 1_000, ...overrides }),
+    config: configWith({ dataDir: dir, walEnabled: false, ownerIdleMs: 60_000, flushBatchEventsMax: 1_000, flushPendingEventsMax: 1_000, ...overrides }),
     eventStore: events,
     snapshotStore: snapshots,
     port: {

@@ -90,6 +90,13 @@ export function readOwnerSnapshot(value: unknown): OwnerSnapshot {
   }
   const windows = value.windows as unknown[];
   for (let i = 0; i < windows.length; i++) readWindow(windows[i], `windows/${i}`);
+  const position = value.logPosition;
+  if (
+    position !== undefined &&
+    (!Array.isArray(position) || position.length !== 2 || !Number.isSafeInteger(position[0]) || !Number.isSafeInteger(position[1]))
+  ) {
+    throw new StoreCorruptError('logPosition is not [epoch, lsn]', 'logPosition');
+  }
   return value as unknown as OwnerSnapshot;
 }
 

@@ -86,7 +86,17 @@ export function encodeSnapshot(snapshot: OwnerSnapshot): Buffer {
   }
   const ids: Flat = [];
   for (const [id, seenAtMs] of snapshot.recentIds) ids.push(id, seenAtMs);
-  return packr.pack([SNAPSHOT_FORMAT, snapshot.owner, snapshot.takenAtMs, windows, ids]);
+  const tuple: unknown[] = [SNAPSHOT_FORMAT, snapshot.owner, snapshot.takenAtMs, windows, ids];
+  // Optional trailing element: snapshots written before the log existed simply lack it.
+  if (snapshot.logPosition !== undefined) tuple.push(snapshot.logPosition);
+  return packr.pack(tuple);
+}
+
+function checkLogPosition(value: unknown): [number, number] {
+  if (!Array.isArray(value) || value.length !== 2 || !Number.isSafeInteger(value[0]) || !Number.isSafeInteger(value[1])) {
+    throw corrupt('logPosition is not [epoch, lsn]', 'logPosition');
+  }
+  return [value[0] as number, value[1] as number];
 }
 
 function corrupt(what: string, field: string): StoreCorruptError {
@@ -144,7 +154,7 @@ export function decodeSnapshot(bytes: Uint8Array): OwnerSnapshot {
     throw new StoreCorruptError(`snapshot is not msgpack (${String(cause)})`, 'snapshot');
   }
   if (!Array.isArray(value) || value[0] !== SNAPSHOT_FORMAT) throw corrupt(`snapshot is not format ${SNAPSHOT_FORMAT}`, 'snapshot');
-  const [, owner, takenAtMs, windowTuples, ids] = value as unknown[];
+  const [, owner, takenAtMs, windowTuples, ids, logPosition] = value as unknown[];
   if (typeof owner !== 'string' || !isNumber(takenAtMs) || !Array.isArray(windowTuples) || !Array.isArray(ids) || ids.length % 2 !== 0) {
     throw corrupt('snapshot header is malformed', 'snapshot');
   }
@@ -179,7 +189,9 @@ export function decodeSnapshot(bytes: Uint8Array): OwnerSnapshot {
     if (typeof id !== 'string' || !isNumber(seenAtMs)) throw corrupt('recentIds holds a bad entry', 'recentIds');
     recentIds.push([id, seenAtMs]);
   }
-  return { owner, windows, recentIds, takenAtMs };
+  const snapshot: OwnerSnapshot = { owner, windows, recentIds, takenAtMs };
+  if (logPosition !== undefined) snapshot.logPosition = checkLogPosition(logPosition);
+  return snapshot;
 }
 
 // ---- readable hashes --------------------------------------------------------
