@@ -113,8 +113,10 @@ export interface WorkerData {
   shards: number[];
   /** The resolved, frozen configuration (plain data). */
   config: Record<string, unknown>;
-  /** This process's write-ahead log epoch (with walEnabled). */
+  /** This worker life's write-ahead log epoch (with walEnabled); each restart gets a new one. */
   walEpoch: number | undefined;
+  /** The epoch of this process's first worker lives: older logs belong to earlier processes. */
+  walProcessEpoch: number | undefined;
 }
 
 const REQUEST_TYPES = new Set(['ingest', 'query', 'getEvent', 'watch', 'unwatch', 'close']);

@@ -23,6 +23,7 @@
  *   store. So recovery = snapshot + replay of the records at or after P, and
  *   segments wholly below the P of a completed round can go.
  */
+import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { MessagePort } from 'node:worker_threads';
 import { decodeBody } from '../actors/decode.js';
@@ -85,8 +86,10 @@ export interface ShardHostOptions {
   snapshotStore: SnapshotStore;
   port: Pick<MessagePort, 'postMessage'>;
   now?: () => number;
-  /** This process's log epoch; required with walEnabled. */
+  /** This worker life's log epoch; required with walEnabled. */
   walEpoch?: number;
+  /** The epoch of this process's first worker lives (default walEpoch): logs from before it belong to an earlier process. */
+  walProcessEpoch?: number;
   /** Shards this worker hosts (recovery replays only their records); all when absent. */
   shards?: readonly number[];
 }
@@ -128,6 +131,7 @@ export class ShardHost {
   #ownersEvictedEarly = 0;
   #wal: WalWriter | undefined;
   readonly #walEpoch: number;
+  readonly #walProcessEpoch: number;
   readonly #shards: ReadonlySet<number> | undefined;
   #rollupsFlushed = 0;
   /** Snapshot rounds waiting for the store to commit what they cover. */
@@ -157,6 +161,7 @@ export class ShardHost {
     });
     this.#lastSnapshotMs = this.#now();
     this.#walEpoch = options.walEpoch ?? 0;
+    this.#walProcessEpoch = options.walProcessEpoch ?? this.#walEpoch;
     this.#shards = options.shards === undefined ? undefined : new Set(options.shards);
     if (config.walEnabled && options.walEpoch === undefined) throw new Error('walEnabled needs a walEpoch');
   }
@@ -192,10 +197,12 @@ export class ShardHost {
    * replay applies each record with its logged clock, and a timer running on
    * the wall clock would move owners' clocks past it.
    *
-   * Reads, oldest epoch first, every worker log of earlier epochs (records of
-   * shards this worker hosts; the others belong to other workers), then this
-   * worker's own log of the current epoch (non-empty only when this worker is a
-   * restart of one that died). A record before its owner's snapshot position
+   * Reads, oldest epoch first, every worker log of earlier processes (records
+   * of shards this worker hosts; the others belong to other workers), then the
+   * logs of this worker's earlier lives in this process (when it is a restart of
+   * one that died). Each life writes a log of its own epoch, so a write still
+   * in flight from a dead life can never land inside the new life's log.
+   * A record before its owner's snapshot position
    * is already in the snapshot and is skipped; the rest are applied again.
    * Their events go to the store again, where the first write of an id wins,
    * so nothing is stored twice.
@@ -206,12 +213,13 @@ export class ShardHost {
     const root = walRoot(this.#config.dataDir);
     const recordBytesMax = Math.max(this.#config.walSegmentBytesMax, this.#config.bodyBytesMax) + 64 * 1024;
     for (const epoch of listEpochs(root)) {
-      if (epoch > this.#walEpoch) continue;
-      const workers = epoch === this.#walEpoch ? [this.#workerIndex] : listWorkerLogs(root, epoch);
+      if (epoch >= this.#walEpoch) continue;
+      const earlierProcess = epoch < this.#walProcessEpoch;
+      const workers = earlierProcess ? listWorkerLogs(root, epoch) : [this.#workerIndex];
       let read = false;
       for (const worker of workers) {
         // Only a log's own worker cuts a damaged tail; the others stop reading at it.
-        const cut = epoch === this.#walEpoch || worker === this.#workerIndex;
+        const cut = worker === this.#workerIndex;
         for (const records of readLog(logDir(root, epoch, worker), recordBytesMax, (damage) => report.damaged.push(damage), cut)) {
           read = true;
           await this.#replay(epoch, records, report);
@@ -229,11 +237,23 @@ export class ShardHost {
     report.ms = performance.now() - started;
     this.#recovery = report;
     // Nothing replayed: nothing for a snapshot round to cover.
-    if (report.records === report.recordsSkipped) {
-      this.#recoveryPosted = true;
-      this.#port.postMessage({ t: 'recovered' });
-    }
+    if (report.records === report.recordsSkipped) this.#recoveryDone();
     return report;
+  }
+
+  /**
+   * What was replayed is covered by snapshots and the store: this worker's
+   * logs of earlier lives in this process go now; logs of earlier processes go
+   * when every worker is done (the main thread deletes them).
+   */
+  #recoveryDone(): void {
+    this.#recoveryPosted = true;
+    const root = walRoot(this.#config.dataDir);
+    for (const epoch of listEpochs(root)) {
+      if (epoch < this.#walProcessEpoch || epoch >= this.#walEpoch) continue;
+      fs.rmSync(logDir(root, epoch, this.#workerIndex), { recursive: true, force: true });
+    }
+    this.#port.postMessage({ t: 'recovered' });
   }
 
   async #replay(epoch: number, records: readonly ReadRecord[], report: RecoveryReport): Promise<void> {
@@ -676,10 +696,7 @@ export class ShardHost {
       if (position !== undefined && this.#wal !== undefined) {
         // Every owner's state at `position` is in the snapshot store and its events in the event store.
         this.#walTrimmed += await this.#wal.trimBefore(position[1]);
-        if (recoveryCovered && !this.#recoveryPosted) {
-          this.#recoveryPosted = true;
-          this.#port.postMessage({ t: 'recovered' });
-        }
+        if (recoveryCovered && !this.#recoveryPosted) this.#recoveryDone();
       }
     }
   }

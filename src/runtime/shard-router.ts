@@ -14,7 +14,7 @@ import { DrainingError, MailboxFullError } from './errors.js';
 import { Mailboxes } from './mailbox.js';
 import { ShardMap } from './shard-map.js';
 import { Supervisor } from './supervisor.js';
-import { epochDir, listEpochs, nextEpoch, walRoot } from './wal.js';
+import { epochDir, listEpochs, walRoot } from './wal.js';
 import type {
   EventLocation,
   IngestRequest,
@@ -83,8 +83,7 @@ export class ShardRouter implements Router {
     const config = this.#config;
     if (config.walEnabled === true) {
       const root = walRoot(String(config.dataDir));
-      const epoch = nextEpoch(root);
-      this.supervisor.walEpoch = epoch;
+      this.supervisor.walRoot = root;
       // Logs of earlier epochs go once every worker has replayed them and a
       // snapshot round covers what they held; until then a crash replays them again.
       const recovered = new Set<number>();
@@ -92,8 +91,9 @@ export class ShardRouter implements Router {
         recovered.add(worker);
         if (recovered.size < this.supervisor.workerCount) return;
         this.supervisor.off('recovered', onRecovered);
+        const processEpoch = this.supervisor.walProcessEpoch ?? 0;
         for (const old of listEpochs(root)) {
-          if (old < epoch) fs.rmSync(epochDir(root, old), { recursive: true, force: true });
+          if (old < processEpoch) fs.rmSync(epochDir(root, old), { recursive: true, force: true });
         }
       };
       this.supervisor.on('recovered', onRecovered);

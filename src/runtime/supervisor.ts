@@ -15,6 +15,7 @@
 import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../log.js';
+import { nextEpoch } from './wal.js';
 import { RemoteError, ShardTimeoutError, WorkerUnavailableError } from './errors.js';
 import type { DeltasMessage, ReplyValue, StatsMessage, WorkerData, WorkerReply, WorkerRequest } from './messages.js';
 
@@ -68,8 +69,10 @@ export class Supervisor extends EventEmitter<{
   #nextId = 1;
   #closing = false;
   #sweep: NodeJS.Timeout | undefined;
-  /** Set by the router before start when the write-ahead log is on. */
-  walEpoch: number | undefined;
+  /** Set by the router before start when the write-ahead log is on: each worker life gets an epoch of its own. */
+  walRoot: string | undefined;
+  /** The epoch of the first lives (set at start): older logs belong to earlier processes. */
+  walProcessEpoch: number | undefined;
 
   constructor(options: SupervisorOptions) {
     super();
@@ -86,6 +89,7 @@ export class Supervisor extends EventEmitter<{
   }
 
   async start(): Promise<void> {
+    if (this.walRoot !== undefined) this.walProcessEpoch = nextEpoch(this.walRoot);
     await Promise.all(this.#slots.map((_, index) => this.#spawn(index)));
     this.#sweep = setInterval(() => this.#sweepTimeouts(), TIMEOUT_SWEEP_MS);
     this.#sweep.unref();
@@ -169,11 +173,14 @@ export class Supervisor extends EventEmitter<{
 
   #spawn(index: number): Promise<void> {
     const slot = this.#slots[index]!;
+    // The first lives share the process epoch; a restart gets a fresh one.
+    const walEpoch = this.walRoot === undefined ? undefined : slot.restarts === 0 ? this.walProcessEpoch : nextEpoch(this.walRoot);
     const data: WorkerData = {
       workerIndex: index,
       shards: this.#options.shardsOf(index),
       config: this.#options.config,
-      walEpoch: this.walEpoch,
+      walEpoch,
+      walProcessEpoch: this.walProcessEpoch,
     };
     const worker = new Worker(this.#options.workerUrl ?? new URL('./worker.js', import.meta.url), {
       workerData: data,

@@ -22,7 +22,7 @@ const host = new ShardHost({
   snapshotStore: stores.snapshots,
   port,
   shards: data.shards,
-  ...(data.walEpoch === undefined ? {} : { walEpoch: data.walEpoch }),
+  ...(data.walEpoch === undefined ? {} : { walEpoch: data.walEpoch, walProcessEpoch: data.walProcessEpoch ?? data.walEpoch }),
 });
 
 port.on('message', (message: unknown) => {

@@ -45,11 +45,11 @@ function world(t: TestContext): World {
   return { dir, events, snapshots, clock: { nowMs: T0 } };
 }
 
-async function boot(w: World, epoch: number, overrides: Record<string, unknown> = {}): Promise<Host> {
+async function boot(w: World, epoch: number, processEpoch = epoch): Promise<Host> {
   const replies = new Map<number, ReplyMessage>();
   const host = new ShardHost({
     workerIndex: 0,
-    config: configWith({ dataDir: w.dir, walEnabled: true, walSyncIntervalMs: 1, ownerIdleMs: 60_000, ...overrides }),
+    config: configWith({ dataDir: w.dir, walEnabled: true, walSyncIntervalMs: 1, ownerIdleMs: 60_000 }),
     eventStore: w.events,
     snapshotStore: w.snapshots,
     port: {
@@ -59,6 +59,7 @@ async function boot(w: World, epoch: number, overrides: Record<string, unknown> 
     },
     now: () => w.clock.nowMs,
     walEpoch: epoch,
+    walProcessEpoch: processEpoch,
   });
   await host.recover();
   return { host, replies, world: w };
@@ -169,19 +170,19 @@ test('late events are classified as they were, however long after the crash the 
   assert.equal(s.late, 6);
 });
 
-test('a restarted worker (same epoch) replays its own log and appends after it; a later crash replays both', async (t) => {
+test('a restarted worker replays the log of its earlier life; a later crash of the process replays both lives', async (t) => {
   const w = world(t);
   const first = await boot(w, 7);
   await acked(first, 'acme', ids('a', 11));
-  // the worker dies; the process (epoch 7) lives on
-  const restarted = await boot(w, 7);
+  // the worker dies; the process (first epoch 7) lives on, the new life writes epoch 8
+  const restarted = await boot(w, 8, 7);
   assert.equal(restarted.host.recovery?.records, 1);
   assert.equal((await summary(restarted, 'acme')).total, 11);
   await acked(restarted, 'acme', ids('b', 4));
   await restarted.host.snapshotTick();
   await acked(restarted, 'acme', ids('c', 2));
   // the process dies
-  const next = await boot(w, 8);
+  const next = await boot(w, 9);
   assert.equal((await summary(next, 'acme')).total, 17);
 });
 
