@@ -124,7 +124,7 @@ function mountSmallDisk(t: TestContext, dir: string, bytes: number): boolean {
     return true;
   } catch (err) {
     const message = `DISK-FULL TEST SKIPPED: cannot mount a small tmpfs (needs root): ${String(err)}`;
-    if (process.env.CI === 'true') throw new Error(message);
+    if (process.env.CI === 'true') throw new Error(message, { cause: err });
     t.diagnostic(message);
     process.stderr.write(`\n*** ${message}\n`);
     return false;
