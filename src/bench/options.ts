@@ -30,6 +30,8 @@ export interface BenchOptions extends WorkloadOptions {
   keysFile: string;
   /** In-process server: worker threads (0 = one per core) and data directory (empty: a fresh temp dir). */
   serverWorkers: number;
+  /** In-process eventide: more settings as JSON, e.g. `{"ackDefault":"durable","walSyncIntervalMs":5}`. */
+  serverConfig: string;
   dataDir: string;
   /** Directory for result.json, result.md and result.svg; empty: no files. */
   outDir: string;
@@ -69,6 +71,7 @@ export const BENCH_DEFAULTS: Readonly<BenchOptions> = Object.freeze({
   wsUrl: '',
   keysFile: '',
   serverWorkers: 0,
+  serverConfig: '',
   dataDir: '',
   outDir: 'bench-out',
   compare: 'none',
@@ -107,6 +110,7 @@ const SPEC: Record<keyof BenchOptions, [flag: string, kind: Kind, help: string]>
   wsUrl: ['ws-url', 'str', 'remote server: ws URL of /v1/stream'],
   keysFile: ['keys-file', 'str', 'remote server: JSON { "owner": "key", ... }'],
   serverWorkers: ['server-workers', 'int', 'in-process server: worker threads (0 = one per core)'],
+  serverConfig: ['server-config', 'str', 'in-process eventide: more settings as JSON, e.g. {"ackDefault":"durable"}'],
   dataDir: ['data-dir', 'str', 'in-process server: data directory (default: a fresh temp dir)'],
   outDir: ['out', 'str', 'directory for result.json / result.md / result.svg ("" = none)'],
   compare: ['compare', 'str', '"baseline": run the same workload against bench/baselines too'],

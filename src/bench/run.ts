@@ -5,6 +5,7 @@
  * seed, same options) runs against eventide and then against the baseline
  * in the same process, and the result carries the ratios.
  */
+import { BenchOptionError } from './errors.js';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -96,6 +97,16 @@ export async function eventideTarget(o: BenchOptions, runTag: string): Promise<B
   const overrides: Record<string, unknown> = o.serverWorkers > 0 ? { workers: o.serverWorkers } : {};
   if (process.env.MONGODB_URI !== undefined && process.env.MONGODB_URI !== '') overrides.mongodbUri = process.env.MONGODB_URI;
   if (process.env.REDIS_URL !== undefined && process.env.REDIS_URL !== '') overrides.redisUrl = process.env.REDIS_URL;
+  if (o.serverConfig !== '') {
+    let extra: unknown;
+    try {
+      extra = JSON.parse(o.serverConfig);
+    } catch (cause) {
+      throw new BenchOptionError(`--server-config is not JSON: ${String(cause)}`, 'server-config');
+    }
+    if (typeof extra !== 'object' || extra === null || Array.isArray(extra)) throw new BenchOptionError('--server-config must be a JSON object', 'server-config');
+    Object.assign(overrides, extra);
+  }
   return inProcessTarget('eventide', startServer, o, runTag, overrides);
 }
 
