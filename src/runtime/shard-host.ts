@@ -220,7 +220,17 @@ export class ShardHost {
       for (const worker of workers) {
         // Only a log's own worker cuts a damaged tail; the others stop reading at it.
         const cut = worker === this.#workerIndex;
-        for (const records of readLog(logDir(root, epoch, worker), recordBytesMax, (damage) => report.damaged.push(damage), cut)) {
+        const shards = this.#shards;
+        const wanted = shards === undefined ? undefined : (shard: number) => shards.has(shard);
+        const logRecords = readLog(
+          logDir(root, epoch, worker),
+          recordBytesMax,
+          (damage) => report.damaged.push(damage),
+          cut,
+          wanted,
+          (count) => (report.recordsForeign += count),
+        );
+        for (const records of logRecords) {
           read = true;
           await this.#replay(epoch, records, report);
         }

@@ -234,15 +234,23 @@ export interface ReadRecord extends WalRecord {
 
 export interface SegmentRead {
   records: ReadRecord[];
+  /** Records skipped because `wanted` said no (their checksum is left to the worker that owns them). */
+  foreign: number;
   /** Bytes of the segment that hold whole, checked records. */
   goodBytes: number;
   /** Why reading stopped early, when it did (a torn or corrupt record). */
   damage: string | undefined;
 }
 
-/** Parses a segment's bytes; stops at the first record that is torn or fails its checksum. */
-export function parseSegment(bytes: Buffer, start: number, recordBytesMax: number): SegmentRead {
+/**
+ * Parses a segment's bytes; stops at the first record that is torn or fails its
+ * checksum. Records of shards `wanted` rejects are stepped over without the
+ * checksum or a copy of their body: after a restart every worker reads every
+ * old log, and most of it belongs to the others.
+ */
+export function parseSegment(bytes: Buffer, start: number, recordBytesMax: number, wanted?: (shard: number) => boolean): SegmentRead {
   const records: ReadRecord[] = [];
+  let foreign = 0;
   let offset = 0;
   let damage: string | undefined;
   while (offset < bytes.length) {
@@ -261,6 +269,11 @@ export function parseSegment(bytes: Buffer, start: number, recordBytesMax: numbe
       break;
     }
     const payload = bytes.subarray(offset + PREFIX_BYTES, end);
+    if (wanted !== undefined && payload.readUInt8(0) === RECORD_VERSION && !wanted(payload.readUInt16LE(4))) {
+      foreign++;
+      offset = end;
+      continue;
+    }
     if (crc32(payload) !== bytes.readUInt32LE(offset + 4)) {
       damage = `checksum mismatch at byte ${offset}`;
       break;
@@ -292,7 +305,7 @@ export function parseSegment(bytes: Buffer, start: number, recordBytesMax: numbe
     });
     offset = end;
   }
-  return { records, goodBytes: offset, damage };
+  return { records, foreign, goodBytes: offset, damage };
 }
 
 export interface LogDamage {
@@ -307,10 +320,18 @@ export interface LogDamage {
  * is truncated, so the next append continues from whole records) and reported;
  * reading goes on with the next segment, whose records are independent.
  */
-export function* readLog(dir: string, recordBytesMax: number, onDamage: (damage: LogDamage) => void, cut = true): Generator<ReadRecord[]> {
+export function* readLog(
+  dir: string,
+  recordBytesMax: number,
+  onDamage: (damage: LogDamage) => void,
+  cut = true,
+  wanted?: (shard: number) => boolean,
+  onForeign?: (count: number) => void,
+): Generator<ReadRecord[]> {
   for (const segment of listSegments(dir)) {
     const bytes = fs.readFileSync(segment.file);
-    const read = parseSegment(bytes, segment.start, recordBytesMax);
+    const read = parseSegment(bytes, segment.start, recordBytesMax, wanted);
+    if (read.foreign > 0) onForeign?.(read.foreign);
     if (read.damage !== undefined) {
       if (cut) fs.truncateSync(segment.file, read.goodBytes);
       onDamage({ file: segment.file, damage: read.damage, bytesCut: cut ? bytes.length - read.goodBytes : 0 });

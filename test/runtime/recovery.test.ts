@@ -45,10 +45,11 @@ function world(t: TestContext): World {
   return { dir, events, snapshots, clock: { nowMs: T0 } };
 }
 
-async function boot(w: World, epoch: number, processEpoch = epoch): Promise<Host> {
+async function boot(w: World, epoch: number, processEpoch = epoch, worker = 0, shards?: number[]): Promise<Host> {
   const replies = new Map<number, ReplyMessage>();
   const host = new ShardHost({
-    workerIndex: 0,
+    workerIndex: worker,
+    ...(shards === undefined ? {} : { shards }),
     config: configWith({ dataDir: w.dir, walEnabled: true, walSyncIntervalMs: 1, ownerIdleMs: 60_000 }),
     eventStore: w.events,
     snapshotStore: w.snapshots,
@@ -66,11 +67,11 @@ async function boot(w: World, epoch: number, processEpoch = epoch): Promise<Host
 }
 
 let nextId = 1;
-function send(h: Host, owner: string, ids: string[], extra: Partial<IngestMessage> = {}, timestampMs = h.world.clock.nowMs): number {
+function send(h: Host, owner: string, ids: string[], extra: Partial<IngestMessage> = {}, timestampMs = h.world.clock.nowMs, shard = 3): number {
   const id = nextId++;
   const events = ids.map((eventId, i) => ({ id: eventId, name: i % 2 === 0 ? 'a' : 'b', timestamp: timestampMs, userId: `u${i % 5}` }));
   h.host.handle({
-    t: 'ingest', id, shard: 3, owner, body: Buffer.from(JSON.stringify({ events })), format: 'json', encoding: 'identity',
+    t: 'ingest', id, shard, owner, body: Buffer.from(JSON.stringify({ events })), format: 'json', encoding: 'identity',
     ack: 'durable', receiptsAll: false, receivedAtMs: h.world.clock.nowMs, requestId: `r${id}`, ...extra,
   });
   return id;
@@ -89,9 +90,9 @@ async function acked(h: Host, owner: string, ids: string[], timestampMs?: number
   return answer.value as BatchReceipt;
 }
 
-async function summary(h: Host, owner: string): Promise<MetricsResult['summary']> {
+async function summary(h: Host, owner: string, shard = 3): Promise<MetricsResult['summary']> {
   const id = nextId++;
-  h.host.handle({ t: 'query', id, shard: 3, query: { owner, resolution: '1h', fromMs: T0 - 3_600_000, toMs: T0 + 7_200_000 } });
+  h.host.handle({ t: 'query', id, shard, query: { owner, resolution: '1h', fromMs: T0 - 3_600_000, toMs: T0 + 7_200_000 } });
   const answer = await reply(h, id);
   assert.ok(answer.ok, JSON.stringify(answer.error));
   return (answer.value as MetricsResult).summary;
@@ -194,4 +195,27 @@ test('a clean close leaves nothing to replay', async (t) => {
   const after = await boot(w, 2);
   assert.equal(after.host.recovery?.records, after.host.recovery?.recordsSkipped);
   assert.equal((await summary(after, 'acme')).total, 25);
+});
+
+test('after a restart with fewer workers, each replays the records of the shards it now hosts from every old log', async (t) => {
+  const w = world(t);
+  const a = await boot(w, 1, 1, 0, [3]);
+  const b = await boot(w, 1, 1, 1, [5]);
+  assert.ok((await reply(a, send(a, 'acme', ids('a', 12)))).ok);
+  assert.ok((await reply(b, send(b, 'beta', ids('b', 8), {}, w.clock.nowMs, 5))).ok);
+  // crash; one worker now hosts both shards
+  const both = await boot(w, 2, 2, 0, [3, 5]);
+  assert.equal(both.host.recovery?.records, 2);
+  assert.equal((await summary(both, 'acme')).total, 12);
+  assert.equal((await summary(both, 'beta', 5)).total, 8);
+  // A worker that hosts only shard 3 steps over shard 5's records without applying them.
+  const w2 = world(t);
+  const c = await boot(w2, 1, 1, 0, [3]);
+  const d = await boot(w2, 1, 1, 1, [5]);
+  assert.ok((await reply(c, send(c, 'acme', ids('a', 3)))).ok);
+  assert.ok((await reply(d, send(d, 'beta', ids('b', 4), {}, w2.clock.nowMs, 5))).ok);
+  const only3 = await boot(w2, 2, 2, 0, [3]);
+  assert.equal(only3.host.recovery?.records, 1);
+  assert.equal(only3.host.recovery?.recordsForeign, 1);
+  assert.equal((await summary(only3, 'acme')).total, 3);
 });
