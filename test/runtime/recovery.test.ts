@@ -13,6 +13,7 @@ import { ShardHost } from '../../src/runtime/shard-host.js';
 import { LmdbEventStore } from '../../src/store/lmdb/event-store.js';
 import { LmdbSnapshotStore } from '../../src/store/lmdb/snapshot-store.js';
 import type { BatchReceipt } from '../../src/actors/types.js';
+import type { SnapshotStore } from '../../src/store/port.js';
 import type { IngestMessage, ReplyMessage } from '../../src/runtime/messages.js';
 import type { MetricsResult } from '../../src/runtime/router.js';
 import { configWith } from '../../src/server.js';
@@ -45,14 +46,22 @@ function world(t: TestContext): World {
   return { dir, events, snapshots, clock: { nowMs: T0 } };
 }
 
-async function boot(w: World, epoch: number, processEpoch = epoch, worker = 0, shards?: number[]): Promise<Host> {
+async function boot(
+  w: World,
+  epoch: number,
+  processEpoch = epoch,
+  worker = 0,
+  shards?: number[],
+  overrides: Record<string, unknown> = {},
+  snapshotStore: SnapshotStore = w.snapshots,
+): Promise<Host> {
   const replies = new Map<number, ReplyMessage>();
   const host = new ShardHost({
     workerIndex: worker,
     ...(shards === undefined ? {} : { shards }),
-    config: configWith({ dataDir: w.dir, walEnabled: true, walSyncIntervalMs: 1, ownerIdleMs: 60_000 }),
+    config: configWith({ dataDir: w.dir, walEnabled: true, walSyncIntervalMs: 1, ownerIdleMs: 60_000, ...overrides }),
     eventStore: w.events,
-    snapshotStore: w.snapshots,
+    snapshotStore,
     port: {
       postMessage(message: { t: string; id?: number }) {
         if (message.t === 'reply') replies.set(message.id!, message as ReplyMessage);
@@ -218,4 +227,39 @@ test('after a restart with fewer workers, each replays the records of the shards
   assert.equal(only3.host.recovery?.records, 1);
   assert.equal(only3.host.recovery?.recordsForeign, 1);
   assert.equal((await summary(only3, 'acme')).total, 3);
+});
+
+test('while snapshot rounds cannot complete the log grows to walBytesMax, then ingest is refused with EVT_WAL_BACKLOG until a round frees it', async (t) => {
+  const w = world(t);
+  let failing = true;
+  const snapshots: SnapshotStore = {
+    putOwnerSnapshots: (shard, list) => (failing ? Promise.reject(new Error('redis down')) : w.snapshots.putOwnerSnapshots(shard, list)),
+    getOwnerSnapshot: (shard, owner) => w.snapshots.getOwnerSnapshot(shard, owner),
+    deleteOwnerSnapshots: (shard, owners) => w.snapshots.deleteOwnerSnapshots(shard, owners),
+    putCheckpoint: (checkpoint) => w.snapshots.putCheckpoint(checkpoint),
+    getCheckpoint: (shard) => w.snapshots.getCheckpoint(shard),
+    close: () => Promise.resolve(),
+  };
+  const h = await boot(w, 1, 1, 0, undefined, { walBytesMax: 16 * 1024 * 1024, walSegmentBytesMax: 1024 * 1024 }, snapshots);
+  const padding = 'p'.repeat(900);
+  let refused: ReplyMessage | undefined;
+  let batches = 0;
+  for (; batches < 400 && refused === undefined; batches++) {
+    const id = nextId++;
+    const events = Array.from({ length: 100 }, (_, i) => ({ id: `x${batches}-${i}`, name: 'n', timestamp: w.clock.nowMs, properties: { p: padding } }));
+    h.host.handle({
+      t: 'ingest', id, shard: 3, owner: 'acme', body: Buffer.from(JSON.stringify({ events })), format: 'json', encoding: 'identity',
+      ack: 'applied', receiptsAll: false, receivedAtMs: w.clock.nowMs, requestId: `r${id}`,
+    });
+    const answer = await reply(h, id);
+    if (!answer.ok) refused = answer;
+    if (batches % 20 === 0) await h.host.snapshotTick(); // fails: the log cannot be trimmed
+  }
+  assert.equal(refused?.error?.code, 'EVT_WAL_BACKLOG', `refused after ${batches} batches: ${JSON.stringify(refused?.error)}`);
+  assert.ok((refused.error?.retryAfterMs ?? 0) > 0);
+  assert.ok(batches > 100, 'not before ~16 MiB of log');
+  failing = false;
+  await h.host.snapshotTick();
+  const again = await reply(h, send(h, 'acme', ids('after', 5)));
+  assert.ok(again.ok, JSON.stringify(again.error));
 });
