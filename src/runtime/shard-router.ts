@@ -157,6 +157,8 @@ export class ShardRouter implements Router {
       if (stats?.lastSnapshotErrorCode !== undefined) {
         degraded.push(`worker ${worker}: snapshots failing (${stats.lastSnapshotErrorCode}), last good one ${Math.round(stats.snapshotAgeMs / 1000)} s ago`);
       }
+      // A log that cannot be written refuses durable batches: unready, so a balancer sends them elsewhere.
+      if (stats?.wal?.lastErrorCode !== undefined) reasons.push(`worker ${worker}: write-ahead log failing (${stats.wal.lastErrorCode})`);
       if (stats !== undefined) snapshotAgeMsMax = Math.max(snapshotAgeMsMax, stats.snapshotAgeMs);
     }
     return { ready: reasons.length === 0, workersUp, workersTotal, draining: this.#draining, reasons, degraded, snapshotAgeMsMax };
