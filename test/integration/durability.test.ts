@@ -159,6 +159,14 @@ test('a full disk under the log: durable batches fail with EVT_WAL_WRITE, nothin
     assert.ok(s.acked > 0);
     // While the disk stays full, durable batches keep failing clearly.
     assert.equal(await sendBatch(server, server.key, s, makeBatch(s, 'while-full', 10)), 503);
+    // /readyz says why (worker stats arrive once a second).
+    let reasons = '';
+    for (let i = 0; i < 100 && !/write-ahead log failing/.test(reasons); i++) {
+      const ready = await fetch(`${server.httpUrl}/readyz`);
+      reasons = ready.status === 503 ? JSON.stringify(await ready.json()) : '';
+      if (!/write-ahead log failing/.test(reasons)) await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.match(reasons, /write-ahead log failing \(EVT_WAL_WRITE\)/);
     // Room again (the operator grows the volume): the log writes what it holds, durable works again.
     execFileSync('mount', ['-o', `remount,size=${256 * 1024 * 1024}`, walDir]);
     await resendAll(server, server.key, s);
