@@ -39,6 +39,7 @@ import {
   UnauthenticatedError,
   UnsupportedMediaTypeError,
 } from './errors.js';
+import { liveness, readiness } from './health.js';
 import { BatchSchema, BodySchema, EventSchema, IngestAnswerSchema, skipBodyValidation } from './ingest-schema.js';
 import { createRawBodyStats, registerRawBodyParsers, type RawBody, type RawBodyStats } from './raw-body.js';
 import { errorBodyOf, httpStatusOf, publicErrorOf, retryAfterSecondsOf, type PublicError } from './status.js';
@@ -256,6 +257,9 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     keepAliveTimeout: config.httpKeepAliveTimeoutMs,
     routerOptions: { maxParamLength: config.httpParamBytesMax },
     return503OnClosing: false,
+    // One line per request, at debug, written below; fastify's own two lines per request at info would flood a busy log.
+    disableRequestLogging: true,
+    requestIdLogLabel: 'requestId',
     genReqId: (req: IncomingMessage) => {
       const given = headerOf(req.headers, 'x-request-id');
       return given !== undefined && given.length <= config.requestIdCharsMax && REQUEST_ID_PATTERN.test(given) ? given : randomUUID();
@@ -284,17 +288,30 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     if (closing) throw new ServerClosingError();
     request.principal = await authorize(authenticate, keyFromHeaders(request.headers), scope);
   });
+  const logRequests = options.log !== false && (options.log as { isLevelEnabled?(level: string): boolean }).isLevelEnabled?.('debug') === true;
+  if (logRequests) {
+    app.addHook('onResponse', (request, reply, done) => {
+      const fields: Record<string, unknown> = { method: request.method, url: request.url, statusCode: reply.statusCode, durationMs: reply.elapsedTime };
+      if (request.principal !== null) fields.owner = request.principal.owner;
+      request.log.debug(fields, 'request');
+      done();
+    });
+  }
   app.addHook('preClose', (done) => {
     closing = true;
     done();
   });
 
-  // Liveness answers while the process answers at all: no dependency is asked.
-  app.get('/healthz', (_request, reply) => reply.send({ ok: true }));
-  app.get('/livez', (_request, reply) => reply.send({ ok: true }));
+  // Liveness answers while the process answers at all: no dependency is asked (health.ts).
+  const live = (_request: unknown, reply: FastifyReply) => {
+    const answer = liveness();
+    return reply.code(answer.status).send(answer.body);
+  };
+  app.get('/livez', live);
+  app.get('/healthz', live);
   app.get('/readyz', (_request, reply) => {
-    const readiness = router.readiness();
-    return reply.code(readiness.ready && !closing ? 200 : 503).send(readiness);
+    const answer = readiness(router, closing);
+    return reply.code(answer.status).send(answer.body);
   });
 
   // The ingest route lives in its own encapsulation context so its raw-body

@@ -14,7 +14,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
-import type { Logger } from '../log.js';
+import { writeLogRecord, type Logger } from '../log.js';
 import { RemoteError, ShardTimeoutError, WorkerUnavailableError } from './errors.js';
 import type { DeltasMessage, ReplyValue, StatsMessage, WorkerData, WorkerReply, WorkerRequest } from './messages.js';
 
@@ -190,6 +190,9 @@ export class Supervisor extends EventEmitter<{
             return;
           case 'stats':
             slot.stats = message;
+            return;
+          case 'log':
+            writeLogRecord(this.#options.log, message, { worker: index });
             return;
           case 'ready':
             ready = true;
