@@ -16,6 +16,7 @@ import { randomUUID } from 'node:crypto';
 import { STATUS_CODES, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import Fastify, {
+  LogController,
   type FastifyBaseLogger,
   type FastifyError,
   type FastifyInstance,
@@ -111,6 +112,16 @@ declare module 'fastify' {
 }
 
 const REQUEST_ID_PATTERN = /^[\w.:-]+$/;
+
+/**
+ * fastify's own two lines per request at info would flood a busy log; the
+ * edge writes one per request at debug instead (the onResponse hook below).
+ * fastify's other lines (stream errors) stay.
+ */
+class EdgeLogController extends LogController {
+  override incomingRequest(): void {}
+  override requestCompleted(): void {}
+}
 const ISO_DATE_PATTERN = /^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/;
 
 /** The API key of a request: `Authorization: Bearer <key>` first, then `x-api-key`. */
@@ -257,9 +268,7 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     keepAliveTimeout: config.httpKeepAliveTimeoutMs,
     routerOptions: { maxParamLength: config.httpParamBytesMax },
     return503OnClosing: false,
-    // One line per request, at debug, written below; fastify's own two lines per request at info would flood a busy log.
-    disableRequestLogging: true,
-    requestIdLogLabel: 'requestId',
+    logController: new EdgeLogController({ requestIdLogLabel: 'requestId' }),
     genReqId: (req: IncomingMessage) => {
       const given = headerOf(req.headers, 'x-request-id');
       return given !== undefined && given.length <= config.requestIdCharsMax && REQUEST_ID_PATTERN.test(given) ? given : randomUUID();
