@@ -64,15 +64,37 @@ const SEVERITY: Readonly<Record<LogLevel, number>> = Object.freeze({
   silent: Number.POSITIVE_INFINITY,
 });
 
+/**
+ * Bytes of log lines waiting for a slow stdout. Past it new lines are dropped
+ * and counted (logLinesDropped, eventide_log_lines_dropped_total) rather than
+ * held without bound or allowed to block the edge thread.
+ */
+export const LOG_BUFFER_BYTES_MAX = 16 * 1024 * 1024;
+
+let linesDropped = 0;
+
+/** Lines dropped because stdout did not keep up, since the process started (all loggers of createLogger). */
+export function logLinesDropped(): number {
+  return linesDropped;
+}
+
 export interface CreateLoggerOptions {
   level: LogLevel;
-  /** Where lines go; stdout (synchronously, so a crash loses nothing already logged) when absent. */
+  /** Where lines go; when absent, file descriptor `fd` through a bounded asynchronous buffer. */
   destination?: DestinationStream;
+  /** Default 1 (stdout). */
+  fd?: number;
+  /** Default LOG_BUFFER_BYTES_MAX. */
+  bufferBytesMax?: number;
 }
 
 /**
  * The process's logger. Lines carry `level` as its name (`"info"`, not 30),
  * `time` in unix ms, `pid`, `hostname` and `msg`; errors go under `err`.
+ *
+ * Written asynchronously (pino's sonic-boom): the edge thread never waits for
+ * stdout. The buffer is flushed on a normal exit; a hard crash can lose the
+ * lines still in it.
  */
 export function createLogger(options: CreateLoggerOptions): pino.Logger {
   const pinoOptions: pino.LoggerOptions = {
@@ -80,7 +102,17 @@ export function createLogger(options: CreateLoggerOptions): pino.Logger {
     // Names read better in a log pipeline than pino's numbers, and cost nothing measurable.
     formatters: { level: (label) => ({ level: label }) },
   };
-  return options.destination === undefined ? pino(pinoOptions) : pino(pinoOptions, options.destination);
+  if (options.destination !== undefined) return pino(pinoOptions, options.destination);
+  const destination = pino.destination({
+    dest: options.fd ?? 1,
+    sync: false,
+    minLength: 0,
+    maxLength: options.bufferBytesMax ?? LOG_BUFFER_BYTES_MAX,
+  });
+  destination.on('drop', () => {
+    linesDropped++;
+  });
+  return pino(pinoOptions, destination);
 }
 
 /** One log line on its way from a worker thread to the edge's logger. Plain data (structured-clone safe). */

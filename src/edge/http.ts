@@ -300,7 +300,9 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   const logRequests = options.log !== false && (options.log as { isLevelEnabled?(level: string): boolean }).isLevelEnabled?.('debug') === true;
   if (logRequests) {
     app.addHook('onResponse', (request, reply, done) => {
-      const fields: Record<string, unknown> = { method: request.method, url: request.url, statusCode: reply.statusCode, durationMs: reply.elapsedTime };
+      // The path only: a query string may hold an API key (`/v1/stream?key=...`).
+      const path = request.url.split('?', 1)[0];
+      const fields: Record<string, unknown> = { method: request.method, path, statusCode: reply.statusCode, durationMs: reply.elapsedTime };
       if (request.principal !== null) fields.owner = request.principal.owner;
       request.log.debug(fields, 'request');
       done();

@@ -37,6 +37,7 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Registry, type Metric } from 'prom-client';
 import type { AckLevel, BatchReceipt } from '../actors/types.js';
+import { logLinesDropped } from '../log.js';
 import { BucketCounts, bucketsDelta, LATENCY_BUCKETS_S, type BucketSnapshot } from '../runtime/buckets.js';
 import type { Mailboxes } from '../runtime/mailbox.js';
 import type { StatsMessage } from '../runtime/messages.js';
@@ -454,6 +455,7 @@ export class EdgeMetrics {
       counter('eventide_live_channels_evicted_total', 'Idle live channels evicted early to make room.', () => one(sources().hub?.counters.channelsEvicted)),
       counter('eventide_live_channels_refused_total', 'New live channels refused because all were busy (EVT_WS_CHANNELS_FULL).', () => one(sources().hub?.counters.channelsRefused)),
 
+      counter('eventide_log_lines_dropped_total', 'Log lines dropped because stdout did not keep up (more than LOG_BUFFER_BYTES_MAX waiting).', () => one(logLinesDropped())),
       gauge('eventide_build_info', 'Always 1; the labels say which eventide and Node.js answer.', () => [{ labels: { version: PACKAGE_VERSION, node: process.version }, value: 1 }]),
     ];
 

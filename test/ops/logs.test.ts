@@ -56,6 +56,12 @@ void test('HTTP: the request id is echoed and names the edge line and the worker
     assert.equal(lines.filter((l) => l.requestId === insane).length, 0);
   }
 
+  // A key in a query string (ws clients may authenticate so) never reaches the log.
+  assert.equal((await fetch(`${server.httpUrl}/livez?key=${server.key}`, { headers: { 'x-request-id': 'ops-req-q' } })).status, 200);
+  await eventually(() => withId(lines, 'ops-req-q').length === 1);
+  assert.equal(withId(lines, 'ops-req-q')[0]!.path, '/livez');
+  assert.ok(!JSON.stringify(lines).includes(server.key), 'an API key was logged');
+
   // A good batch at debug: the edge's line only (the worker's per-batch line is at trace).
   const good = await postEvents(server, server.key, JSON.stringify({ name: 'click', timestamp: Date.now() + AHEAD_MS }), { 'x-request-id': 'ops-req-3' });
   assert.equal(good.status, 200);
