@@ -18,7 +18,8 @@ import { createHttpServer, HTTP_DEFAULTS, type Principal } from './edge/http.js'
 import { LiveHub, LIVE_DEFAULTS } from './edge/live.js';
 import { registerStreamRoute, STREAM_DEFAULTS } from './edge/ws.js';
 import { startGrpcServer } from './edge/grpc.js';
-import { EdgeMetrics, registerMetricsRoute, startMetricsListener, type MetricsListener } from './edge/metrics.js';
+import { EdgeMetrics } from './edge/metrics.js';
+import { registerMetricsRoute, startMetricsListener, type MetricsListener } from './edge/metrics-http.js';
 import { createRawBodyStats } from './edge/raw-body.js';
 import { createLogger, type Logger } from './log.js';
 
