@@ -14,6 +14,10 @@ export const defaults = {
   dataDir: './data',
   /** Log level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'. */
   logLevel: 'info',
+  /** Serve Prometheus metrics at GET /metrics (on httpPort, or on metricsPort when that is set). */
+  metricsEnabled: true,
+  /** Bearer token GET /metrics requires. Empty: none, as Prometheus scrapes usually are; set it when /metrics is reachable from outside. */
+  metricsToken: '',
 
   /** Owners hash to shards, shards map to workers. Fixed for the life of a deployment's data. */
   shardCount: 1024,

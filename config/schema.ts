@@ -33,9 +33,17 @@ export const settingsSchema = {
   grpcPort: int(0, 65_535, 'gRPC port; 0 picks a free port.'),
   dataDir: text(1, 4096, 'Directory of the embedded LMDB store and the server secret.'),
   logLevel: Type.Union(
-    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level)),
+    (['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const).map((level) => Type.Literal(level)),
     { description: 'Log level.' },
   ),
+  metricsEnabled: Type.Boolean({ description: 'Serve Prometheus metrics at GET /metrics.' }),
+  metricsToken: Type.String({
+    maxLength: 1024,
+    pattern: '^(|[\\x21-\\x7e]{16,})$',
+    description: 'Bearer token GET /metrics requires; empty: none.',
+    must: 'be empty or 16..1024 visible ASCII characters (no spaces)',
+  }),
+  metricsPort: int(0, 65_535, 'Own port for /metrics and the health routes; unset: they are served on httpPort.'),
 
   shardCount: int(1, 65_536, 'Owners hash to this many shards. Fixed for the life of the data.'),
   workers: int(0, 1024, 'Worker threads hosting shard actors; 0 means one per core (capped at shardCount).'),
@@ -123,7 +131,7 @@ export const settingsSchema = {
 export type SettingName = keyof typeof settingsSchema;
 
 /** Settings without a default; they stay optional once resolved. */
-export const OPTIONAL_SETTINGS = ['mongodbUri', 'redisUrl'] as const;
+export const OPTIONAL_SETTINGS = ['mongodbUri', 'redisUrl', 'metricsPort'] as const;
 export type OptionalSettingName = (typeof OPTIONAL_SETTINGS)[number];
 
 /** The shape of a config file (and of user options in code). */

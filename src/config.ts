@@ -35,7 +35,7 @@ export const ENV_CONFIG = 'EVENTIDE_CONFIG';
 
 /** Unprefixed variables accepted as the conventional names of the service URLs. */
 const CONVENTIONAL_ENV: Readonly<Record<string, SettingName>> = { MONGODB_URI: 'mongodbUri', REDIS_URL: 'redisUrl' };
-const SECRET_SETTINGS: ReadonlySet<SettingName> = new Set(['keySecret', 'mongodbUri', 'redisUrl']);
+const SECRET_SETTINGS: ReadonlySet<SettingName> = new Set(['keySecret', 'mongodbUri', 'redisUrl', 'metricsToken']);
 
 export interface ConfigIssue {
   /** The setting at fault, when the problem concerns one. */

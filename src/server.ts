@@ -8,7 +8,6 @@
  * the workers (each flushes, snapshots and closes its store handles).
  */
 import { mkdirSync } from 'node:fs';
-import { pino } from 'pino';
 import { loadConfig, type ResolvedConfig } from './config.js';
 import { flagName } from './config.js';
 import type { SettingName } from '../config/schema.js';
@@ -19,12 +18,17 @@ import { createHttpServer, HTTP_DEFAULTS, type Principal } from './edge/http.js'
 import { LiveHub, LIVE_DEFAULTS } from './edge/live.js';
 import { registerStreamRoute, STREAM_DEFAULTS } from './edge/ws.js';
 import { startGrpcServer } from './edge/grpc.js';
-import type { Logger } from './log.js';
+import { EdgeMetrics } from './edge/metrics.js';
+import { registerMetricsRoute, startMetricsListener, type MetricsListener } from './edge/metrics-http.js';
+import { createRawBodyStats } from './edge/raw-body.js';
+import { createLogger, type Logger } from './log.js';
 
 export interface StartedServer {
   httpUrl: string;
   grpcTarget: string;
   wsUrl: string;
+  /** Base URL of the metrics listener when metricsPort is set (its /metrics, /livez, /readyz); else undefined (they are on httpUrl). */
+  metricsUrl: string | undefined;
   /** The development key created on a first start (printed once), if one was. */
   devKey: string | undefined;
   config: ResolvedConfig;
@@ -51,7 +55,7 @@ const CLOSE_IDLE_EVERY_MS = 50;
 
 export async function startServer(overrides: Record<string, unknown> = {}, options: StartOptions = {}): Promise<StartedServer> {
   const config = options.config ?? configWith(overrides);
-  const log = (options.log ?? pino({ level: config.logLevel }));
+  const log = options.log ?? createLogger({ level: config.logLevel });
   mkdirSync(config.dataDir, { recursive: true });
 
   const keyStore = await openKeyStore(config);
@@ -73,11 +77,22 @@ export async function startServer(overrides: Record<string, unknown> = {}, optio
     log: log.child({ component: 'runtime' }),
   });
   await router.start();
+  // Metrics off: nothing is wrapped or counted, the ingest path is the bare router.
+  const metrics = config.metricsEnabled
+    ? new EdgeMetrics({
+        runtime: router,
+        eventStore: config.eventStore,
+        snapshotStore: config.snapshotStore,
+        mailboxBatchesMax: config.mailboxBatchesMax,
+        workerBatchesMax: config.workerBatchesMax,
+      })
+    : undefined;
+  const rawBodyStats = createRawBodyStats();
 
   const devKey = config.devKey ? await ensureDevKey(keyStore, secret, Date.now()) : undefined;
 
   const http = createHttpServer({
-    router,
+    router: metrics?.instrumentRouter(router, 'http') ?? router,
     authenticate,
     config: {
       ...HTTP_DEFAULTS,
@@ -87,7 +102,12 @@ export async function startServer(overrides: Record<string, unknown> = {}, optio
       nameCharsMax: config.nameCharsMax,
     },
     log: config.logLevel === 'silent' ? false : (log as never),
+    rawBodyStats,
   });
+  if (metrics !== undefined) {
+    metrics.instrumentHttp(http);
+    if (config.metricsPort === undefined) registerMetricsRoute(http, metrics, config.metricsToken);
+  }
   const hub = new LiveHub({
     source: router.live,
     deltaTickMs: config.deltaTickMs,
@@ -96,7 +116,7 @@ export async function startServer(overrides: Record<string, unknown> = {}, optio
     allowedLatenessMs: config.allowedLatenessMs,
     ...LIVE_DEFAULTS,
   });
-  registerStreamRoute(http, {
+  const streamStats = registerStreamRoute(http, {
     hub,
     authenticate,
     config: {
@@ -112,19 +132,33 @@ export async function startServer(overrides: Record<string, unknown> = {}, optio
   const httpPort = typeof httpAddress === 'object' && httpAddress !== null ? httpAddress.port : config.httpPort;
 
   const grpc = await startGrpcServer({
-    router,
+    router: metrics?.instrumentRouter(router, 'grpc') ?? router,
     authenticate,
     host: config.host,
     port: config.grpcPort,
     defaults: { ack: config.ackDefault },
     log: log.child({ component: 'grpc' }),
   });
+  metrics?.attach({ hub, stream: streamStats, grpc: grpc.stats, rawBody: rawBodyStats });
 
   let closing: Promise<void> | undefined;
+  let metricsListener: MetricsListener | undefined;
+  if (config.metricsPort !== undefined) {
+    metricsListener = await startMetricsListener({
+      host: config.host,
+      port: config.metricsPort,
+      metrics,
+      token: config.metricsToken,
+      router,
+      closing: () => closing !== undefined,
+    });
+  }
+
   return {
     httpUrl: `http://${config.host}:${httpPort}`,
     grpcTarget: `${config.host}:${grpc.port}`,
     wsUrl: `ws://${config.host}:${httpPort}/v1/stream`,
+    metricsUrl: metricsListener?.url,
     devKey,
     config,
     router,
@@ -139,7 +173,7 @@ export async function startServer(overrides: Record<string, unknown> = {}, optio
         // once their answer is out; the HTTP close would wait for them until
         // their keep-alive timeout. Close each as soon as it is idle.
         const closeIdle = setInterval(() => http.server.closeIdleConnections(), CLOSE_IDLE_EVERY_MS);
-        await Promise.allSettled([http.close(), grpc.close()]);
+        await Promise.allSettled([http.close(), grpc.close(), metricsListener?.close()]);
         clearInterval(closeIdle);
         hub.close();
         await router.close();

@@ -52,6 +52,8 @@ export const INGEST_SERVICE_NAME = 'eventide.v1.Ingest';
 
 /** Minimal structured logger; pino and fastify's logger fit. */
 export interface GrpcLog {
+  /** One line per unary call and per stream, when given and enabled. */
+  debug?(obj: object, msg?: string): void;
   info(obj: object, msg?: string): void;
   warn(obj: object, msg?: string): void;
   error(obj: object, msg?: string): void;
@@ -268,30 +270,44 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   }
 
   function send(call: ServerUnaryCall<Buffer, IngestResponse>, callback: sendUnaryData<IngestResponse>): void {
+    const startedMs = performance.now();
+    let requestId: string | undefined;
     settle(call.metadata)
       .then((s) => {
+        requestId = s.requestId;
         const md = new Metadata();
         md.set('x-request-id', s.requestId);
         call.sendMetadata(md);
         return route(call.request, s, s.requestId);
       })
       .then(
-        (receipt) => callback(null, toIngestResponse(receipt)),
+        (receipt) => {
+          callback(null, toIngestResponse(receipt));
+          log.debug?.({ requestId, method: 'Send', code: 'OK', durationMs: performance.now() - startedMs }, 'grpc request');
+        },
         (err: unknown) => {
           stats.batchesRefused++;
-          callback(statusOf(publicOf(err)));
+          const pub = publicOf(err);
+          callback(statusOf(pub));
+          log.debug?.({ requestId, method: 'Send', code: pub.code, durationMs: performance.now() - startedMs }, 'grpc request');
         },
       );
   }
 
   function stream(call: ServerDuplexStream<Buffer, IngestResponse>): void {
+    const startedMs = performance.now();
+    let requestId: string | undefined;
     stats.streamsOpen++;
-    call.once('close', () => stats.streamsOpen--);
+    call.once('close', () => {
+      stats.streamsOpen--;
+      log.debug?.({ requestId, method: 'Stream', durationMs: performance.now() - startedMs }, 'grpc stream closed');
+    });
     // Hold the stream until the caller is known: nothing is read, so an
     // anonymous client cannot make the server buffer batches.
     call.pause();
     settle(call.metadata).then(
       (s) => {
+        requestId = s.requestId;
         const md = new Metadata();
         md.set('x-request-id', s.requestId);
         call.sendMetadata(md);

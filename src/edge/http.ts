@@ -16,6 +16,7 @@ import { randomUUID } from 'node:crypto';
 import { STATUS_CODES, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import Fastify, {
+  LogController,
   type FastifyBaseLogger,
   type FastifyError,
   type FastifyInstance,
@@ -39,6 +40,7 @@ import {
   UnauthenticatedError,
   UnsupportedMediaTypeError,
 } from './errors.js';
+import { liveness, readiness } from './health.js';
 import { BatchSchema, BodySchema, EventSchema, IngestAnswerSchema, skipBodyValidation } from './ingest-schema.js';
 import { createRawBodyStats, registerRawBodyParsers, type RawBody, type RawBodyStats } from './raw-body.js';
 import { errorBodyOf, httpStatusOf, publicErrorOf, retryAfterSecondsOf, type PublicError } from './status.js';
@@ -109,6 +111,16 @@ declare module 'fastify' {
 }
 
 const REQUEST_ID_PATTERN = /^[\w.:-]+$/;
+
+/**
+ * fastify's own two lines per request at info would flood a busy log; the
+ * edge writes one per request at debug instead (the onResponse hook below).
+ * fastify's other lines (stream errors) stay.
+ */
+class EdgeLogController extends LogController {
+  override incomingRequest(): void {}
+  override requestCompleted(): void {}
+}
 const ISO_DATE_PATTERN = /^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/;
 
 /** The API key of a request: `Authorization: Bearer <key>` first, then `x-api-key`. */
@@ -255,6 +267,7 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     keepAliveTimeout: config.httpKeepAliveTimeoutMs,
     routerOptions: { maxParamLength: config.httpParamBytesMax },
     return503OnClosing: false,
+    logController: new EdgeLogController({ requestIdLogLabel: 'requestId' }),
     genReqId: (req: IncomingMessage) => {
       const given = headerOf(req.headers, 'x-request-id');
       return given !== undefined && given.length <= config.requestIdCharsMax && REQUEST_ID_PATTERN.test(given) ? given : randomUUID();
@@ -283,17 +296,32 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     if (closing) throw new ServerClosingError();
     request.principal = await authorize(authenticate, keyFromHeaders(request.headers), scope);
   });
+  const logRequests = options.log !== false && (options.log as { isLevelEnabled?(level: string): boolean }).isLevelEnabled?.('debug') === true;
+  if (logRequests) {
+    app.addHook('onResponse', (request, reply, done) => {
+      // The path only: a query string may hold an API key (`/v1/stream?key=...`).
+      const path = request.url.split('?', 1)[0];
+      const fields: Record<string, unknown> = { method: request.method, path, statusCode: reply.statusCode, durationMs: reply.elapsedTime };
+      if (request.principal !== null) fields.owner = request.principal.owner;
+      request.log.debug(fields, 'request');
+      done();
+    });
+  }
   app.addHook('preClose', (done) => {
     closing = true;
     done();
   });
 
-  // Liveness answers while the process answers at all: no dependency is asked.
-  app.get('/healthz', (_request, reply) => reply.send({ ok: true }));
-  app.get('/livez', (_request, reply) => reply.send({ ok: true }));
+  // Liveness answers while the process answers at all: no dependency is asked (health.ts).
+  const live = (_request: unknown, reply: FastifyReply) => {
+    const answer = liveness();
+    return reply.code(answer.status).send(answer.body);
+  };
+  app.get('/livez', live);
+  app.get('/healthz', live);
   app.get('/readyz', (_request, reply) => {
-    const readiness = router.readiness();
-    return reply.code(readiness.ready && !closing ? 200 : 503).send(readiness);
+    const answer = readiness(router, closing);
+    return reply.code(answer.status).send(answer.body);
   });
 
   // The ingest route lives in its own encapsulation context so its raw-body

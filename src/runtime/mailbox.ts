@@ -36,6 +36,8 @@ export class Mailboxes {
   readonly #shardDepth: Uint32Array;
   readonly #workerDepth: Uint32Array;
   readonly #serviceMs: Float64Array;
+  /** Refusals per worker (by the worker's or one of its shards' limit), for /metrics. */
+  readonly #refusedByWorker: Float64Array;
   #refusedCount = 0;
 
   constructor(options: MailboxOptions) {
@@ -44,6 +46,7 @@ export class Mailboxes {
     this.#shardDepth = new Uint32Array(options.shardCount);
     this.#workerDepth = new Uint32Array(options.workerCount);
     this.#serviceMs = new Float64Array(options.workerCount).fill(SERVICE_MS_INITIAL);
+    this.#refusedByWorker = new Float64Array(options.workerCount);
   }
 
   /** Admit one batch for `shard` on `worker`, or refuse (and count the refusal). */
@@ -53,6 +56,7 @@ export class Mailboxes {
       this.#workerDepth[worker]! >= this.#options.workerBatchesMax
     ) {
       this.#refusedCount++;
+      this.#refusedByWorker[worker]!++;
       return false;
     }
     this.#shardDepth[shard]!++;
@@ -85,5 +89,9 @@ export class Mailboxes {
 
   get refusedCount(): number {
     return this.#refusedCount;
+  }
+
+  refusedCountOf(worker: number): number {
+    return this.#refusedByWorker[worker]!;
   }
 }

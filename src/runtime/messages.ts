@@ -11,6 +11,8 @@ import type { BatchReceipt, Resolution, WindowState } from '../actors/types.js';
 import type { WireError } from './errors.js';
 import type { RecoveryReport } from './shard-host.js';
 import type { WalStats } from './wal.js';
+import type { LogRecord } from '../log.js';
+import type { WorkerTelemetryStats } from './worker-telemetry.js';
 import type { EventLocation, IngestRequest, MetricsQuery, MetricsResult, OwnerDeltas } from './router.js';
 
 /** An ingest request as the edge received it, addressed to a shard (the body is transferred, not copied). */
@@ -104,9 +106,16 @@ export interface StatsMessage {
   lastSnapshotErrorCode: string | undefined;
   eventsApplied: number;
   wal: WalStatsReport | undefined;
+  /** Added on the way out by worker-telemetry.ts (store timings, heap, loop delay); read by /metrics. */
+  telemetry?: WorkerTelemetryStats;
 }
 
-export type WorkerReply = ReplyMessage | DeltasMessage | ReadyMessage | RecoveredMessage | StatsMessage;
+/** A log line of the worker, written by the edge's logger (log.ts: forwardingLogger / writeLogRecord). */
+export interface LogMessage extends LogRecord {
+  t: 'log';
+}
+
+export type WorkerReply = ReplyMessage | DeltasMessage | ReadyMessage | RecoveredMessage | StatsMessage | LogMessage;
 
 export interface WorkerData {
   workerIndex: number;

@@ -14,7 +14,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
-import type { Logger } from '../log.js';
+import { writeLogRecord, type Logger } from '../log.js';
 import { nextEpoch } from './wal.js';
 import { RemoteError, ShardTimeoutError, WorkerUnavailableError } from './errors.js';
 import type { DeltasMessage, ReplyValue, StatsMessage, WorkerData, WorkerReply, WorkerRequest } from './messages.js';
@@ -208,6 +208,9 @@ export class Supervisor extends EventEmitter<{
             return;
           case 'recovered':
             this.emit('recovered', index);
+            return;
+          case 'log':
+            writeLogRecord(this.#options.log, message, { worker: index });
             return;
           case 'ready':
             if (message.recovery !== undefined && message.recovery.records + message.recovery.damaged.length > 0) {
