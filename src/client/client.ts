@@ -34,7 +34,7 @@ import {
   type NetworkError,
   type RequestRefusedError,
 } from './errors.js';
-import { checkEvent, encodeEvent, type ClientEvent, type PendingEvent } from './event.js';
+import { checkEvent, encodeEvent, ENVELOPE_BYTES_MAX, FRAMING_BYTES, type ClientEvent, type PendingEvent } from './event.js';
 import { createGrpcTransport } from './grpc.js';
 import { createHttpTransport } from './http.js';
 import { resolveOptions, type ClientOptions, type ResolvedOptions } from './options.js';
@@ -266,7 +266,8 @@ class EventideClient<E extends ClientEvent> implements Client<E> {
       const length = this.#queueLength();
       if (length === 0) break;
       const lingerEndMs = this.#queue[this.#queueHead]!.atMs + o.lingerMs;
-      if (!forcing && length < o.batchEventsMax && this.#queueBytes < o.batchBytesMax && nowMs < lingerEndMs) break;
+      const full = length >= o.batchEventsMax || this.#queueBytes + length * FRAMING_BYTES[o.format] >= o.batchBytesMax - ENVELOPE_BYTES_MAX;
+      if (!forcing && !full && nowMs < lingerEndMs) break;
       this.#dispatch({ events: this.#cut(), attempts: 0, notBeforeMs: 0, lastError: undefined });
     }
     this.#armTimer(nowMs);
@@ -306,15 +307,17 @@ class EventideClient<E extends ClientEvent> implements Client<E> {
     return best === -1 ? undefined : this.#retries.splice(best, 1)[0];
   }
 
-  /** Takes the next batch off the queue: up to batchEventsMax events and batchBytesMax bytes, at least one event. */
+  /** Takes the next batch off the queue: up to batchEventsMax events and a body of batchBytesMax, at least one event. */
   #cut(): PendingEvent<E>[] {
     const o = this.#o;
+    const framing = FRAMING_BYTES[o.format];
+    const budget = o.batchBytesMax - ENVELOPE_BYTES_MAX;
     let n = 0;
     let bytes = 0;
     const length = this.#queueLength();
     while (n < length && n < o.batchEventsMax) {
-      const next = this.#queue[this.#queueHead + n]!.bytes;
-      if (n > 0 && bytes + next > o.batchBytesMax) break;
+      const next = this.#queue[this.#queueHead + n]!.bytes + framing;
+      if (n > 0 && bytes + next > budget) break;
       bytes += next;
       n++;
     }

@@ -171,6 +171,16 @@ export function encodeEvent<E extends ClientEvent>(
 // ---------------------------------------------------------------- bodies
 
 /**
+ * What a body adds to each event's encoding, at most: JSON's spliced-in
+ * `"sentAt":<13 digits>,` and a comma; protobuf's field tag, length prefix
+ * and sent_at_ms. A batch of events whose bytes plus this stay within
+ * batchBytesMax - ENVELOPE_BYTES_MAX has a body of at most batchBytesMax.
+ */
+export const FRAMING_BYTES: Readonly<Record<BodyFormat, number>> = Object.freeze({ json: 24, protobuf: 11 });
+/** The rest of a body: `{"events":[]}`, or an IngestRequest's batch_id (a request id) and ack. */
+export const ENVELOPE_BYTES_MAX = 64;
+
+/**
  * `{"events":[...]}` with `sentAt` set to this attempt's clock in every event,
  * so the server can correct the sender's clock skew (docs/proto.md).
  */

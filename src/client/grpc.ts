@@ -28,6 +28,8 @@ import { ANSWER_BYTES_MAX, type ClientTransport, type Outcome } from './transpor
 
 const SEND_PATH = '/eventide.v1.Ingest/Send';
 const STREAM_PATH = '/eventide.v1.Ingest/Stream';
+/** grpc-js's CompressionAlgorithms: 0 identity, 1 deflate, 2 gzip. */
+const GZIP_ALGORITHM = 2;
 /** ReceiptStatus enum numbers of ingest.proto, in order; 0 (unspecified) never comes from a server. */
 const STATUS_OF: readonly ReceiptStatus[] = ['rejected', 'accepted', 'duplicate', 'late', 'too_late', 'rejected'];
 
@@ -120,6 +122,8 @@ export function createGrpcTransport(o: WireOptions): ClientTransport {
         'grpc.max_receive_message_length': ANSWER_BYTES_MAX,
         'grpc.initial_reconnect_backoff_ms': o.retry.baseMs,
         'grpc.max_reconnect_backoff_ms': o.retry.maxMs,
+        // Channel-wide: grpc-js ignores grpc-core's per-call `grpc-internal-encoding-request` metadata.
+        ...(o.gzip ? { 'grpc.default_compression_algorithm': GZIP_ALGORITHM } : {}),
       });
       return { grpc, decode: (bytes: Buffer) => gen.IngestResponse.decode(bytes) };
     })());
@@ -129,7 +133,6 @@ export function createGrpcTransport(o: WireOptions): ClientTransport {
     md.set('authorization', `Bearer ${o.key}`);
     md.set('x-eventide-ack', o.ack);
     if (requestId !== undefined) md.set('x-request-id', requestId);
-    if (o.gzip) md.set('grpc-internal-encoding-request', 'gzip');
     return md;
   };
 
