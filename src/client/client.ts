@@ -193,14 +193,16 @@ class EventideClient<E extends ClientEvent> implements Client<E> {
     return all;
   }
 
+  #fits(bytes: number): boolean {
+    return this.#stats.buffered < this.#o.bufferEventsMax && this.#stats.bufferedBytes + bytes <= this.#o.bufferBytesMax;
+  }
+
   /** True when an event of `bytes` fits, after evicting the oldest unsent events if the policy allows. */
   #makeRoom(bytes: number): boolean {
-    const o = this.#o;
-    const fits = (): boolean => this.#stats.buffered + 1 <= o.bufferEventsMax && this.#stats.bufferedBytes + bytes <= o.bufferBytesMax;
-    if (fits()) return true;
-    if (o.dropPolicy !== 'drop-oldest') return false;
+    if (this.#fits(bytes)) return true;
+    if (this.#o.dropPolicy !== 'drop-oldest') return false;
     let evicted = false;
-    while (!fits() && this.#queueHead < this.#queue.length) {
+    while (!this.#fits(bytes) && this.#queueHead < this.#queue.length) {
       const old = this.#queue[this.#queueHead]!;
       this.#takeFromQueue(1);
       this.#release([old]);
@@ -208,7 +210,7 @@ class EventideClient<E extends ClientEvent> implements Client<E> {
       evicted = true;
     }
     if (evicted) this.#checkFlushWaiters();
-    return fits();
+    return this.#fits(bytes);
   }
 
   flush(): Promise<void> {

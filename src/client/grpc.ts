@@ -167,7 +167,9 @@ export function createGrpcTransport(o: WireOptions): ClientTransport {
     const s: StreamCall = { call, pending: [], dead: false };
     call.on('data', (r: IngestResponseType) => {
       const head = s.pending.shift();
-      if (head === undefined || r.batchId !== head.batchId) {
+      // A batch refused before it was decoded (EVT_MAILBOX_FULL, EVT_DRAINING) is answered without its id.
+      const matches = head !== undefined && (r.batchId === head.batchId || (r.errorCode !== '' && r.batchId === ''));
+      if (!matches) {
         head?.resolve({ kind: 'refused', error: new NetworkError('a stream answer does not match its batch; the stream is restarted'), retryAfterMs: 0 });
         call.cancel();
         return;
