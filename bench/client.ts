@@ -23,7 +23,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Bench } from 'tinybench';
 import { createClient, SEVERITIES, type ClientEvent, type ClientOptions } from '../src/client/index.js';
-import { encodeEvent } from '../src/client/event.js';
+import { encodeEvent } from '../src/client/encode.js';
 import { Event as PbEvent, type PropertyValue as PbPropertyValue } from '../src/gen/eventide/v1/event.js';
 
 const CASE_MS = 3_000;

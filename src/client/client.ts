@@ -34,7 +34,8 @@ import {
   type NetworkError,
   type RequestRefusedError,
 } from './errors.js';
-import { checkEvent, encodeEvent, ENVELOPE_BYTES_MAX, FRAMING_BYTES, type ClientEvent, type PendingEvent } from './event.js';
+import { encodeEvent, ENVELOPE_BYTES_MAX, FRAMING_BYTES } from './encode.js';
+import { checkEvent, type ClientEvent, type PendingEvent } from './event.js';
 import { createGrpcTransport } from './grpc.js';
 import { createHttpTransport } from './http.js';
 import { resolveOptions, type ClientOptions, type ResolvedOptions } from './options.js';

@@ -21,7 +21,8 @@
 import type * as Grpc from '@grpc/grpc-js';
 import type { IngestResponse as IngestResponseType } from '../gen/eventide/v1/ingest.js';
 import { AnswerInvalidError, NetworkError, RequestFailedError, RequestRefusedError } from './errors.js';
-import { encodeProtobufBody, type PendingEvent } from './event.js';
+import { encodeProtobufBody } from './encode.js';
+import type { PendingEvent } from './event.js';
 import type { WireOptions } from './options.js';
 import type { ReceiptStatus, WireReceipt } from './receipts.js';
 import { ANSWER_BYTES_MAX, type ClientTransport, type Outcome } from './transport.js';

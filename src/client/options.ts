@@ -3,8 +3,7 @@
  * checked once here, filled in, frozen, and passed on explicitly. A bad option
  * throws ClientOptionError naming it (`retry.baseMs`), never a silent default.
  */
-import type { ClientEvent } from './event.js';
-import type { BodyFormat } from './event.js';
+import type { BodyFormat, ClientEvent } from './event.js';
 import type { ClientDeliveryError } from './errors.js';
 import { ClientOptionError } from './errors.js';
 import type { ClientReceipt } from './receipts.js';

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { createClient, type ClientEvent, type ClientOptions } from '../../src/client/index.js';
 import type { ClientRequest } from 'node:http';
 import diagnostics from 'node:diagnostics_channel';
-import { encodeEvent, ENVELOPE_BYTES_MAX, FRAMING_BYTES } from '../../src/client/event.js';
+import { encodeEvent, ENVELOPE_BYTES_MAX, FRAMING_BYTES } from '../../src/client/encode.js';
 import { eventually, startTestServer } from '../helpers.js';
 import { assertBalanced, portOf, serverTotals, startCountingProxy } from './helpers.js';
 

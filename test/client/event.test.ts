@@ -10,7 +10,8 @@ import { decodeBody } from '../../src/actors/decode.js';
 import type { EventInput } from '../../src/actors/schema.js';
 import { SEVERITIES as SERVER_SEVERITIES } from '../../src/actors/types.js';
 import { ClientEventError, createClient, SEVERITIES, type ClientEvent } from '../../src/client/index.js';
-import { checkEvent, encodeEvent, encodeJsonBody, encodeProtobufBody } from '../../src/client/event.js';
+import { checkEvent } from '../../src/client/event.js';
+import { encodeEvent, encodeJsonBody, encodeProtobufBody } from '../../src/client/encode.js';
 import { IngestRequest, AckLevel } from '../../src/gen/eventide/v1/ingest.js';
 import { Event as PbEvent, type PropertyValue as PbPropertyValue } from '../../src/gen/eventide/v1/event.js';
 
