@@ -36,6 +36,11 @@ const INTERNAL_ONLY: Readonly<Record<string, string>> = {
   EVT_BENCH_OPTION: 'raised by the `eventide bench` CLI before a run starts; printed to the operator, never sent by a server',
   EVT_BENCH_TARGET: 'raised by the bench harness about the server it measures; the harness is the client',
   EVT_BENCH_WORKER: 'raised by the bench harness when one of its own sender threads fails',
+  EVT_CLIENT_OPTION: 'thrown by createClient in the application (eventide/client); no server is involved',
+  EVT_CLIENT_EVENT_INVALID: 'thrown by the client SDK send() in the application, before anything is sent',
+  EVT_CLIENT_NETWORK: 'the client SDK found no server answer; raised in the application',
+  EVT_CLIENT_ANSWER_INVALID: 'the client SDK about an answer that is not the contract; raised in the application',
+  EVT_CLIENT_RETRIES_EXHAUSTED: 'the client SDK giving up on a batch; raised in the application',
   EVT_KEY_INVALID: 'createKey input; only the CLI and the in-process server API call it, there is no admin route yet',
   EVT_SERVER_SECRET_INVALID: 'raised while the server starts; it refuses to start, so no request is answered',
 };
