@@ -136,6 +136,7 @@ export async function startServer(overrides: Record<string, unknown> = {}, optio
     authenticate,
     host: config.host,
     port: config.grpcPort,
+    bodyBytesMax: config.bodyBytesMax,
     defaults: { ack: config.ackDefault },
     log: log.child({ component: 'grpc' }),
   });
