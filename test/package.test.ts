@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
 test('"eventide" resolves to the built main entry and starts a server', async () => {
-  const main = (await import('eventide')) as typeof import('../src/index.js');
+  const main = (await import('eventide'));
   assert.equal(typeof main.startServer, 'function');
   assert.ok(main.ALL_CODES.includes('EVT_WAL_WRITE'));
   assert.equal(main.httpStatusOf('EVT_WAL_BACKLOG'), 429);
