@@ -62,7 +62,15 @@ function receiptsOf(value: unknown): WireReceipt[] | undefined {
 }
 
 /** Maps one HTTP answer (status, Retry-After, body text) onto an Outcome. */
-export function outcomeOfHttp(status: number, retryAfter: string | null | undefined, text: string, nowMs: number): Outcome {
+export function outcomeOfHttp(
+  status: number,
+  retryAfter: string | null | undefined,
+  text: string,
+  nowMs: number,
+  retryAfterMs?: string | null,
+): Outcome {
+  // The server's exact hint (`retry-after-ms`) beats Retry-After's whole seconds.
+  const exactMs = retryAfterMs === undefined || retryAfterMs === null || !/^\d{1,9}$/.test(retryAfterMs.trim()) ? undefined : Number(retryAfterMs.trim());
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -81,7 +89,7 @@ export function outcomeOfHttp(status: number, retryAfter: string | null | undefi
   if (error !== undefined && typeof error.code === 'string') {
     const message = typeof error.message === 'string' ? error.message : error.code;
     if (error.retryable === true) {
-      const hintMs = retryAfterMsOf(retryAfter, nowMs);
+      const hintMs = exactMs ?? retryAfterMsOf(retryAfter, nowMs);
       return { kind: 'refused', error: new RequestRefusedError(error.code, message, status, hintMs), retryAfterMs: hintMs };
     }
     const field = typeof error.field === 'string' ? error.field : undefined;
@@ -154,7 +162,8 @@ export function createNodeHttpTransport(o: WireOptions): ClientTransport {
         });
         res.on('end', () => {
           const retryAfter = res.headers['retry-after'];
-          finish(outcomeOfHttp(res.statusCode ?? 0, retryAfter, Buffer.concat(chunks).toString('utf8'), Date.now()));
+          const exact = res.headers['retry-after-ms'];
+          finish(outcomeOfHttp(res.statusCode ?? 0, retryAfter, Buffer.concat(chunks).toString('utf8'), Date.now(), typeof exact === 'string' ? exact : undefined));
         });
         res.on('error', (err) => finish(networkOutcome(err)));
         res.on('close', () => finish(networkOutcome(new Error('the connection closed before the answer ended'))));
@@ -185,7 +194,7 @@ export function createFetchTransport(o: WireOptions): ClientTransport {
         return { kind: 'failed', error: new AnswerInvalidError(`the answer is over ${ANSWER_BYTES_MAX} bytes`, res.status) };
       }
       const text = await res.text();
-      return outcomeOfHttp(res.status, res.headers.get('retry-after'), text, Date.now());
+      return outcomeOfHttp(res.status, res.headers.get('retry-after'), text, Date.now(), res.headers.get('retry-after-ms'));
     } catch (err) {
       return networkOutcome(err);
     }

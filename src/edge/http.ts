@@ -175,7 +175,11 @@ function sendPublicError(reply: FastifyReply, pub: PublicError, original: unknow
   if (status >= 500 && !pub.retryable) reply.log.error({ err: original }, 'request failed');
   if (status === 429 || status === 503) {
     const seconds = retryAfterSecondsOf(pub);
-    if (seconds !== undefined) reply.header('retry-after', String(seconds));
+    if (seconds !== undefined) {
+      reply.header('retry-after', String(seconds));
+      // Retry-After has whole seconds only; clients that can use the server's exact estimate read this.
+      if (pub.retryAfterMs !== undefined) reply.header('retry-after-ms', String(Math.ceil(pub.retryAfterMs)));
+    }
   }
   // The rest of such a body is never read; closing is cheaper than draining it.
   if (pub.code === 'EVT_BODY_TOO_LARGE' || pub.code === 'EVT_BODY_LENGTH_MISMATCH') reply.header('connection', 'close');

@@ -82,3 +82,11 @@ void test('an answer that does not fit its batch is caught', () => {
   assert.match(answerProblem(COUNTS, [], 3)!, /counts 2 events for a batch of 3/);
   assert.match(answerProblem(COUNTS, [{ index: 2, id: '', status: 'rejected' }], 2)!, /index 2/);
 });
+
+void test('HTTP refusals: the exact retry-after-ms hint wins over whole-second Retry-After', () => {
+  const body = JSON.stringify({ error: { code: 'EVT_MAILBOX_FULL', message: 'full', retryable: true } });
+  const exact = outcomeOfHttp(429, '1', body, 0, '37');
+  assert.equal(exact.kind === 'refused' && exact.retryAfterMs, 37);
+  const junk = outcomeOfHttp(429, '2', body, 0, 'soon');
+  assert.equal(junk.kind === 'refused' && junk.retryAfterMs, 2_000);
+});

@@ -69,6 +69,8 @@ void test('draining: /readyz 503 "draining", /livez 200, gRPC health NOT_SERVING
   assert.equal(refused.status, 503);
   assert.equal((refused.body.error as { code: string }).code, 'EVT_DRAINING');
   assert.match(refused.headers.get('retry-after') ?? '', /^\d+$/);
+  // The exact estimate beside the whole seconds: EVT_DRAINING says 1,000 ms.
+  assert.equal(refused.headers.get('retry-after-ms'), '1000');
 
   const metrics = await scrape(server.httpUrl);
   assert.equal(metrics.get('eventide_ready'), 0);
