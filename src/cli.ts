@@ -33,7 +33,7 @@ async function main(argv: string[]): Promise<number> {
       return keys(sub, argv.slice(2));
     case 'config':
       if (sub !== 'check') break;
-      process.stdout.write(JSON.stringify({ ...config(argv.slice(2)), keySecret: '(hidden)' }, null, 2) + '\n');
+      process.stdout.write(JSON.stringify(printable(config(argv.slice(2))), null, 2) + '\n');
       return 0;
     case 'bench': {
       const { runBenchCli } = await import('./bench/cli.js');
@@ -117,6 +117,24 @@ async function keys(sub: string | undefined, argv: string[]): Promise<number> {
 }
 
 class UsageError extends Error {}
+
+/** The configuration as `config check` prints it: secrets hidden, passwords cut out of store URLs. */
+function printable(resolved: ResolvedConfig): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...resolved, keySecret: '(hidden)' };
+  if (out.metricsToken !== undefined) out.metricsToken = '(hidden)';
+  for (const name of ['mongodbUri', 'redisUrl'] as const) {
+    const value = out[name];
+    if (typeof value !== 'string') continue;
+    try {
+      const url = new URL(value);
+      if (url.password !== '') url.password = '***';
+      out[name] = url.toString();
+    } catch {
+      out[name] = '(hidden)';
+    }
+  }
+  return out;
+}
 
 main(process.argv.slice(2)).then(
   (code) => {
