@@ -42,13 +42,23 @@ import {
 import { BatchSchema, BodySchema, EventSchema, IngestAnswerSchema, skipBodyValidation } from './ingest-schema.js';
 import { createRawBodyStats, registerRawBodyParsers, type RawBody, type RawBodyStats } from './raw-body.js';
 import { errorBodyOf, httpStatusOf, publicErrorOf, retryAfterSecondsOf, type PublicError } from './status.js';
+import { rateLimitHeaders } from './limits.js';
+import type { LimitsGuard } from './limits-guard.js';
+import { ingestOwnerOf, OWNER_HEADER, ownOwnerOf } from './scope.js';
 
-export type Scope = 'ingest' | 'read';
+export type Scope = 'ingest' | 'read' | 'admin';
 
-/** Who a key belongs to and what it may do. */
+/** Who a key (or token) belongs to and what it may do; src/auth/credentials.ts fills in the optional parts. */
 export interface Principal {
   owner: string;
   scopes: string[];
+  kind?: 'key' | 'token';
+  /** The key counted against for limits (a token's minting key). */
+  keyPrefix?: string;
+  /** Other owners a multi-owner ingest key may name (`*`: any). */
+  ingestOwners?: readonly string[];
+  /** A token's expiry, unix ms. */
+  expiresAtMs?: number;
 }
 
 /** Resolves a raw key to its principal, or undefined when no key matches. */
@@ -95,12 +105,16 @@ export interface HttpServerOptions {
   clock?: () => number;
   /** Limits met by the body parsers are counted here. */
   rawBodyStats?: RawBodyStats;
+  /** Per-key rate limits and per-owner quotas; none when absent (tests). */
+  limits?: LimitsGuard;
 }
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** Set by the auth hook on routes that name a scope. */
     principal: Principal | null;
+    /** The owner the request acts for: the principal's, or for an ingest the one it may name (x-eventide-owner). */
+    actingOwner: string | null;
   }
   interface FastifyContextConfig {
     /** The scope a route requires; routes without one are public. */
@@ -266,6 +280,7 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   }) as unknown as FastifyInstance;
 
   app.decorateRequest('principal', null);
+  app.decorateRequest('actingOwner', null);
   app.setErrorHandler((err, _request, reply) => {
     if ((err as FastifyError).validation !== undefined) {
       const v = err as FastifyError;
@@ -281,7 +296,15 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     const scope = request.routeOptions.config.scope;
     if (scope === undefined) return;
     if (closing) throw new ServerClosingError();
-    request.principal = await authorize(authenticate, keyFromHeaders(request.headers), scope);
+    const principal = await authorize(authenticate, keyFromHeaders(request.headers), scope);
+    request.principal = principal;
+    const owner = scope === 'ingest' ? ingestOwnerOf(principal, headerOf(request.headers, OWNER_HEADER)) : principal.owner;
+    request.actingOwner = owner;
+    if (options.limits !== undefined) {
+      const admission = await options.limits.admit(principal, owner, scope === 'ingest');
+      void reply.headers(rateLimitHeaders(admission.states));
+      if (admission.refusal !== undefined) throw admission.refusal;
+    }
   });
   app.addHook('preClose', (done) => {
     closing = true;
@@ -307,6 +330,7 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     const schema = { body: BodySchema, response: { 200: IngestAnswerSchema } };
     typed.post('/v1/events', { config: { scope: 'ingest' }, schema, validatorCompiler }, async (request, reply) => {
       const principal = request.principal!;
+      const owner = request.actingOwner!;
       const query = request.query as Query;
       const raw = request.body as RawBody | undefined;
       // An empty body cannot hold an event; saying so here saves a trip to a worker.
@@ -314,7 +338,7 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
       const ack = oneOf(headerOf(request.headers, 'x-eventide-ack') ?? query.ack, ACK_LEVELS, 'ack') ?? config.ackDefault;
       const receiptsMode = oneOf(headerOf(request.headers, 'x-eventide-receipts') ?? query.receipts, RECEIPT_MODES, 'receipts');
       const receipt = await router.ingest({
-        owner: principal.owner,
+        owner,
         body: raw.bytes,
         format: raw.format,
         encoding: raw.encoding,
@@ -323,6 +347,7 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
         receivedAtMs: clock(),
         requestId: request.id,
       });
+      options.limits?.settle(principal, owner, receipt);
       return sendReceipt(reply, receipt);
     });
     done();
@@ -331,6 +356,7 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   app.get('/v1/metrics', { config: { scope: 'read' } }, async (request) => {
     const principal = request.principal!;
     const query = request.query as Query;
+    const owner = ownOwnerOf(principal, query.owner);
     const nowMs = clock();
     const resolution: Resolution = oneOf(query.resolution, RESOLUTIONS, 'resolution') ?? '1m';
     const toMs = parseTimeParam(query.to, 'to', nowMs);
@@ -342,17 +368,18 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
       throw new QueryInvalidError(`name must have 1 to ${config.nameCharsMax} characters`, 'name');
     }
     return router.queryMetrics(
-      name === undefined ? { owner: principal.owner, resolution, fromMs, toMs } : { owner: principal.owner, resolution, fromMs, toMs, name },
+      name === undefined ? { owner, resolution, fromMs, toMs } : { owner, resolution, fromMs, toMs, name },
     );
   });
 
   app.get('/v1/events/:id', { config: { scope: 'read' } }, async (request) => {
     const principal = request.principal!;
+    const owner = ownOwnerOf(principal, (request.query as Query).owner);
     const { id } = request.params as { id: string };
     if (id.length === 0 || id.length > config.idCharsMax) {
       throw new QueryInvalidError(`id must have 1 to ${config.idCharsMax} characters`, 'id');
     }
-    const location = await router.getEvent(principal.owner, id);
+    const location = await router.getEvent(owner, id);
     if (location === undefined) throw new NotFoundError(`no event with id ${id}`, 'id');
     return location;
   });
