@@ -22,13 +22,14 @@
  *   applies here at once; other processes see it within their cache TTL.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { createKey, keyView, PREFIX_PATTERN, revokeKey, rotateKey, type KeyVerifier } from '../auth/keys.js';
+import { createKey, keyPrefix, keyView, PREFIX_PATTERN, revokeKey, rotateKey, type KeyVerifier } from '../auth/keys.js';
 import { KeyInputError } from '../auth/errors.js';
 import { setOwnerQuota, type OwnerDirectory } from '../auth/owners.js';
 import type { SecretInput } from '../auth/secret.js';
 import type { Logger } from '../log.js';
 import type { KeyScope, KeyStore } from '../store/port.js';
 import { NotFoundError, RequestMalformedError } from './errors.js';
+import { keyFromHeaders } from './http.js';
 import type { LimitsGuard } from './limits-guard.js';
 import { publicErrorOf } from './status.js';
 
@@ -112,6 +113,11 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminRoutesOp
         status: reply.statusCode,
         ...request.auditDetails,
       };
+      // Who a refused stranger claimed to be: the prefix of the key it sent, if it was shaped like one (never more of it).
+      if (principal === null) {
+        const presented = keyPrefix(keyFromHeaders(request.headers));
+        if (presented !== undefined) line.presented = presented;
+      }
       if (request.auditCode !== null) line.code = request.auditCode;
       if (reply.statusCode < 400) audit.info({ audit: line }, 'admin action');
       else audit.warn({ audit: line }, 'admin action refused');

@@ -137,11 +137,21 @@ export function keyFromHeaders(headers: IncomingHttpHeaders): string | undefined
   return undefined;
 }
 
-/** Authenticate a key and check one scope; throws the matching EventideError. */
-export async function authorize(authenticate: Authenticate, key: string | undefined, scope: Scope): Promise<Principal> {
+/**
+ * Authenticate a key and check one scope; throws the matching EventideError.
+ * `authenticated` hears of a valid principal before its scope is checked (the
+ * admin audit names who was refused).
+ */
+export async function authorize(
+  authenticate: Authenticate,
+  key: string | undefined,
+  scope: Scope,
+  authenticated?: (principal: Principal) => void,
+): Promise<Principal> {
   if (key === undefined) throw new UnauthenticatedError();
   const principal = await authenticate(key);
   if (principal === undefined) throw new UnauthenticatedError('the API key is not valid');
+  authenticated?.(principal);
   if (!principal.scopes.includes(scope)) throw new ForbiddenError(`the API key lacks the "${scope}" scope`, 'scope');
   return principal;
 }
@@ -296,8 +306,9 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     const scope = request.routeOptions.config.scope;
     if (scope === undefined) return;
     if (closing) throw new ServerClosingError();
-    const principal = await authorize(authenticate, keyFromHeaders(request.headers), scope);
-    request.principal = principal;
+    const principal = await authorize(authenticate, keyFromHeaders(request.headers), scope, (found) => {
+      request.principal = found;
+    });
     const owner = scope === 'ingest' ? ingestOwnerOf(principal, headerOf(request.headers, OWNER_HEADER)) : principal.owner;
     request.actingOwner = owner;
     if (options.limits !== undefined) {

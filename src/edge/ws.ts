@@ -403,9 +403,12 @@ function startRecheck(connections: Set<StreamConnection>, authenticate: Authenti
   const timer = setInterval(() => {
     if (running || connections.size === 0) return;
     running = true;
-    void round().finally(() => {
-      running = false;
-    });
+    void round()
+      // A round that fails (a socket closing under it) is retried by the next one.
+      .catch(() => undefined)
+      .finally(() => {
+        running = false;
+      });
   }, WS_RECHECK_INTERVAL_MS);
   timer.unref();
   return timer;
