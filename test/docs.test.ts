@@ -36,7 +36,6 @@ const INTERNAL_ONLY: Readonly<Record<string, string>> = {
   EVT_BENCH_OPTION: 'raised by the `eventide bench` CLI before a run starts; printed to the operator, never sent by a server',
   EVT_BENCH_TARGET: 'raised by the bench harness about the server it measures; the harness is the client',
   EVT_BENCH_WORKER: 'raised by the bench harness when one of its own sender threads fails',
-  EVT_KEY_INVALID: 'createKey input; only the CLI and the in-process server API call it, there is no admin route yet',
   EVT_SERVER_SECRET_INVALID: 'raised while the server starts; it refuses to start, so no request is answered',
 };
 

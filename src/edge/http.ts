@@ -156,6 +156,19 @@ export async function authorize(
   return principal;
 }
 
+const CREDENTIAL_PARAM = /([?&](?:key|token|api_key)=)[^&#]*/gi;
+
+/** What the request log shows of a request: fastify's fields, with credentials in the query replaced. */
+export function requestLogValue(req: { method?: string; url?: string; host?: string; ip?: string; socket?: { remotePort?: number } }): Record<string, unknown> {
+  return {
+    method: req.method,
+    url: req.url?.replace(CREDENTIAL_PARAM, '$1[redacted]'),
+    host: req.host,
+    remoteAddress: req.ip,
+    remotePort: req.socket?.remotePort,
+  };
+}
+
 /** Map fastify's and Node's own errors onto our codes, by status first and code second. */
 function edgeErrorOf(err: unknown, bodyBytesMax: number): unknown {
   if (typeof err !== 'object' || err === null) return err;
@@ -272,7 +285,8 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     sendPublicError(reply, publicErrorOf(edgeErrorOf(err, config.bodyBytesMax)), err);
 
   const app = Fastify({
-    ...(options.log === false ? { logger: false } : { loggerInstance: options.log }),
+    // A ws client may carry its key or token in the URL (?key=); the request log never shows it.
+    ...(options.log === false ? { logger: false } : { loggerInstance: options.log.child({}, { serializers: { req: requestLogValue } }) }),
     bodyLimit: config.bodyBytesMax,
     requestTimeout: config.httpRequestTimeoutMs,
     connectionTimeout: config.httpConnectionTimeoutMs,

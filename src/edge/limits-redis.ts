@@ -15,8 +15,10 @@
  * whose clocks disagree stay one bucket.
  *
  * Invariants:
- * - One round trip per admitted request and one per answered ingest (settle,
- *   not awaited): never a call per event.
+ * - One round trip per request (admit). Settles are added up in-process and
+ *   sent every LIMITS_SETTLE_FLUSH_MS in one pipeline for all keys and owners,
+ *   so the events of an answered batch reach Redis at most that much later:
+ *   never a call per event, and not even one per request.
  * - Redis that does not answer within LIMITS_REDIS_TIMEOUT_MS, or is down,
  *   never fails a request: that admission is decided by an in-process
  *   MemoryLimits instead (counted in `fallbacks`), so limits still hold per
@@ -45,6 +47,8 @@ import {
 
 /** A limit decision waits at most this for Redis, then is made in-process. */
 export const LIMITS_REDIS_TIMEOUT_MS = 250;
+/** Settled events are sent to Redis this often, all keys and owners in one pipeline. */
+export const LIMITS_SETTLE_FLUSH_MS = 50;
 const KEY_PREFIX = 'evt:lim';
 /** Day counters outlive their day by one more, for GET /v1/usage around midnight. */
 const DAY_COUNTER_TTL_MS = 2 * DAY_MS;
@@ -141,6 +145,12 @@ export class RedisLimits implements LimitsBackend {
   readonly #fallback: MemoryLimits;
   readonly #stats: LimitsStats = { admitted: 0, rateLimited: 0, quotaRefused: 0, evicted: 0, fallbacks: 0, settleFailures: 0 };
   #defined = false;
+  /** Events to take from each key's bucket at the next flush. */
+  readonly #debits = new Map<string, number>();
+  /** Stored events to add to each owner's day count at the next flush, by Redis key. */
+  readonly #usage = new Map<string, number>();
+  #flushTimer: NodeJS.Timeout | undefined;
+  #flushing: Promise<void> = Promise.resolve();
 
   constructor(options: RedisLimitsOptions) {
     this.settings = Object.freeze({
@@ -227,22 +237,41 @@ export class RedisLimits implements LimitsBackend {
   }
 
   settle(input: SettleInput): void {
-    const { keyEventsPerSec: evRate, keyEventsBurst: evBurst } = this.settings;
+    const { keyEventsPerSec: evRate } = this.settings;
     const debit = evRate > 0 && input.events > 0;
     if (!debit && input.stored <= 0) return;
     // The in-process counters follow too, so a fallback during an outage starts from what this process saw.
     this.#fallback.settle(input);
-    this.#client()
+    if (debit) this.#debits.set(input.keyId, (this.#debits.get(input.keyId) ?? 0) + input.events);
+    if (input.stored > 0) {
+      const key = dayKey(input.owner, input.nowMs);
+      this.#usage.set(key, (this.#usage.get(key) ?? 0) + input.stored);
+    }
+    // Bounded like the in-process counters: a burst of new keys flushes early instead of growing the maps.
+    if (this.#debits.size + this.#usage.size >= this.settings.limitsEntriesMax) this.#flushNow();
+    else this.#flushTimer ??= setTimeout(() => this.#flushNow(), LIMITS_SETTLE_FLUSH_MS).unref();
+  }
+
+  /** Sends every pending settle in one pipeline (not awaited by anyone but close()). */
+  #flushNow(): void {
+    if (this.#flushTimer !== undefined) clearTimeout(this.#flushTimer);
+    this.#flushTimer = undefined;
+    if (this.#debits.size === 0 && this.#usage.size === 0) return;
+    const debits = [...this.#debits];
+    const usage = [...this.#usage];
+    this.#debits.clear();
+    this.#usage.clear();
+    const { keyEventsPerSec: evRate, keyEventsBurst: evBurst } = this.settings;
+    const flushing = this.#client()
       .then((client) => {
         const pipeline = client.pipeline() as unknown as LimitCommands & {
           hincrby(key: string, field: string, by: number): unknown;
           pexpire(key: string, ms: number): unknown;
           exec(): Promise<Array<[Error | null, unknown]> | null>;
         };
-        if (debit) void pipeline.evtLimDebit(bucketKey(input.keyId), evRate, evBurst, input.events);
-        if (input.stored > 0) {
-          const key = dayKey(input.owner, input.nowMs);
-          pipeline.hincrby(key, 'used', input.stored);
+        for (const [keyId, events] of debits) void pipeline.evtLimDebit(bucketKey(keyId), evRate, evBurst, events);
+        for (const [key, stored] of usage) {
+          pipeline.hincrby(key, 'used', stored);
           pipeline.pexpire(key, DAY_COUNTER_TTL_MS);
         }
         return pipeline.exec();
@@ -255,6 +284,7 @@ export class RedisLimits implements LimitsBackend {
           this.#stats.settleFailures++;
         },
       );
+    this.#flushing = this.#flushing.then(() => flushing);
   }
 
   async usage(owner: string, eventsPerDayMax: number, nowMs: number): Promise<Usage> {
@@ -269,6 +299,8 @@ export class RedisLimits implements LimitsBackend {
   }
 
   async close(): Promise<void> {
+    this.#flushNow();
+    await this.#flushing;
     await this.#connection.close();
     await this.#fallback.close();
   }

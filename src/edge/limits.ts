@@ -113,7 +113,7 @@ export interface LimitsStats {
   evicted: number;
   /** Redis only: admissions decided in-process because Redis did not answer. */
   fallbacks: number;
-  /** Redis only: settles that did not reach Redis (those events went uncounted there). */
+  /** Redis only: settle flushes that did not reach Redis (those events went uncounted there). */
   settleFailures: number;
 }
 
