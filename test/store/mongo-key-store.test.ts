@@ -38,7 +38,7 @@ if (target === undefined) {
 } else {
   keyStoreContract(target.ferretdb === undefined ? 'mongodb (MONGODB_URI)' : 'mongodb on FerretDB', () => openStore());
 
-  void test('a key is a log of versions: each change inserts one, older ones are dropped, only the HMAC is kept', async () => {
+  void test('a key is a log of versions: each change inserts one, none is deleted, only the HMAC is kept', async () => {
     const { store, dbName, close } = await openStore();
     try {
       const record = keyRecord('acme', 'evt_aaaaaaaa');
@@ -46,10 +46,13 @@ if (target === undefined) {
       await store.patchKey('evt_aaaaaaaa', { revokedAtMs: 5 });
       const docs = await admin!.db(dbName).collection('keys').find({}).toArray();
       assert.deepEqual(
-        docs.map((d) => [d._id as unknown, d.v as unknown, d.revokedAtMs as unknown]),
-        [['evt_aaaaaaaa/000002', 2, 5]],
+        docs.map((d) => [d._id as unknown, d.v as unknown, d.revokedAtMs as unknown]).sort(),
+        [
+          ['evt_aaaaaaaa/000001', 1, undefined],
+          ['evt_aaaaaaaa/000002', 2, 5],
+        ],
       );
-      assert.equal(docs[0]!.hash, record.hash);
+      assert.equal(docs[1]!.hash, record.hash);
       const indexes = (await admin!.db(dbName).collection('keys').listIndexes().toArray()).map((index) => (index as { name?: unknown }).name);
       assert.ok(indexes.includes(KEY_VERSION_INDEX) && indexes.includes(KEYS_BY_OWNER_INDEX), String(indexes));
     } finally {
@@ -57,19 +60,23 @@ if (target === undefined) {
     }
   });
 
-  void test('concurrent changes of one key that race for a version are made again from the newer one', async () => {
+  void test('concurrent changes of one key that race for a version are made again from the newer one; none is lost', async () => {
     const { store, close } = await openStore();
     try {
-      await store.put(keyRecord('acme', 'evt_aaaaaaaa'));
-      await Promise.all([
-        store.patchKey('evt_aaaaaaaa', { revokedAtMs: 1 }),
-        store.patchKey('evt_aaaaaaaa', { expiresAtMs: 2 }),
-        store.patchKey('evt_aaaaaaaa', { secretId: 's' }),
-        store.patchKey('evt_aaaaaaaa', { rotatedTo: 'evt_bbbbbbbb' }),
-      ]);
-      const record = await store.getByPrefix('evt_aaaaaaaa');
-      assert.deepEqual([record?.revokedAtMs, record?.expiresAtMs, record?.secretId, record?.rotatedTo], [1, 2, 's', 'evt_bbbbbbbb']);
-      assert.ok(store.versionRaces > 0, 'four changes at once race at least once');
+      // Many rounds: a lost change shows up only in some interleavings (it did in 13 of 100 with pruned versions).
+      for (let round = 0; round < 40; round++) {
+        const prefix = `evt_r${String(round).padStart(7, '0')}`;
+        await store.put(keyRecord('acme', prefix));
+        await Promise.all([
+          store.patchKey(prefix, { revokedAtMs: 1 }),
+          store.patchKey(prefix, { expiresAtMs: 2 }),
+          store.patchKey(prefix, { secretId: 's' }),
+          store.patchKey(prefix, { rotatedTo: 'evt_bbbbbbbb' }),
+        ]);
+        const record = await store.getByPrefix(prefix);
+        assert.deepEqual([record?.revokedAtMs, record?.expiresAtMs, record?.secretId, record?.rotatedTo], [1, 2, 's', 'evt_bbbbbbbb'], prefix);
+      }
+      assert.ok(store.versionRaces > 0, 'changes at once race at least once');
     } finally {
       await close();
     }
