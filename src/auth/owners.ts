@@ -6,7 +6,9 @@
  * - An owner record is never required: an owner with keys but no record (keys
  *   made before owners were recorded) has the default quota.
  * - OwnerDirectory answers from a bounded cache no older than its TTL, so a
- *   quota change reaches every process within ownerCacheTtlMs.
+ *   quota change reaches every process within OWNER_CACHE_TTL_MS.
+ * - A store that cannot answer never blocks ingest here: the last known quota
+ *   (or the default) stands until it answers again, and the failure is counted.
  */
 import type { KeyStore, OwnerRecord } from '../store/port.js';
 import { OwnerInputError } from './errors.js';
@@ -49,6 +51,8 @@ export class OwnerDirectory {
   lookupCount = 0;
   /** Entries dropped because the cache was full. */
   evictedCount = 0;
+  /** Reads that failed; the last known quota (or the default) was used. */
+  failedCount = 0;
   readonly #store: KeyStore;
   readonly #defaultQuota: number;
   readonly #ttlMs: number;
@@ -70,8 +74,13 @@ export class OwnerDirectory {
     const cached = this.#cache.get(owner);
     if (cached !== undefined && nowMs < cached.expiresAtMs) return cached.quota;
     this.lookupCount += 1;
-    const record = await this.#store.getOwner(owner);
-    const quota = record?.eventsPerDayMax ?? this.#defaultQuota;
+    let quota: number;
+    try {
+      quota = (await this.#store.getOwner(owner))?.eventsPerDayMax ?? this.#defaultQuota;
+    } catch {
+      this.failedCount += 1;
+      quota = cached?.quota ?? this.#defaultQuota;
+    }
     this.#cache.delete(owner);
     while (this.#cache.size >= this.#entriesMax) {
       this.#cache.delete(this.#cache.keys().next().value as string);

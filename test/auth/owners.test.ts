@@ -51,3 +51,14 @@ void test('OwnerDirectory answers the owner\'s quota or the default, cached for 
   await directory.eventsPerDayMaxOf('third', NOW_MS + 1_000);
   assert.equal(directory.evictedCount, 1);
 });
+
+void test('OwnerDirectory keeps the last known quota while the store cannot answer', async (t) => {
+  const store = openStore(t);
+  await setOwnerQuota(store, { owner: 'big', eventsPerDayMax: 10 }, NOW_MS);
+  const directory = new OwnerDirectory(store, { defaultEventsPerDayMax: 100, ttlMs: 1_000 });
+  assert.equal(await directory.eventsPerDayMaxOf('big', NOW_MS), 10);
+  await store.close();
+  assert.equal(await directory.eventsPerDayMaxOf('big', NOW_MS + 5_000), 10, 'stale, not the default, and no failure');
+  assert.equal(await directory.eventsPerDayMaxOf('unknown', NOW_MS + 5_000), 100);
+  assert.equal(directory.failedCount, 2);
+});
