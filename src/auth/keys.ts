@@ -280,7 +280,7 @@ export const KEY_CACHE_ENTRIES_MAX = 10_000;
 export const KEY_NEGATIVE_CACHE_ENTRIES_MAX = 10_000;
 /**
  * 750 ms, not 1 s: an open ws stream is re-checked every WS_RECHECK_INTERVAL_MS
- * (250 ms, src/edge/ws.ts) through this cache, so a revocation reaches every
+ * (250 ms, src/edge/ws-recheck.ts) through this cache, so a revocation reaches every
  * request, gRPC batch and open stream of every process within one second.
  */
 export const KEY_CACHE_TTL_MS = 750;

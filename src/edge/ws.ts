@@ -13,7 +13,7 @@
  * - A bad message is answered with an error frame and the connection stays
  *   open; nothing a client sends can throw out of a handler.
  * - When a connection closes, every subscription it held is removed from the hub.
- * - Every WS_RECHECK_INTERVAL_MS the credential of each open connection is
+ * - Every WS_RECHECK_INTERVAL_MS (ws-recheck.ts) the credential of each open connection is
  *   checked again (a key through the key cache, a token against its expiry);
  *   a connection whose key was revoked or expired, or whose token expired, gets
  *   an error frame and close 1008. With the key cache TTL of 750 ms, an open
@@ -40,7 +40,7 @@ import {
   WsSubscriptionsMaxError,
 } from './errors.js';
 import { authorize, keyFromHeaders, type Authenticate, type Principal } from './http.js';
-import { TokenExpiredError } from '../auth/errors.js';
+import { startRecheck } from './ws-recheck.js';
 import type { LiveHub, ResumePoint } from './live.js';
 import { errorBody } from './status.js';
 
@@ -59,8 +59,6 @@ export interface StreamConfig {
 
 export const STREAM_DEFAULTS = Object.freeze({ wsAuthTimeoutMs: 5_000, wsPendingMessagesMax: 32 });
 
-/** How often the credentials of open connections are checked again. */
-export const WS_RECHECK_INTERVAL_MS = 250;
 
 /** Injected so tests fire the auth timeout themselves. */
 export interface StreamTimers {
@@ -356,60 +354,4 @@ export function registerStreamRoute(app: FastifyInstance, options: StreamRouteOp
     done();
   });
   return stats;
-}
-
-/**
- * Checks the credential of every open connection each WS_RECHECK_INTERVAL_MS:
- * each distinct key once per round (through the key cache), a token by its
- * expiry alone. A round never overlaps the previous one.
- */
-function startRecheck(connections: Set<StreamConnection>, authenticate: Authenticate, stats: StreamStats): NodeJS.Timeout {
-  let running = false;
-  const round = async (): Promise<void> => {
-    const byCredential = new Map<string, StreamConnection[]>();
-    const nowMs = Date.now();
-    for (const connection of connections) {
-      const { principal, credential } = connection;
-      if (principal === undefined || credential === undefined || connection.closed) continue;
-      if (principal.kind === 'token') {
-        if (principal.expiresAtMs !== undefined && principal.expiresAtMs <= nowMs) {
-          stats.credentialsEnded++;
-          connection.refuse(new TokenExpiredError(principal.expiresAtMs));
-        }
-        continue;
-      }
-      const group = byCredential.get(credential);
-      if (group === undefined) byCredential.set(credential, [connection]);
-      else group.push(connection);
-    }
-    for (const [credential, group] of byCredential) {
-      let valid: boolean;
-      try {
-        valid = (await authenticate(credential)) !== undefined;
-      } catch (err) {
-        // A store that cannot answer is not a revocation; the next round asks again.
-        if ((err as { code?: unknown }).code === 'EVT_TOKEN_EXPIRED') valid = false;
-        else continue;
-      }
-      if (valid) continue;
-      for (const connection of group) {
-        // A connection that re-authenticated meanwhile holds another credential now.
-        if (connection.closed || connection.credential !== credential) continue;
-        stats.credentialsEnded++;
-        connection.refuse(new UnauthenticatedError('the key was revoked or has expired'));
-      }
-    }
-  };
-  const timer = setInterval(() => {
-    if (running || connections.size === 0) return;
-    running = true;
-    void round()
-      // A round that fails (a socket closing under it) is retried by the next one.
-      .catch(() => undefined)
-      .finally(() => {
-        running = false;
-      });
-  }, WS_RECHECK_INTERVAL_MS);
-  timer.unref();
-  return timer;
 }
