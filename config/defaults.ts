@@ -110,8 +110,31 @@ export const defaults = {
 
   /** Server secret for key hashes (HMAC-SHA256). Empty: generated on first start and kept in dataDir. */
   keySecret: '',
+  /** The secret before the last rotation, still accepted (keys are re-hashed on use). Empty: dataDir/server-secret.previous if any. */
+  keySecretPrevious: '',
   /** Create and print a development owner and key on a first start. */
   devKey: true,
+  /** Where keys and owners live: 'lmdb' (embedded, this process and the CLI) or 'mongodb' (shared by every edge process). */
+  keyStore: 'lmdb',
+  /** A rotated key keeps working this long next to its successor. */
+  keyRotateOverlapMs: 86_400_000,
+  /** Longest lifetime of a browser token from POST /v1/tokens. */
+  tokenTtlMsMax: 15 * 60_000,
+
+  /** Per key: requests per second (token bucket refill). Over it: 429 EVT_RATE_LIMITED + Retry-After. 0: no limit. */
+  keyRequestsPerSec: 1_000,
+  /** Per key: requests that may arrive at once (bucket size). */
+  keyRequestsBurst: 2_000,
+  /** Per key: events per second, counted after each batch is answered. Over it: 429 EVT_RATE_LIMITED. 0: no limit. */
+  keyEventsPerSec: 100_000,
+  /** Per key: events that may arrive at once (bucket size). */
+  keyEventsBurst: 200_000,
+  /** Per owner: events per UTC day unless its owner record says otherwise. Over it: 429 EVT_QUOTA_EXCEEDED. 0: no quota. */
+  ownerEventsPerDayMax: 0,
+  /** Where limit counters live: 'memory' (per process) or 'redis' (shared by every edge process; set by REDIS_URL). */
+  limitsStore: 'memory',
+  /** In-process limit counters (keys and owners). Full: the least recently used is dropped (counted) and starts afresh. */
+  limitsEntriesMax: 100_000,
 
   /** Event store and snapshot store. 'lmdb' is the embedded default. */
   eventStore: 'lmdb',

@@ -6,19 +6,21 @@
  */
 import { loadConfig, type ResolvedConfig } from './config.js';
 import { EventideError } from './errors.js';
+import { ADMIN_HELP, runAdmin, UsageError } from './cli-admin.js';
 
 const HELP = `eventide: actor-style stream processor
 
 Usage:
   eventide start [--<setting> <value> ...]   run the server (HTTP + ws, gRPC)
-  eventide keys create --owner <id>          create an ingest+read key for an owner (printed once)
+  eventide keys create --owner <id>          create a key for an owner (printed once; see below)
   eventide keys list [--owner <id>]          list keys by prefix (never the secret)
   eventide config check [...]                validate the configuration and print it
   eventide bench [--help]                    run the benchmark harness
 
 Every setting of config/defaults.ts is a flag (--http-port 8080), an environment
 variable (EVENTIDE_HTTP_PORT=8080) or a key of the JSON file given by --config.
-`;
+
+${ADMIN_HELP}`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, sub] = argv;
@@ -30,7 +32,9 @@ async function main(argv: string[]): Promise<number> {
     case 'start':
       return start(config(argv.slice(1)));
     case 'keys':
-      return keys(sub, argv.slice(2));
+    case 'owners':
+    case 'secret':
+      return runAdmin(command, argv.slice(1));
     case 'config':
       if (sub !== 'check') break;
       process.stdout.write(JSON.stringify(printable(config(argv.slice(2))), null, 2) + '\n');
@@ -86,41 +90,10 @@ async function start(resolved: ResolvedConfig): Promise<number> {
   });
 }
 
-async function keys(sub: string | undefined, argv: string[]): Promise<number> {
-  const ownerAt = argv.indexOf('--owner');
-  const owner = ownerAt >= 0 ? argv[ownerAt + 1] : undefined;
-  const rest = ownerAt >= 0 ? [...argv.slice(0, ownerAt), ...argv.slice(ownerAt + 2)] : argv;
-  const resolved = config(rest);
-  const { openKeyStore } = await import('./store/open.js');
-  const { createKey, loadOrCreateServerSecret } = await import('./auth/keys.js');
-  const store = await openKeyStore(resolved);
-  try {
-    const secret = resolved.keySecret !== '' ? Buffer.from(resolved.keySecret) : await loadOrCreateServerSecret(resolved.dataDir);
-    if (sub === 'create') {
-      if (owner === undefined) throw new UsageError('keys create needs --owner <id>');
-      const created = await createKey(store, secret, { owner, scopes: ['ingest', 'read'], nowMs: Date.now() });
-      process.stdout.write(`${created.key}\n`);
-      process.stderr.write(`key ${created.record.prefix} for owner ${owner} (ingest, read); this is the only time it is shown\n`);
-      return 0;
-    }
-    if (sub === 'list') {
-      for (const record of await store.list(owner)) {
-        const state = record.revokedAtMs !== undefined ? 'revoked' : 'active';
-        process.stdout.write(`${record.prefix}\t${record.owner}\t${record.scopes.join(',')}\t${state}\t${new Date(record.createdAtMs).toISOString()}\n`);
-      }
-      return 0;
-    }
-    throw new UsageError(`unknown keys command: ${sub ?? '(none)'}`);
-  } finally {
-    await store.close();
-  }
-}
-
-class UsageError extends Error {}
 
 /** The configuration as `config check` prints it: secrets hidden, passwords cut out of store URLs. */
 function printable(resolved: ResolvedConfig): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...resolved, keySecret: '(hidden)' };
+  const out: Record<string, unknown> = { ...resolved, keySecret: '(hidden)', keySecretPrevious: '(hidden)' };
   if (out.metricsToken !== undefined) out.metricsToken = '(hidden)';
   for (const name of ['mongodbUri', 'redisUrl'] as const) {
     const value = out[name];

@@ -32,10 +32,12 @@ export const CONFIG_FILE_DEFAULT = 'eventide.config.json';
 export const ENV_PREFIX = 'EVENTIDE_';
 /** Environment variable naming the config file; not a setting itself. */
 export const ENV_CONFIG = 'EVENTIDE_CONFIG';
+/** Environment variable the CLI reads its admin key from (`eventide keys ... --url`); not a setting either. */
+export const ENV_ADMIN_KEY = 'EVENTIDE_ADMIN_KEY';
 
 /** Unprefixed variables accepted as the conventional names of the service URLs. */
 const CONVENTIONAL_ENV: Readonly<Record<string, SettingName>> = { MONGODB_URI: 'mongodbUri', REDIS_URL: 'redisUrl' };
-const SECRET_SETTINGS: ReadonlySet<SettingName> = new Set(['keySecret', 'mongodbUri', 'redisUrl', 'metricsToken']);
+const SECRET_SETTINGS: ReadonlySet<SettingName> = new Set(['keySecret', 'keySecretPrevious', 'mongodbUri', 'redisUrl', 'metricsToken']);
 
 export interface ConfigIssue {
   /** The setting at fault, when the problem concerns one. */
@@ -117,6 +119,8 @@ export function loadConfig(options: LoadConfigOptions): ResolvedConfig {
   // With no explicit choice, a service URL selects the real server (DESIGN.md: "with MONGODB_URI / REDIS_URL it uses the real servers").
   if (out.mongodbUri !== undefined && merged.get('eventStore')?.source === 'default') out.eventStore = 'mongodb';
   if (out.redisUrl !== undefined && merged.get('snapshotStore')?.source === 'default') out.snapshotStore = 'redis';
+  // Limits shared through Redis hold across every edge process; keys never move on their own (keyStore is explicit).
+  if (out.redisUrl !== undefined && merged.get('limitsStore')?.source === 'default') out.limitsStore = 'redis';
   // One worker per core, but never more workers than shards: a worker without a shard only costs memory.
   if (out.workers === 0) out.workers = Math.min(os.availableParallelism(), out.shardCount as number);
   return Object.freeze(out) as unknown as ResolvedConfig;
@@ -187,6 +191,14 @@ function crossCheck(out: Record<string, unknown>, merged: Map<SettingName, Sourc
     const sourced = merged.get('snapshotStore')!;
     issues.push({ setting: 'snapshotStore', source: sourced.source, message: `${label('snapshotStore', sourced)}: needs redisUrl (REDIS_URL)` });
   }
+  if (out.limitsStore === 'redis' && out.redisUrl === undefined) {
+    const sourced = merged.get('limitsStore')!;
+    issues.push({ setting: 'limitsStore', source: sourced.source, message: `${label('limitsStore', sourced)}: needs redisUrl (REDIS_URL)` });
+  }
+  if (out.keyStore === 'mongodb' && out.mongodbUri === undefined) {
+    const sourced = merged.get('keyStore')!;
+    issues.push({ setting: 'keyStore', source: sourced.source, message: `${label('keyStore', sourced)}: needs mongodbUri (MONGODB_URI)` });
+  }
 }
 
 interface ParsedFlags {
@@ -256,7 +268,7 @@ function readEnv(env: Readonly<Record<string, string | undefined>>, issues: Conf
     if (value !== undefined) settings.set(setting, { value, source: variable, text: true });
   }
   for (const [variable, value] of Object.entries(env)) {
-    if (!variable.startsWith(ENV_PREFIX) || variable === ENV_CONFIG || value === undefined) continue;
+    if (!variable.startsWith(ENV_PREFIX) || variable === ENV_CONFIG || variable === ENV_ADMIN_KEY || value === undefined) continue;
     const setting = BY_ENV.get(variable);
     if (setting === undefined) {
       issues.push({ setting: undefined, source: variable, message: `unknown environment variable ${variable}${suggest(variable, [...BY_ENV.keys()], '')}` });

@@ -11,8 +11,17 @@ import { mkdirSync } from 'node:fs';
 import { loadConfig, type ResolvedConfig } from './config.js';
 import { flagName } from './config.js';
 import type { SettingName } from '../config/schema.js';
-import { ensureDevKey, KeyVerifier, createKey, loadOrCreateServerSecret } from './auth/keys.js';
+import { ensureDevKey, KeyVerifier, createKey, type CreateKeyInput } from './auth/keys.js';
+import { resolveServerSecrets } from './auth/secret.js';
+import { TokenVerifier } from './auth/tokens.js';
+import { Credentials } from './auth/credentials.js';
+import { OwnerDirectory } from './auth/owners.js';
 import { openKeyStore } from './store/open.js';
+import { MemoryLimits, type LimitsBackend } from './edge/limits.js';
+import { LimitsGuard } from './edge/limits-guard.js';
+import { registerAdminRoutes } from './edge/admin.js';
+import { registerTokenRoute } from './edge/tokens.js';
+import { registerUsageRoute } from './edge/limits-routes.js';
 import { ShardRouter } from './runtime/shard-router.js';
 import { createHttpServer, HTTP_DEFAULTS, type Principal } from './edge/http.js';
 import { LiveHub, LIVE_DEFAULTS } from './edge/live.js';
@@ -33,8 +42,12 @@ export interface StartedServer {
   devKey: string | undefined;
   config: ResolvedConfig;
   router: ShardRouter;
-  /** Creates a key for `owner` with scopes ingest and read; returns the clear key (shown once). */
-  createKey(owner: string): Promise<string>;
+  /** Creates a key for `owner` (scopes ingest and read unless given); returns the clear key (shown once). */
+  createKey(owner: string, options?: Partial<Pick<CreateKeyInput, 'scopes' | 'expiresAtMs' | 'ingestOwners'>>): Promise<string>;
+  /** Where the limit counters live, with their counters. */
+  limits: LimitsBackend;
+  /** Key and token verification, with their caches and counters. */
+  credentials: Credentials;
   close(): Promise<void>;
 }
 
@@ -59,12 +72,26 @@ export async function startServer(overrides: Record<string, unknown> = {}, optio
   mkdirSync(config.dataDir, { recursive: true });
 
   const keyStore = await openKeyStore(config);
-  const secret = config.keySecret !== '' ? Buffer.from(config.keySecret) : await loadOrCreateServerSecret(config.dataDir);
+  const secret = await resolveServerSecrets(config);
   const verifier = new KeyVerifier(keyStore, secret);
-  const authenticate = async (key: string): Promise<Principal | undefined> => {
-    const found = await verifier.verify(key, Date.now());
-    return found === undefined ? undefined : { owner: found.owner, scopes: found.scopes as Principal['scopes'] };
+  const credentials = new Credentials(verifier, new TokenVerifier(secret));
+  const authenticate = (key: string): Promise<Principal | undefined> => credentials.authenticate(key);
+  const owners = new OwnerDirectory(keyStore, { defaultEventsPerDayMax: config.ownerEventsPerDayMax });
+  const limitSettings = {
+    keyRequestsPerSec: config.keyRequestsPerSec,
+    keyRequestsBurst: config.keyRequestsBurst,
+    keyEventsPerSec: config.keyEventsPerSec,
+    keyEventsBurst: config.keyEventsBurst,
+    limitsEntriesMax: config.limitsEntriesMax,
   };
+  let limitsBackend: LimitsBackend;
+  if (config.limitsStore === 'redis' && config.redisUrl !== undefined) {
+    const { RedisLimits } = await import('./edge/limits-redis.js');
+    limitsBackend = new RedisLimits({ url: config.redisUrl, ...limitSettings });
+  } else {
+    limitsBackend = new MemoryLimits(limitSettings);
+  }
+  const limits = new LimitsGuard(limitsBackend, owners);
 
   const router = new ShardRouter({
     shardCount: config.shardCount,
@@ -103,11 +130,23 @@ export async function startServer(overrides: Record<string, unknown> = {}, optio
     },
     log: config.logLevel === 'silent' ? false : (log as never),
     rawBodyStats,
+    limits,
   });
   if (metrics !== undefined) {
     metrics.instrumentHttp(http);
     if (config.metricsPort === undefined) registerMetricsRoute(http, metrics, config.metricsToken);
   }
+  registerAdminRoutes(http, {
+    store: keyStore,
+    secrets: secret,
+    verifier,
+    owners,
+    limits,
+    keyRotateOverlapMs: config.keyRotateOverlapMs,
+    audit: log.child({ component: 'audit' }),
+  });
+  registerTokenRoute(http, { secrets: secret, tokenTtlMsMax: config.tokenTtlMsMax });
+  registerUsageRoute(http, limits);
   const hub = new LiveHub({
     source: router.live,
     deltaTickMs: config.deltaTickMs,
@@ -139,6 +178,7 @@ export async function startServer(overrides: Record<string, unknown> = {}, optio
     bodyBytesMax: config.bodyBytesMax,
     defaults: { ack: config.ackDefault },
     log: log.child({ component: 'grpc' }),
+    limits,
   });
   metrics?.attach({ hub, stream: streamStats, grpc: grpc.stats, rawBody: rawBodyStats });
 
@@ -163,8 +203,10 @@ export async function startServer(overrides: Record<string, unknown> = {}, optio
     devKey,
     config,
     router,
-    async createKey(owner: string) {
-      const created = await createKey(keyStore, secret, { owner, scopes: ['ingest', 'read'], nowMs: Date.now() });
+    limits: limitsBackend,
+    credentials,
+    async createKey(owner, options = {}) {
+      const created = await createKey(keyStore, secret, { scopes: ['ingest', 'read'], ...options, owner, nowMs: Date.now() });
       return created.key;
     },
     close() {
@@ -178,6 +220,8 @@ export async function startServer(overrides: Record<string, unknown> = {}, optio
         clearInterval(closeIdle);
         hub.close();
         await router.close();
+        await verifier.settled();
+        await limitsBackend.close();
         await keyStore.close();
       })();
       return closing;

@@ -41,7 +41,6 @@ const INTERNAL_ONLY: Readonly<Record<string, string>> = {
   EVT_CLIENT_NETWORK: 'the client SDK found no server answer; raised in the application',
   EVT_CLIENT_ANSWER_INVALID: 'the client SDK about an answer that is not the contract; raised in the application',
   EVT_CLIENT_RETRIES_EXHAUSTED: 'the client SDK giving up on a batch; raised in the application',
-  EVT_KEY_INVALID: 'createKey input; only the CLI and the in-process server API call it, there is no admin route yet',
   EVT_SERVER_SECRET_INVALID: 'raised while the server starts; it refuses to start, so no request is answered',
 };
 

@@ -196,3 +196,31 @@ export class WsBusyError extends EventideError {
     super(`more than ${limit} messages are waiting to be handled on this connection; message dropped`);
   }
 }
+
+// ---------------------------------------------------------------------------
+// Limits (src/edge/limits.ts). Both are refusals before any work: nothing of
+// the request was applied, and the same request succeeds after Retry-After.
+
+/** A per-key token bucket (requests/s or events/s) is empty. */
+export class RateLimitedError extends EventideError {
+  readonly code = 'EVT_RATE_LIMITED';
+  readonly retryable = true;
+  constructor(
+    readonly limit: 'requests' | 'events',
+    readonly retryAfterMs: number,
+  ) {
+    super(`the key's ${limit} per second limit is reached; retry after ${Math.ceil(retryAfterMs / 1_000)} s`, { field: limit });
+  }
+}
+
+/** The owner's events-per-day quota is used up until the next UTC day. */
+export class QuotaExceededError extends EventideError {
+  readonly code = 'EVT_QUOTA_EXCEEDED';
+  readonly retryable = true;
+  constructor(
+    readonly eventsPerDayMax: number,
+    readonly retryAfterMs: number,
+  ) {
+    super(`the owner's quota of ${eventsPerDayMax} events per UTC day is used up; it renews at 00:00 UTC`, { field: 'eventsPerDay' });
+  }
+}

@@ -21,6 +21,13 @@
  *   are with the router at once; at the limit the server stops reading the
  *   stream (HTTP/2 flow control then holds the client), and it also stops
  *   while the client is not reading its answers.
+ * - Limits (limits-guard.ts): a unary call is one request; on a stream each
+ *   batch is one request, and each batch checks its key again (through the
+ *   key cache), so a key revoked while its stream is open is refused within
+ *   the cache TTL. A refusal is RESOURCE_EXHAUSTED with `x-eventide-code`
+ *   EVT_RATE_LIMITED / EVT_QUOTA_EXCEEDED and `retry-after-ms`, or on a stream
+ *   the batch's error_code and retry_after_ms.
+ * - A multi-owner ingest key names the owner in metadata `x-eventide-owner`.
  */
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -45,6 +52,8 @@ import type { AckLevel, BatchReceipt, ReceiptStatus as ReceiptStatusName } from 
 import { IngestResponse, IngestService, ReceiptStatus, type Receipt as PbReceipt } from '../gen/eventide/v1/ingest.js';
 import type { Router } from '../runtime/router.js';
 import { ForbiddenError, RequestMalformedError, UnauthenticatedError } from './errors.js';
+import type { LimitsGuard } from './limits-guard.js';
+import { ingestOwnerOf, OWNER_HEADER } from './scope.js';
 import { grpcStatusOf, publicErrorOf, type PublicError } from './status.js';
 
 /** Full name of the service, as health checking and reflection know it. */
@@ -59,9 +68,19 @@ export interface GrpcLog {
   error(obj: object, msg?: string): void;
 }
 
+/** What authenticate answers; src/auth/credentials.ts Principal fits. */
+export interface GrpcPrincipal {
+  owner: string;
+  scopes: string[];
+  keyPrefix?: string;
+  ingestOwners?: readonly string[];
+}
+
 export interface GrpcServerOptions {
   router: Router;
-  authenticate: (key: string) => Promise<{ owner: string; scopes: string[] } | undefined>;
+  authenticate: (key: string) => Promise<GrpcPrincipal | undefined>;
+  /** Per-key rate limits and per-owner quotas; none when absent (tests). */
+  limits?: LimitsGuard;
   host: string;
   /** 0 picks a free port. */
   port: number;
@@ -166,6 +185,8 @@ function keyOf(md: Metadata): string | undefined {
 }
 
 interface CallSettings {
+  key: string;
+  principal: GrpcPrincipal;
   owner: string;
   ack: AckLevel;
   receiptsAll: boolean;
@@ -224,13 +245,26 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     'grpc.max_receive_message_length': options.bodyBytesMax ?? configDefaults.bodyBytesMax,
   });
 
+  async function principalOf(key: string): Promise<GrpcPrincipal> {
+    const principal = await authenticate(key);
+    if (principal === undefined) throw new UnauthenticatedError('the API key is not valid');
+    if (!principal.scopes.includes('ingest')) throw new ForbiddenError('the API key lacks the "ingest" scope', 'scope');
+    return principal;
+  }
+
+  /** Admits one request (a unary call, or one batch of a stream) against the limits; throws the refusal. */
+  async function admit(s: CallSettings): Promise<void> {
+    if (options.limits === undefined) return;
+    const admission = await options.limits.admit(s.principal, s.owner, true);
+    if (admission.refusal !== undefined) throw admission.refusal;
+  }
+
   /** Authenticates a call and reads its settings from metadata; rejects with an EventideError. */
   async function settle(md: Metadata): Promise<CallSettings> {
     const key = keyOf(md);
     if (key === undefined) throw new UnauthenticatedError();
-    const principal = await authenticate(key);
-    if (principal === undefined) throw new UnauthenticatedError('the API key is not valid');
-    if (!principal.scopes.includes('ingest')) throw new ForbiddenError('the API key lacks the "ingest" scope', 'scope');
+    const principal = await principalOf(key);
+    const owner = ingestOwnerOf(principal, firstString(md, OWNER_HEADER));
     let ack = options.defaults.ack;
     const ackText = firstString(md, 'x-eventide-ack');
     if (ackText !== undefined) {
@@ -246,12 +280,12 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     const given = firstString(md, 'x-request-id');
     const requestId =
       given !== undefined && given.length <= REQUEST_ID_CHARS_MAX && REQUEST_ID_PATTERN.test(given) ? given : randomUUID();
-    return { owner: principal.owner, ack, receiptsAll: receiptsText === 'all', requestId };
+    return { key, principal, owner, ack, receiptsAll: receiptsText === 'all', requestId };
   }
 
-  function route(body: Buffer, s: CallSettings, requestId: string): Promise<BatchReceipt> {
+  async function route(body: Buffer, s: CallSettings, requestId: string): Promise<BatchReceipt> {
     stats.batchesRouted++;
-    return router.ingest({
+    const receipt = await router.ingest({
       owner: s.owner,
       body,
       format: 'protobuf',
@@ -261,6 +295,8 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
       receivedAtMs: nowMs(),
       requestId,
     });
+    options.limits?.settle(s.principal, s.owner, receipt);
+    return receipt;
   }
 
   function publicOf(err: unknown): PublicError {
@@ -273,8 +309,9 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     const startedMs = performance.now();
     let requestId: string | undefined;
     settle(call.metadata)
-      .then((s) => {
+      .then(async (s) => {
         requestId = s.requestId;
+        await admit(s);
         const md = new Metadata();
         md.set('x-request-id', s.requestId);
         call.sendMetadata(md);
@@ -326,6 +363,8 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     let ended = false;
     let gone = false;
     let writeBlocked = false;
+    /** Settles when the previous batch's admission has; keeps batches in arrival order. */
+    let gate: Promise<unknown> = Promise.resolve();
 
     const pauseIfNeeded = (): void => {
       if (!call.isPaused() && (slots.length >= inFlightMax || writeBlocked)) {
@@ -352,7 +391,15 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
       const slot: { response: IngestResponse | undefined } = { response: undefined };
       slots.push(slot);
       pauseIfNeeded();
-      route(body, s, `${s.requestId}-${sequence++}`).then(
+      const requestId = `${s.requestId}-${sequence++}`;
+      // Each batch checks its key again (cached): a key revoked mid-stream
+      // stops being taken. The checks run one after another, so batches reach
+      // the router in the order they arrived, as they did without them.
+      const admitted = gate.then(() => principalOf(s.key)).then((principal) => admit({ ...s, principal }));
+      gate = admitted.catch(() => undefined);
+      admitted
+        .then(() => route(body, s, requestId))
+        .then(
         (receipt) => {
           slot.response = toIngestResponse(receipt);
           flush();

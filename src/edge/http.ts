@@ -44,13 +44,23 @@ import { liveness, readiness } from './health.js';
 import { BatchSchema, BodySchema, EventSchema, IngestAnswerSchema, skipBodyValidation } from './ingest-schema.js';
 import { createRawBodyStats, registerRawBodyParsers, type RawBody, type RawBodyStats } from './raw-body.js';
 import { errorBodyOf, httpStatusOf, publicErrorOf, retryAfterSecondsOf, type PublicError } from './status.js';
+import { rateLimitHeaders } from './limits.js';
+import type { LimitsGuard } from './limits-guard.js';
+import { ingestOwnerOf, OWNER_HEADER, ownOwnerOf } from './scope.js';
 
-export type Scope = 'ingest' | 'read';
+export type Scope = 'ingest' | 'read' | 'admin';
 
-/** Who a key belongs to and what it may do. */
+/** Who a key (or token) belongs to and what it may do; src/auth/credentials.ts fills in the optional parts. */
 export interface Principal {
   owner: string;
   scopes: string[];
+  kind?: 'key' | 'token';
+  /** The key counted against for limits (a token's minting key). */
+  keyPrefix?: string;
+  /** Other owners a multi-owner ingest key may name (`*`: any). */
+  ingestOwners?: readonly string[];
+  /** A token's expiry, unix ms. */
+  expiresAtMs?: number;
 }
 
 /** Resolves a raw key to its principal, or undefined when no key matches. */
@@ -97,12 +107,16 @@ export interface HttpServerOptions {
   clock?: () => number;
   /** Limits met by the body parsers are counted here. */
   rawBodyStats?: RawBodyStats;
+  /** Per-key rate limits and per-owner quotas; none when absent (tests). */
+  limits?: LimitsGuard;
 }
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** Set by the auth hook on routes that name a scope. */
     principal: Principal | null;
+    /** The owner the request acts for: the principal's, or for an ingest the one it may name (x-eventide-owner). */
+    actingOwner: string | null;
   }
   interface FastifyContextConfig {
     /** The scope a route requires; routes without one are public. */
@@ -135,13 +149,36 @@ export function keyFromHeaders(headers: IncomingHttpHeaders): string | undefined
   return undefined;
 }
 
-/** Authenticate a key and check one scope; throws the matching EventideError. */
-export async function authorize(authenticate: Authenticate, key: string | undefined, scope: Scope): Promise<Principal> {
+/**
+ * Authenticate a key and check one scope; throws the matching EventideError.
+ * `authenticated` hears of a valid principal before its scope is checked (the
+ * admin audit names who was refused).
+ */
+export async function authorize(
+  authenticate: Authenticate,
+  key: string | undefined,
+  scope: Scope,
+  authenticated?: (principal: Principal) => void,
+): Promise<Principal> {
   if (key === undefined) throw new UnauthenticatedError();
   const principal = await authenticate(key);
   if (principal === undefined) throw new UnauthenticatedError('the API key is not valid');
+  authenticated?.(principal);
   if (!principal.scopes.includes(scope)) throw new ForbiddenError(`the API key lacks the "${scope}" scope`, 'scope');
   return principal;
+}
+
+const CREDENTIAL_PARAM = /([?&](?:key|token|api_key)=)[^&#]*/gi;
+
+/** What the request log shows of a request: fastify's fields, with credentials in the query replaced. */
+export function requestLogValue(req: { method?: string; url?: string; host?: string; ip?: string; socket?: { remotePort?: number } }): Record<string, unknown> {
+  return {
+    method: req.method,
+    url: req.url?.replace(CREDENTIAL_PARAM, '$1[redacted]'),
+    host: req.host,
+    remoteAddress: req.ip,
+    remotePort: req.socket?.remotePort,
+  };
 }
 
 /** Map fastify's and Node's own errors onto our codes, by status first and code second. */
@@ -264,7 +301,8 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     sendPublicError(reply, publicErrorOf(edgeErrorOf(err, config.bodyBytesMax)), err);
 
   const app = Fastify({
-    ...(options.log === false ? { logger: false } : { loggerInstance: options.log }),
+    // A ws client may carry its key or token in the URL (?key=); the request log never shows it.
+    ...(options.log === false ? { logger: false } : { loggerInstance: options.log.child({}, { serializers: { req: requestLogValue } }) }),
     bodyLimit: config.bodyBytesMax,
     requestTimeout: config.httpRequestTimeoutMs,
     connectionTimeout: config.httpConnectionTimeoutMs,
@@ -283,6 +321,7 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   }) as unknown as FastifyInstance;
 
   app.decorateRequest('principal', null);
+  app.decorateRequest('actingOwner', null);
   app.setErrorHandler((err, _request, reply) => {
     if ((err as FastifyError).validation !== undefined) {
       const v = err as FastifyError;
@@ -298,7 +337,16 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     const scope = request.routeOptions.config.scope;
     if (scope === undefined) return;
     if (closing) throw new ServerClosingError();
-    request.principal = await authorize(authenticate, keyFromHeaders(request.headers), scope);
+    const principal = await authorize(authenticate, keyFromHeaders(request.headers), scope, (found) => {
+      request.principal = found;
+    });
+    const owner = scope === 'ingest' ? ingestOwnerOf(principal, headerOf(request.headers, OWNER_HEADER)) : principal.owner;
+    request.actingOwner = owner;
+    if (options.limits !== undefined) {
+      const admission = await options.limits.admit(principal, owner, scope === 'ingest');
+      void reply.headers(rateLimitHeaders(admission.states));
+      if (admission.refusal !== undefined) throw admission.refusal;
+    }
   });
   const logRequests = options.log !== false && (options.log as { isLevelEnabled?(level: string): boolean }).isLevelEnabled?.('debug') === true;
   if (logRequests) {
@@ -339,6 +387,7 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     const schema = { body: BodySchema, response: { 200: IngestAnswerSchema } };
     typed.post('/v1/events', { config: { scope: 'ingest' }, schema, validatorCompiler }, async (request, reply) => {
       const principal = request.principal!;
+      const owner = request.actingOwner!;
       const query = request.query as Query;
       const raw = request.body as RawBody | undefined;
       // An empty body cannot hold an event; saying so here saves a trip to a worker.
@@ -346,7 +395,7 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
       const ack = oneOf(headerOf(request.headers, 'x-eventide-ack') ?? query.ack, ACK_LEVELS, 'ack') ?? config.ackDefault;
       const receiptsMode = oneOf(headerOf(request.headers, 'x-eventide-receipts') ?? query.receipts, RECEIPT_MODES, 'receipts');
       const receipt = await router.ingest({
-        owner: principal.owner,
+        owner,
         body: raw.bytes,
         format: raw.format,
         encoding: raw.encoding,
@@ -355,6 +404,7 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
         receivedAtMs: clock(),
         requestId: request.id,
       });
+      options.limits?.settle(principal, owner, receipt);
       return sendReceipt(reply, receipt);
     });
     done();
@@ -363,6 +413,7 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   app.get('/v1/metrics', { config: { scope: 'read' } }, async (request) => {
     const principal = request.principal!;
     const query = request.query as Query;
+    const owner = ownOwnerOf(principal, query.owner);
     const nowMs = clock();
     const resolution: Resolution = oneOf(query.resolution, RESOLUTIONS, 'resolution') ?? '1m';
     const toMs = parseTimeParam(query.to, 'to', nowMs);
@@ -374,17 +425,18 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
       throw new QueryInvalidError(`name must have 1 to ${config.nameCharsMax} characters`, 'name');
     }
     return router.queryMetrics(
-      name === undefined ? { owner: principal.owner, resolution, fromMs, toMs } : { owner: principal.owner, resolution, fromMs, toMs, name },
+      name === undefined ? { owner, resolution, fromMs, toMs } : { owner, resolution, fromMs, toMs, name },
     );
   });
 
   app.get('/v1/events/:id', { config: { scope: 'read' } }, async (request) => {
     const principal = request.principal!;
+    const owner = ownOwnerOf(principal, (request.query as Query).owner);
     const { id } = request.params as { id: string };
     if (id.length === 0 || id.length > config.idCharsMax) {
       throw new QueryInvalidError(`id must have 1 to ${config.idCharsMax} characters`, 'id');
     }
-    const location = await router.getEvent(principal.owner, id);
+    const location = await router.getEvent(owner, id);
     if (location === undefined) throw new NotFoundError(`no event with id ${id}`, 'id');
     return location;
   });

@@ -38,6 +38,16 @@ const TABLE: Readonly<Record<string, StatusRow>> = Object.freeze({
   EVT_HEADERS_TOO_LARGE: row(431, GrpcStatus.INVALID_ARGUMENT),
   EVT_REQUEST_TIMEOUT: row(408, GrpcStatus.DEADLINE_EXCEEDED, true),
 
+  // Auth and administration (src/auth, src/edge/admin.ts, tokens.ts).
+  EVT_TOKEN_EXPIRED: row(401, GrpcStatus.UNAUTHENTICATED),
+  EVT_KEY_INVALID: row(400, GrpcStatus.INVALID_ARGUMENT),
+  EVT_OWNER_INVALID: row(400, GrpcStatus.INVALID_ARGUMENT),
+  EVT_KEY_INACTIVE: row(409, GrpcStatus.FAILED_PRECONDITION),
+
+  // Limits (src/edge/limits.ts): refused before any work, retry after Retry-After.
+  EVT_RATE_LIMITED: row(429, GrpcStatus.RESOURCE_EXHAUSTED, true),
+  EVT_QUOTA_EXCEEDED: row(429, GrpcStatus.RESOURCE_EXHAUSTED, true),
+
   // Edge: ws protocol. HTTP statuses apply when one is refused at upgrade time.
   EVT_WS_MESSAGE_INVALID: row(400, GrpcStatus.INVALID_ARGUMENT),
   EVT_WS_MESSAGE_TYPE_UNKNOWN: row(400, GrpcStatus.INVALID_ARGUMENT),

@@ -13,6 +13,13 @@
  * - A bad message is answered with an error frame and the connection stays
  *   open; nothing a client sends can throw out of a handler.
  * - When a connection closes, every subscription it held is removed from the hub.
+ * - Every WS_RECHECK_INTERVAL_MS (ws-recheck.ts) the credential of each open connection is
+ *   checked again (a key through the key cache, a token against its expiry);
+ *   a connection whose key was revoked or expired, or whose token expired, gets
+ *   an error frame and close 1008. With the key cache TTL of 750 ms, an open
+ *   stream ends within one second of its key's revocation.
+ * - A connection may send `auth` again with a fresh credential of the same
+ *   owner (a dashboard renewing its token); another owner's is EVT_FORBIDDEN.
  */
 import websocket from '@fastify/websocket';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -33,6 +40,7 @@ import {
   WsSubscriptionsMaxError,
 } from './errors.js';
 import { authorize, keyFromHeaders, type Authenticate, type Principal } from './http.js';
+import { startRecheck } from './ws-recheck.js';
 import type { LiveHub, ResumePoint } from './live.js';
 import { errorBody } from './status.js';
 
@@ -50,6 +58,7 @@ export interface StreamConfig {
 }
 
 export const STREAM_DEFAULTS = Object.freeze({ wsAuthTimeoutMs: 5_000, wsPendingMessagesMax: 32 });
+
 
 /** Injected so tests fire the auth timeout themselves. */
 export interface StreamTimers {
@@ -73,6 +82,8 @@ export interface StreamStats {
   authFailures: number;
   /** Error frames sent for bad messages (all codes). */
   errorsSent: number;
+  /** Connections closed because their key was revoked or expired, or their token expired, while open. */
+  credentialsEnded: number;
 }
 
 const realTimers: StreamTimers = {
@@ -124,6 +135,8 @@ function resumeOf(message: Record<string, unknown>): ResumePoint | undefined {
 /** One ws connection: its principal, its subscriptions, its message queue. */
 class StreamConnection {
   principal: Principal | undefined;
+  /** The key or token the principal came from, checked again while the connection is open. */
+  credential: string | undefined;
   readonly subscriptions = new Set<Resolution>();
   closed = false;
   #queue: Promise<void> = Promise.resolve();
@@ -193,6 +206,10 @@ class StreamConnection {
   }
 
   /** An auth failure ends the connection: the client must fix its key, not retry on this socket. */
+  refuse(err: EventideError): void {
+    this.#refuse(err);
+  }
+
   #refuse(err: EventideError): void {
     this.stats.authFailures++;
     this.sendError(err);
@@ -205,9 +222,18 @@ class StreamConnection {
     this.#authTimer = undefined;
     try {
       this.principal = await authorize(this.options.authenticate, key, 'read');
+      this.credential = key;
     } catch (err) {
       this.#refuse(err as EventideError);
     }
+  }
+
+  /** A fresh credential on an open connection: it must be valid, with `read`, for the same owner. */
+  async #reauthenticate(key: string, current: Principal): Promise<void> {
+    const principal = await authorize(this.options.authenticate, key, 'read');
+    if (principal.owner !== current.owner) throw new ForbiddenError('a connection stays with the owner it was opened for', 'key');
+    this.principal = principal;
+    this.credential = key;
   }
 
   async #handle(text: string): Promise<void> {
@@ -249,7 +275,9 @@ class StreamConnection {
         return;
       }
       case 'auth':
-        throw new WsMessageInvalidError('already authenticated', 'type');
+        if (typeof message.key !== 'string' || message.key.length === 0) throw new WsMessageInvalidError('auth needs a key', 'key');
+        await this.#reauthenticate(message.key, this.principal);
+        return;
       default:
         throw new WsMessageTypeUnknownError(type);
     }
@@ -283,9 +311,15 @@ class StreamConnection {
  * `ready()`). Returns live counters for /metrics.
  */
 export function registerStreamRoute(app: FastifyInstance, options: StreamRouteOptions): StreamStats {
-  const stats: StreamStats = { clients: 0, refusedFull: 0, authFailures: 0, errorsSent: 0 };
+  const stats: StreamStats = { clients: 0, refusedFull: 0, authFailures: 0, errorsSent: 0, credentialsEnded: 0 };
   const timers = options.timers ?? realTimers;
   const { config } = options;
+  const connections = new Set<StreamConnection>();
+  const recheck = startRecheck(connections, options.authenticate, stats);
+  app.addHook('onClose', (_instance, done) => {
+    clearInterval(recheck);
+    done();
+  });
 
   // Messages up to 4x the limit get a polite error frame; beyond that ws
   // closes the connection with 1009 rather than buffer them. Registered on
@@ -303,9 +337,11 @@ export function registerStreamRoute(app: FastifyInstance, options: StreamRouteOp
       }
       stats.clients++;
       const connection = new StreamConnection(socket, options, stats, timers);
+      connections.add(connection);
       socket.on('message', (data: RawData) => connection.onMessage(data));
       socket.on('close', () => {
         stats.clients--;
+        connections.delete(connection);
         connection.onClose();
       });
       socket.on('error', () => {

@@ -5,9 +5,13 @@
  */
 export type {
   EventStore,
+  KeyPatch,
+  KeyPatchCondition,
+  KeyPatchResult,
   KeyRecord,
   KeyScope,
   KeyStore,
+  OwnerRecord,
   Rollup,
   RollupQuery,
   ShardCheckpoint,
@@ -36,4 +40,5 @@ export { LmdbEventStore, EVENT_ID_CHARS_MAX, OWNER_CHARS_MAX } from './lmdb/even
 export { LmdbSnapshotStore } from './lmdb/snapshot-store.js';
 export { LmdbKeyStore } from './lmdb/key-store.js';
 export { MongoEventStore } from './mongo/event-store.js';
+export { MongoKeyStore } from './mongo/key-store.js';
 export { RedisSnapshotStore } from './redis/snapshot-store.js';

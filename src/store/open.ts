@@ -106,9 +106,26 @@ export async function openSnapshotStore(
   return new LmdbSnapshotStore({ path: lmdbPath(config.dataDir), noSync: options.noSync === true });
 }
 
-/** Keys always live in the embedded store: they are few, read through a cache, and needed before any server is reachable. */
-export function openKeyStore(config: Pick<StoreConfig, 'dataDir'>, options: OpenStoreOptions = {}): Promise<KeyStore> {
-  return Promise.resolve(new LmdbKeyStore({ path: lmdbPath(config.dataDir), noSync: options.noSync === true }));
+/**
+ * The key store: the embedded LMDB one by default, which serves this process
+ * and the `eventide keys` CLI on the same dataDir; MongoDB when `keyStore` is
+ * "mongodb", so that several edge processes (machines) share keys and owners.
+ * Keys never follow MONGODB_URI on their own: moving where credentials are
+ * read from must be a choice, not a side effect.
+ */
+export async function openKeyStore(
+  config: Pick<StoreConfig, 'dataDir'> & { keyStore?: 'lmdb' | 'mongodb'; mongodbUri?: string | undefined; mongoServerSelectionTimeoutMs?: number },
+  options: OpenStoreOptions = {},
+): Promise<KeyStore> {
+  if (config.keyStore === 'mongodb') {
+    if (config.mongodbUri === undefined) throw new StoreOpenError('mongodb (keyStore is "mongodb" but no mongodbUri / MONGODB_URI is set)');
+    const { MongoKeyStore } = await import('./mongo/key-store.js');
+    return new MongoKeyStore({
+      uri: config.mongodbUri,
+      ...(config.mongoServerSelectionTimeoutMs === undefined ? {} : { serverSelectionTimeoutMs: config.mongoServerSelectionTimeoutMs }),
+    });
+  }
+  return new LmdbKeyStore({ path: lmdbPath(config.dataDir), noSync: options.noSync === true });
 }
 
 export async function openStores(config: StoreConfig, options: OpenStoreOptions = {}): Promise<Stores> {

@@ -63,11 +63,66 @@ export interface KeyRecord {
   createdAtMs: number;
   revokedAtMs?: number;
   expiresAtMs?: number;
+  /**
+   * Owners other than `owner` this key may ingest for, named per request
+   * (`x-eventide-owner`); `['*']` means any owner. Only with the `ingest` scope;
+   * reads stay bound to `owner`. Absent on almost every key.
+   */
+  ingestOwners?: string[];
+  /** The successor's prefix, once this key was rotated. */
+  rotatedTo?: string;
+  /** The predecessor's prefix, on a key made by a rotation. */
+  rotatedFrom?: string;
+  /** Fingerprint of the server secret `hash` was made with (src/auth/keys.ts secretIdOf). */
+  secretId?: string;
+  /** The hash under the previous server secret, kept while a secret rotation is under way. */
+  hashPrevious?: string;
 }
 
+/** The fields of a key record that change after it was created. */
+export type KeyPatch = Partial<Pick<KeyRecord, 'revokedAtMs' | 'expiresAtMs' | 'rotatedTo' | 'hash' | 'hashPrevious' | 'secretId'>>;
+
+/** When a patch may be applied; all given parts must hold. */
+export interface KeyPatchCondition {
+  /** These fields must be absent from the stored record (not revoked, not rotated yet). */
+  absent?: ReadonlyArray<'revokedAtMs' | 'rotatedTo'>;
+  /** The stored hash must be this one (a hash migration that lost a race is not applied). */
+  hash?: string;
+}
+
+export interface KeyPatchResult {
+  /** The record as stored after the call; undefined when there is no such key. */
+  record: KeyRecord | undefined;
+  /** False when the key is missing or the condition did not hold; nothing was written then. */
+  applied: boolean;
+}
+
+/** An owner as administered: the id keys are bound to, and what differs from the defaults. */
+export interface OwnerRecord {
+  owner: string;
+  createdAtMs: number;
+  /** Events per UTC day for this owner; absent: the ownerEventsPerDayMax setting; 0: no quota. */
+  eventsPerDayMax?: number;
+}
+
+/**
+ * Keys and owners. Reads are served through caches in the edge (src/auth), so
+ * an adapter may take a network round trip per call.
+ *
+ * Invariants every adapter keeps:
+ * - put() writes a whole record (creation); patchKey() changes only the given
+ *   fields, atomically with its condition, so a revocation is never undone by
+ *   a concurrent rotation or hash migration that read the record before it.
+ * - putOwner() replaces the owner's record.
+ */
 export interface KeyStore {
   put(record: KeyRecord): Promise<void>;
   getByPrefix(prefix: string): Promise<KeyRecord | undefined>;
   list(owner?: string): Promise<KeyRecord[]>;
+  patchKey(prefix: string, patch: KeyPatch, condition?: KeyPatchCondition): Promise<KeyPatchResult>;
+  putOwner(record: OwnerRecord): Promise<void>;
+  getOwner(owner: string): Promise<OwnerRecord | undefined>;
+  /** Every owner record, ordered by owner id. */
+  listOwners(): Promise<OwnerRecord[]>;
   close(): Promise<void>;
 }

@@ -59,6 +59,82 @@ export function keyStoreContract(name: string, open: () => Promise<OpenedKeyStor
         assert.deepEqual(all.map((r) => r.prefix).sort(), records.map((r) => r.prefix).sort());
       }));
 
+    void test('every optional field round-trips; a record carries nothing it was not given', () =>
+      withStore(async (store) => {
+        const full = keyRecord('acme', 'evt_ffffffff', {
+          scopes: ['ingest'],
+          ingestOwners: ['beta', 'gamma'],
+          rotatedTo: 'evt_gggggggg',
+          rotatedFrom: 'evt_eeeeeeee',
+          secretId: '0123456789abcdef',
+          hashPrevious: 'cd'.repeat(32),
+          expiresAtMs: T0_MS + 9,
+        });
+        await store.put(full);
+        assert.deepEqual(await store.getByPrefix('evt_ffffffff'), full);
+        assert.deepEqual(await store.list('acme'), [full]);
+      }));
+
+    void test('patchKey sets only the given fields and answers the stored record', () =>
+      withStore(async (store) => {
+        const record = keyRecord('acme', 'evt_aaaaaaaa', { expiresAtMs: T0_MS + 100 });
+        await store.put(record);
+        const result = await store.patchKey('evt_aaaaaaaa', { revokedAtMs: T0_MS + 1 });
+        assert.equal(result.applied, true);
+        assert.deepEqual(result.record, { ...record, revokedAtMs: T0_MS + 1 });
+        assert.deepEqual(await store.getByPrefix('evt_aaaaaaaa'), { ...record, revokedAtMs: T0_MS + 1 });
+        assert.deepEqual(await store.patchKey('evt_nothere', { revokedAtMs: T0_MS }), { record: undefined, applied: false });
+      }));
+
+    void test('patchKey with a condition that does not hold writes nothing', () =>
+      withStore(async (store) => {
+        const record = keyRecord('acme', 'evt_aaaaaaaa', { revokedAtMs: T0_MS });
+        await store.put(record);
+        const rotate = await store.patchKey('evt_aaaaaaaa', { rotatedTo: 'evt_bbbbbbbb', expiresAtMs: T0_MS + 5 }, { absent: ['revokedAtMs', 'rotatedTo'] });
+        assert.deepEqual(rotate, { record, applied: false });
+        const migrate = await store.patchKey('evt_aaaaaaaa', { hash: 'ef'.repeat(32) }, { hash: 'no'.repeat(32) });
+        assert.equal(migrate.applied, false);
+        assert.deepEqual(await store.getByPrefix('evt_aaaaaaaa'), record);
+        const matching = await store.patchKey('evt_aaaaaaaa', { hash: 'ef'.repeat(32), hashPrevious: record.hash }, { hash: record.hash });
+        assert.equal(matching.applied, true);
+        assert.equal(matching.record?.hash, 'ef'.repeat(32));
+        assert.equal(matching.record?.revokedAtMs, T0_MS);
+      }));
+
+    void test('concurrent patches of different fields all land (no lost update)', () =>
+      withStore(async (store) => {
+        const prefixes = Array.from({ length: 20 }, (_, i) => `evt_c${String(i).padStart(7, '0')}`);
+        for (const prefix of prefixes) await store.put(keyRecord('acme', prefix));
+        await Promise.all(
+          prefixes.flatMap((prefix) => [
+            store.patchKey(prefix, { expiresAtMs: T0_MS + 10 }, { absent: ['rotatedTo'] }),
+            store.patchKey(prefix, { revokedAtMs: T0_MS + 1 }),
+            store.patchKey(prefix, { secretId: 'feedfeedfeedfeed' }),
+          ]),
+        );
+        for (const prefix of prefixes) {
+          const record = await store.getByPrefix(prefix);
+          assert.equal(record?.revokedAtMs, T0_MS + 1, prefix);
+          assert.equal(record?.expiresAtMs, T0_MS + 10, prefix);
+          assert.equal(record?.secretId, 'feedfeedfeedfeed', prefix);
+        }
+      }));
+
+    void test('owners: putOwner replaces, getOwner reads, listOwners lists by id', () =>
+      withStore(async (store) => {
+        assert.equal(await store.getOwner('acme'), undefined);
+        assert.deepEqual(await store.listOwners(), []);
+        await store.putOwner({ owner: 'zeta', createdAtMs: T0_MS });
+        await store.putOwner({ owner: 'acme', createdAtMs: T0_MS, eventsPerDayMax: 1_000 });
+        await store.putOwner({ owner: 'acme', createdAtMs: T0_MS, eventsPerDayMax: 0 });
+        assert.deepEqual(await store.getOwner('acme'), { owner: 'acme', createdAtMs: T0_MS, eventsPerDayMax: 0 });
+        assert.deepEqual(await store.getOwner('zeta'), { owner: 'zeta', createdAtMs: T0_MS });
+        assert.deepEqual(
+          (await store.listOwners()).map((o) => o.owner),
+          ['acme', 'zeta'],
+        );
+      }));
+
     void test('a record whose owner changes leaves the old owner\'s list', () =>
       withStore(async (store) => {
         await store.put(keyRecord('a', 'evt_aaaaaaaa'));

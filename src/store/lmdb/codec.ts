@@ -11,7 +11,7 @@
  * a wrong database name, not every field, and they run once per record read.
  */
 import type { OwnerSnapshot, StoredEvent, WindowState } from '../../actors/types.js';
-import type { KeyRecord, Rollup, ShardCheckpoint } from '../port.js';
+import type { Rollup, ShardCheckpoint } from '../port.js';
 import type { Key } from 'lmdb';
 import { StoreCorruptError, StoreReadError } from '../errors.js';
 
@@ -105,19 +105,6 @@ export function readCheckpoint(value: unknown): ShardCheckpoint {
     throw new StoreCorruptError('not a shard checkpoint', 'checkpoint');
   }
   return value as unknown as ShardCheckpoint;
-}
-
-export function readKeyRecord(value: unknown): KeyRecord {
-  if (
-    !isObject(value) ||
-    typeof value.prefix !== 'string' ||
-    typeof value.hash !== 'string' ||
-    typeof value.owner !== 'string' ||
-    !Array.isArray(value.scopes)
-  ) {
-    throw new StoreCorruptError('not a key record', 'key');
-  }
-  return value as unknown as KeyRecord;
 }
 
 /**

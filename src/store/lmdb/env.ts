@@ -34,6 +34,8 @@ export const DB_NAMES = {
   keys: 'keys',
   /** [owner, prefix] -> empty; lets list(owner) be a range read. */
   keysByOwner: 'keysByOwner',
+  /** owner -> OwnerRecord. */
+  owners: 'owners',
 } as const;
 
 /** Databases whose values are stored as the bytes given, not msgpack-encoded by lmdb. */
@@ -41,7 +43,7 @@ const BINARY_DBS: ReadonlySet<string> = new Set([DB_NAMES.eventBuckets]);
 
 /**
  * Named databases the environment may hold. LMDB sizes a table by this at open
- * time; six are used, the rest leave room for later stores without a format change.
+ * time; eight are used, the rest leave room for later stores without a format change.
  */
 export const LMDB_DBS_MAX = 16;
 

@@ -1,0 +1,15 @@
+/**
+ * GET /v1/usage: an owner's count against its daily quota, today (UTC), and
+ * the ingest requests refused because it was used up. Scope `read`; a token
+ * may ask. Only the credential's own owner.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { LimitsGuard } from './limits-guard.js';
+import { ownOwnerOf } from './scope.js';
+
+export function registerUsageRoute(app: FastifyInstance, limits: LimitsGuard): void {
+  app.get('/v1/usage', { config: { scope: 'read' } }, async (request) => {
+    const owner = ownOwnerOf(request.principal!, (request.query as { owner?: string }).owner);
+    return limits.usage(owner);
+  });
+}
