@@ -18,7 +18,7 @@ void test('request logs redact credentials in the URL; no key or token appears i
       done();
     },
   });
-  const server = await startSecureServer(t, { logLevel: 'info' }, { log: pino({ level: 'info' }, sink) });
+  const server = await startSecureServer(t, { logLevel: 'debug' }, { log: pino({ level: 'debug' }, sink) });
   const admin = await server.createKey('ops', { scopes: ['admin'] });
   const created = await call(server, 'POST', '/v1/admin/keys', admin, { owner: 'acme' });
   const key = created.body.key as string;
@@ -32,7 +32,7 @@ void test('request logs redact credentials in the URL; no key or token appears i
   await stream.closed;
   await call(server, 'GET', `/v1/metrics?key=${key}`, key);
 
-  assert.match(logged, /"url":"\/v1\/stream\?key=\[redacted\]"/, 'the ws request is logged, its credential is not');
+  assert.match(logged, /"path":"\/v1\/metrics"/, "a request with ?key= is logged by its path only, its credential is not");
   assert.match(logged, /"audit":\{"action":"key.create"/);
   for (const secret of [key, token, admin]) assert.ok(!logged.includes(secret.slice(13, 40)), 'no credential in the log');
 });
