@@ -106,7 +106,13 @@ export async function startServer(overrides: Record<string, unknown> = {}, optio
   });
   if (metrics !== undefined) {
     metrics.instrumentHttp(http);
-    if (config.metricsPort === undefined) registerMetricsRoute(http, metrics, config.metricsToken);
+    // In a plugin, so the OpenAPI document (registered first, in createHttpServer) sees the route.
+    if (config.metricsPort === undefined) {
+      void http.register((scope, _options, done) => {
+        registerMetricsRoute(scope, metrics, config.metricsToken);
+        done();
+      });
+    }
   }
   const hub = new LiveHub({
     source: router.live,
