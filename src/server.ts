@@ -21,6 +21,7 @@ import { startGrpcServer } from './edge/grpc.js';
 import { EdgeMetrics } from './edge/metrics.js';
 import { registerMetricsRoute, startMetricsListener, type MetricsListener } from './edge/metrics-http.js';
 import { createRawBodyStats } from './edge/raw-body.js';
+import { registerDashboard } from './edge/dashboard/index.js';
 import { createLogger, type Logger } from './log.js';
 
 export interface StartedServer {
@@ -114,6 +115,10 @@ export async function startServer(overrides: Record<string, unknown> = {}, optio
       });
     }
   }
+  void http.register((scope, _options, done) => {
+    registerDashboard(scope);
+    done();
+  });
   const hub = new LiveHub({
     source: router.live,
     deltaTickMs: config.deltaTickMs,

@@ -56,8 +56,23 @@ export function registerOpenApi(app: FastifyInstance): void {
   });
   void app.register(swaggerUi, {
     routePrefix: DOCS_PREFIX,
-    // Swagger UI's own Content-Security-Policy: its scripts and styles, from this origin only.
-    staticCSP: true,
-    uiConfig: { deepLinking: true, defaultModelsExpandDepth: 1, tryItOutEnabled: false },
+    // Everything from this origin. Not the plugin's default policy: it adds
+    // upgrade-insecure-requests, which breaks the page on a plain-HTTP host
+    // other than localhost, and allows validator.swagger.io (no internet here).
+    staticCSP: {
+      'default-src': "'self'",
+      'base-uri': "'self'",
+      'connect-src': "'self'",
+      'font-src': "'self' data:",
+      'form-action': "'self'",
+      'frame-ancestors': "'none'",
+      'img-src': "'self' data:",
+      'object-src': "'none'",
+      'script-src': "'self'",
+      'script-src-attr': "'none'",
+      // Swagger UI (React) sets style attributes as it renders.
+      'style-src': "'self' 'unsafe-inline'",
+    },
+    uiConfig: { deepLinking: true, defaultModelsExpandDepth: 1, tryItOutEnabled: false, validatorUrl: null },
   });
 }

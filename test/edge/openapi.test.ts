@@ -21,6 +21,7 @@ import type { FastifyInstance, RouteOptions } from 'fastify';
 import { createHttpServer, HTTP_DEFAULTS } from '../../src/edge/http.js';
 import { LiveHub } from '../../src/edge/live.js';
 import { registerStreamRoute, STREAM_DEFAULTS } from '../../src/edge/ws.js';
+import { registerDashboard } from '../../src/edge/dashboard/index.js';
 import type { Router } from '../../src/runtime/router.js';
 import { RESOLUTIONS } from '../../src/actors/types.js';
 import { postEvents, startTestServer, type TestServer } from '../helpers.js';
@@ -215,6 +216,10 @@ void test('a route added to the edge without documentation fails this test: ever
   });
   const hub = new LiveHub({ source, deltaTickMs: 250, deltaHistoryFramesMax: 8, wsBufferedBytesMax: 1 << 20, liveChannelsMax: 10, liveUnwatchGraceMs: 1_000, allowedLatenessMs: 5_000 });
   registerStreamRoute(app, { hub, authenticate: () => Promise.resolve(undefined), config: { ...STREAM_DEFAULTS, wsClientsMax: 1, wsSubscriptionsMax: 1, wsMessageBytesMax: 1024 } });
+  void app.register((scope, _options, done) => {
+    registerDashboard(scope);
+    done();
+  });
   t.after(() => app.close());
   await app.ready();
   const doc = app.swagger() as unknown as OpenApiDocument;
@@ -337,6 +342,9 @@ void test('/docs serves Swagger UI from this server, pointed at /docs/json', asy
   }
   const initializer = await (await fetch(`${server.httpUrl}/docs/static/swagger-initializer.js`)).text();
   assert.match(initializer, /json/);
+  const csp = root.headers.get('content-security-policy') ?? '';
+  assert.match(csp, /default-src 'self'/);
+  assert.doesNotMatch(csp, /upgrade-insecure-requests|https:|swagger\.io/, 'no upgrade to https, no other origin');
   const yaml = await fetch(`${server.httpUrl}/docs/yaml`);
   assert.equal(yaml.status, 200);
   assert.match(await yaml.text(), /^openapi: 3\.1\./m);
