@@ -1,29 +1,25 @@
 #!/usr/bin/env node
 /**
- * The `eventide` command: start | keys | config check | bench.
+ * The `eventide` command: start | keys | config check | bench, each with
+ * `--help` (cli-help.ts).
  * Configuration comes from defaults < config file < EVENTIDE_* environment < flags
  * (src/config.ts); a bad setting stops the command with a message naming it.
  */
+import { commandHelp, isCommand, MAIN_HELP, wantsHelp } from './cli-help.js';
 import { loadConfig, type ResolvedConfig } from './config.js';
 import { EventideError } from './errors.js';
-
-const HELP = `eventide: actor-style stream processor
-
-Usage:
-  eventide start [--<setting> <value> ...]   run the server (HTTP + ws, gRPC)
-  eventide keys create --owner <id>          create an ingest+read key for an owner (printed once)
-  eventide keys list [--owner <id>]          list keys by prefix (never the secret)
-  eventide config check [...]                validate the configuration and print it
-  eventide bench [--help]                    run the benchmark harness
-
-Every setting of config/defaults.ts is a flag (--http-port 8080), an environment
-variable (EVENTIDE_HTTP_PORT=8080) or a key of the JSON file given by --config.
-`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, sub] = argv;
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
-    process.stdout.write(HELP);
+    // `eventide help start` is `eventide start --help`.
+    if (command === 'help' && isCommand(sub)) return main([sub, '--help']);
+    process.stdout.write(MAIN_HELP);
+    return 0;
+  }
+  // The bench harness has its own, longer help.
+  if (isCommand(command) && command !== 'bench' && wantsHelp(argv.slice(1))) {
+    process.stdout.write(commandHelp(command));
     return 0;
   }
   switch (command) {
@@ -40,7 +36,7 @@ async function main(argv: string[]): Promise<number> {
       return runBenchCli(argv.slice(1));
     }
   }
-  process.stderr.write(`unknown command: ${argv.join(' ')}\n\n${HELP}`);
+  process.stderr.write(`unknown command: ${argv.join(' ')}\n\n${MAIN_HELP}`);
   return 2;
 }
 
@@ -52,13 +48,16 @@ async function start(resolved: ResolvedConfig): Promise<number> {
   const { startServer } = await import('./server.js');
   const server = await startServer({}, { config: resolved });
   process.stdout.write(
-    `eventide listening: HTTP ${server.httpUrl}  ws ${server.wsUrl}  gRPC ${server.grpcTarget}  (data in ${resolved.dataDir})\n`,
+    `eventide listening: HTTP ${server.httpUrl}  ws ${server.wsUrl}  gRPC ${server.grpcTarget}  (data in ${resolved.dataDir})\n` +
+      `  dashboard ${server.httpUrl}/dashboard   API docs ${server.httpUrl}/docs\n`,
   );
   if (server.devKey !== undefined) {
     process.stdout.write(
       `\nFirst start: created owner "dev" and its key (shown once, stored hashed):\n\n  ${server.devKey}\n\n` +
         `Try:  curl -s -X POST ${server.httpUrl}/v1/events -H 'authorization: Bearer ${server.devKey}' ` +
-        `-H 'content-type: application/json' -d '{"name":"signup","userId":"u1"}'\n\n`,
+        `-H 'content-type: application/json' -d '{"name":"signup","userId":"u1"}'\n` +
+        // In the fragment, which the browser never sends: the page reads it and removes it from the address bar.
+        `Watch: ${server.httpUrl}/dashboard#token=${server.devKey}\n\n`,
     );
   }
   return new Promise((resolve) => {
@@ -124,7 +123,7 @@ main(process.argv.slice(2)).then(
   },
   (err: unknown) => {
     if (err instanceof EventideError) process.stderr.write(`eventide: ${err.code}: ${err.message}\n`);
-    else if (err instanceof UsageError) process.stderr.write(`eventide: ${err.message}\n\n${HELP}`);
+    else if (err instanceof UsageError) process.stderr.write(`eventide: ${err.message}\n\n${MAIN_HELP}`);
     else process.stderr.write(`eventide: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     process.exitCode = err instanceof UsageError ? 2 : 1;
   },
