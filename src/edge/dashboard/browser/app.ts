@@ -40,8 +40,13 @@ export const RATE_AVERAGE_SECONDS = 10;
 const RECONNECT_DELAY_MS_MIN = 500;
 const RECONNECT_DELAY_MS_MAX = 10_000;
 const CREDENTIAL_STORAGE_KEY = 'eventide.dashboard.credential';
-/** Error codes that mean "this credential will not do": the page stops and asks for another. */
-const CREDENTIAL_CODES: ReadonlySet<string> = new Set(['EVT_UNAUTHENTICATED', 'EVT_FORBIDDEN', 'EVT_WS_AUTH_TIMEOUT', 'EVT_TOKEN_EXPIRED']);
+/**
+ * The server closes a connection whose credential it refuses with 1008 (policy
+ * violation), after an error frame saying why (docs/http-api.md). Before the
+ * first snapshot that can only be the credential: the page stops and asks for
+ * another, whatever the code (a bad key, a missing scope, an expired token).
+ */
+const CLOSE_POLICY = 1008;
 
 /** One window as the page keeps it. */
 export interface PageWindow {
@@ -354,6 +359,10 @@ class Dashboard {
   renderQueued = false;
   /** Bumped per connection, so a history answer for an old connection is dropped. */
   generation = 0;
+  /** The current connection has had a snapshot: the server took the credential. */
+  accepted = false;
+  /** The last error frame, shown when the server closes the connection. */
+  lastError = '';
 
   start(): void {
     const fromFragment = new URLSearchParams(location.hash.slice(1)).get('token');
@@ -414,6 +423,8 @@ class Dashboard {
     if (!resume || credential !== this.credential) this.state.channels.clear();
     this.credential = credential;
     this.generation++;
+    this.accepted = false;
+    this.lastError = '';
     const url = `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/v1/stream`;
     const socket = new WebSocket(url);
     this.socket = socket;
@@ -435,10 +446,15 @@ class Dashboard {
       }
       this.onFrame(frame);
     });
-    socket.addEventListener('close', () => {
+    socket.addEventListener('close', (event: CloseEvent) => {
       if (this.socket !== socket) return;
       this.socket = undefined;
-      if (this.connection === 'refused' || this.connection === 'paused' || this.connection === 'idle') return;
+      if (this.connection === 'paused' || this.connection === 'idle') return;
+      if (event.code === CLOSE_POLICY && !this.accepted) {
+        this.setConnection('refused');
+        this.showError(`${this.lastError || 'The server refused the credential'}. Paste another key or token.`);
+        return;
+      }
       this.scheduleReconnect();
     });
   }
@@ -498,6 +514,7 @@ class Dashboard {
     const outcome = this.state.onFrame(frame);
     switch (outcome.kind) {
       case 'snapshot':
+        this.accepted = true;
         void this.loadHistory(outcome.resolution);
         break;
       case 'delta':
@@ -509,12 +526,8 @@ class Dashboard {
         this.subscribe(outcome.resolution);
         break;
       case 'error':
-        if (CREDENTIAL_CODES.has(outcome.code)) {
-          this.disconnect('refused');
-          this.showError(`${outcome.code}: ${outcome.message}. Paste another key or token.`);
-        } else {
-          this.showError(`${outcome.code}: ${outcome.message}`);
-        }
+        this.lastError = `${outcome.code}: ${outcome.message}`;
+        this.showError(this.lastError);
         break;
       default:
         break;
