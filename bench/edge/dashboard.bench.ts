@@ -89,7 +89,7 @@ async function page(): Promise<void> {
     const cdp = await context.newCDPSession(tab);
     await cdp.send('Performance.enable');
     const taskSeconds = async () => {
-      const { metrics } = (await cdp.send('Performance.getMetrics')) as { metrics: Array<{ name: string; value: number }> };
+      const { metrics } = await cdp.send('Performance.getMetrics');
       return metrics.find((m) => m.name === 'TaskDuration')?.value ?? 0;
     };
     let sent = 0;
