@@ -166,6 +166,7 @@ export class DashboardState {
   readonly channels = new Map<Resolution, ChannelState>();
   owner: string | undefined;
   resets = 0;
+  /** Resumes the server answered from its history (counted by the page, which knows what it asked for). */
   resumes = 0;
 
   channel(resolution: Resolution): ChannelState {
@@ -363,6 +364,8 @@ class Dashboard {
   accepted = false;
   /** The last error frame, shown when the server closes the connection. */
   lastError = '';
+  /** Channels subscribed with a resume point whose answer has not come yet. */
+  readonly resuming = new Set<Resolution>();
 
   start(): void {
     const fromFragment = new URLSearchParams(location.hash.slice(1)).get('token');
@@ -485,7 +488,10 @@ class Dashboard {
     const resume = this.state.resumePoint(resolution);
     this.state.channel(resolution);
     const message: Record<string, unknown> = { type: 'subscribe', resolution };
-    if (resume !== undefined) message.resume = resume;
+    if (resume !== undefined) {
+      message.resume = resume;
+      this.resuming.add(resolution);
+    }
     this.send(message);
   }
 
@@ -515,10 +521,18 @@ class Dashboard {
     switch (outcome.kind) {
       case 'snapshot':
         this.accepted = true;
+        this.resuming.delete(outcome.resolution);
         void this.loadHistory(outcome.resolution);
         break;
       case 'delta':
-        if (outcome.resumed) this.state.resumes++;
+        // The answer to a resume (a slow socket's merged frame also has fromSeq, and is not one).
+        if (outcome.resumed && this.resuming.delete(outcome.resolution)) {
+          this.accepted = true;
+          this.state.resumes++;
+        }
+        break;
+      case 'reset':
+        this.resuming.delete(outcome.resolution);
         break;
       case 'gap':
         // Should not happen on one connection; resubscribing from what the page holds repairs it.
