@@ -47,17 +47,19 @@ function config(argv: string[], ignoreFlags: string[] = []): ResolvedConfig {
 async function start(resolved: ResolvedConfig): Promise<number> {
   const { startServer } = await import('./server.js');
   const server = await startServer({}, { config: resolved });
+  // Bound to every interface (a container): links a browser can open say localhost.
+  const browse = server.httpUrl.replace(/^http:\/\/(0\.0\.0\.0|\[::\]|::)(?=:)/, 'http://localhost');
   process.stdout.write(
     `eventide listening: HTTP ${server.httpUrl}  ws ${server.wsUrl}  gRPC ${server.grpcTarget}  (data in ${resolved.dataDir})\n` +
-      `  dashboard ${server.httpUrl}/dashboard   API docs ${server.httpUrl}/docs\n`,
+      `  dashboard ${browse}/dashboard   API docs ${browse}/docs\n`,
   );
   if (server.devKey !== undefined) {
     process.stdout.write(
       `\nFirst start: created owner "dev" and its key (shown once, stored hashed):\n\n  ${server.devKey}\n\n` +
-        `Try:  curl -s -X POST ${server.httpUrl}/v1/events -H 'authorization: Bearer ${server.devKey}' ` +
+        `Try:  curl -s -X POST ${browse}/v1/events -H 'authorization: Bearer ${server.devKey}' ` +
         `-H 'content-type: application/json' -d '{"name":"signup","userId":"u1"}'\n` +
         // In the fragment, which the browser never sends: the page reads it and removes it from the address bar.
-        `Watch: ${server.httpUrl}/dashboard#token=${server.devKey}\n\n`,
+        `Watch: ${browse}/dashboard#token=${server.devKey}\n\n`,
     );
   }
   return new Promise((resolve) => {
