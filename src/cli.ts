@@ -1,31 +1,26 @@
 #!/usr/bin/env node
 /**
- * The `eventide` command: start | keys | config check | bench.
+ * The `eventide` command: start | keys | config check | bench, each with
+ * `--help` (cli-help.ts).
  * Configuration comes from defaults < config file < EVENTIDE_* environment < flags
  * (src/config.ts); a bad setting stops the command with a message naming it.
  */
+import { commandHelp, isCommand, MAIN_HELP, wantsHelp } from './cli-help.js';
 import { loadConfig, type ResolvedConfig } from './config.js';
 import { EventideError } from './errors.js';
 import { ADMIN_HELP, runAdmin, UsageError } from './cli-admin.js';
 
-const HELP = `eventide: actor-style stream processor
-
-Usage:
-  eventide start [--<setting> <value> ...]   run the server (HTTP + ws, gRPC)
-  eventide keys create --owner <id>          create a key for an owner (printed once; see below)
-  eventide keys list [--owner <id>]          list keys by prefix (never the secret)
-  eventide config check [...]                validate the configuration and print it
-  eventide bench [--help]                    run the benchmark harness
-
-Every setting of config/defaults.ts is a flag (--http-port 8080), an environment
-variable (EVENTIDE_HTTP_PORT=8080) or a key of the JSON file given by --config.
-
-${ADMIN_HELP}`;
-
 async function main(argv: string[]): Promise<number> {
   const [command, sub] = argv;
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
-    process.stdout.write(HELP);
+    // `eventide help start` is `eventide start --help`.
+    if (command === 'help' && isCommand(sub)) return main([sub, '--help']);
+    process.stdout.write(`${MAIN_HELP}\n${ADMIN_HELP}`);
+    return 0;
+  }
+  // The bench harness has its own, longer help.
+  if (isCommand(command) && command !== 'bench' && wantsHelp(argv.slice(1))) {
+    process.stdout.write(command === 'keys' ? `${commandHelp(command)}\n${ADMIN_HELP}` : commandHelp(command));
     return 0;
   }
   switch (command) {
@@ -44,7 +39,7 @@ async function main(argv: string[]): Promise<number> {
       return runBenchCli(argv.slice(1));
     }
   }
-  process.stderr.write(`unknown command: ${argv.join(' ')}\n\n${HELP}`);
+  process.stderr.write(`unknown command: ${argv.join(' ')}\n\n${MAIN_HELP}`);
   return 2;
 }
 
@@ -55,14 +50,19 @@ function config(argv: string[], ignoreFlags: string[] = []): ResolvedConfig {
 async function start(resolved: ResolvedConfig): Promise<number> {
   const { startServer } = await import('./server.js');
   const server = await startServer({}, { config: resolved });
+  // Bound to every interface (a container): links a browser can open say localhost.
+  const browse = server.httpUrl.replace(/^http:\/\/(0\.0\.0\.0|\[::\]|::)(?=:)/, 'http://localhost');
   process.stdout.write(
-    `eventide listening: HTTP ${server.httpUrl}  ws ${server.wsUrl}  gRPC ${server.grpcTarget}  (data in ${resolved.dataDir})\n`,
+    `eventide listening: HTTP ${server.httpUrl}  ws ${server.wsUrl}  gRPC ${server.grpcTarget}  (data in ${resolved.dataDir})\n` +
+      `  dashboard ${browse}/dashboard   API docs ${browse}/docs\n`,
   );
   if (server.devKey !== undefined) {
     process.stdout.write(
       `\nFirst start: created owner "dev" and its key (shown once, stored hashed):\n\n  ${server.devKey}\n\n` +
-        `Try:  curl -s -X POST ${server.httpUrl}/v1/events -H 'authorization: Bearer ${server.devKey}' ` +
-        `-H 'content-type: application/json' -d '{"name":"signup","userId":"u1"}'\n\n`,
+        `Try:  curl -s -X POST ${browse}/v1/events -H 'authorization: Bearer ${server.devKey}' ` +
+        `-H 'content-type: application/json' -d '{"name":"signup","userId":"u1"}'\n` +
+        // In the fragment, which the browser never sends: the page reads it and removes it from the address bar.
+        `Watch: ${browse}/dashboard#token=${server.devKey}\n\n`,
     );
   }
   return new Promise((resolve) => {
@@ -115,7 +115,7 @@ main(process.argv.slice(2)).then(
   },
   (err: unknown) => {
     if (err instanceof EventideError) process.stderr.write(`eventide: ${err.code}: ${err.message}\n`);
-    else if (err instanceof UsageError) process.stderr.write(`eventide: ${err.message}\n\n${HELP}`);
+    else if (err instanceof UsageError) process.stderr.write(`eventide: ${err.message}\n\n${MAIN_HELP}`);
     else process.stderr.write(`eventide: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     process.exitCode = err instanceof UsageError ? 2 : 1;
   },

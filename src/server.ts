@@ -30,6 +30,7 @@ import { startGrpcServer } from './edge/grpc.js';
 import { EdgeMetrics } from './edge/metrics.js';
 import { registerMetricsRoute, startMetricsListener, type MetricsListener } from './edge/metrics-http.js';
 import { createRawBodyStats } from './edge/raw-body.js';
+import { registerDashboard } from './edge/dashboard/index.js';
 import { createLogger, type Logger } from './log.js';
 
 export interface StartedServer {
@@ -134,7 +135,13 @@ export async function startServer(overrides: Record<string, unknown> = {}, optio
   });
   if (metrics !== undefined) {
     metrics.instrumentHttp(http);
-    if (config.metricsPort === undefined) registerMetricsRoute(http, metrics, config.metricsToken);
+    // In a plugin, so the OpenAPI document (registered first, in createHttpServer) sees the route.
+    if (config.metricsPort === undefined) {
+      void http.register((scope, _options, done) => {
+        registerMetricsRoute(scope, metrics, config.metricsToken);
+        done();
+      });
+    }
   }
   registerAdminRoutes(http, {
     store: keyStore,
@@ -147,6 +154,10 @@ export async function startServer(overrides: Record<string, unknown> = {}, optio
   });
   registerTokenRoute(http, { secrets: secret, tokenTtlMsMax: config.tokenTtlMsMax });
   registerUsageRoute(http, limits);
+  void http.register((scope, _options, done) => {
+    registerDashboard(scope);
+    done();
+  });
   const hub = new LiveHub({
     source: router.live,
     deltaTickMs: config.deltaTickMs,

@@ -110,11 +110,25 @@ export async function eventideTarget(o: BenchOptions, runTag: string): Promise<B
   return inProcessTarget('eventide', startServer, o, runTag, overrides);
 }
 
-export async function baselineTarget(o: BenchOptions, runTag: string): Promise<BenchTarget> {
-  // The baseline lives beside the benchmarks, not in the product; it is only there in a checkout.
-  const url = new URL('../../bench/baselines/server.js', import.meta.url).href;
-  const { startBaseline } = (await import(url)) as { startBaseline: StartServerFn };
-  return inProcessTarget('baseline', startBaseline, o, runTag, {});
+/** The reference pipeline for `--compare baseline`, built from bench/baselines/server.ts. */
+export const BASELINE_URL = new URL('../../bench/baselines/server.js', import.meta.url).href;
+
+/**
+ * The baseline lives beside the benchmarks, not in the product: the published
+ * package does not ship it, so outside a checkout `--compare baseline` is a
+ * usage error, said before anything runs.
+ */
+export async function loadBaseline(url: string = BASELINE_URL): Promise<StartServerFn> {
+  try {
+    return ((await import(url)) as { startBaseline: StartServerFn }).startBaseline;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw err;
+    throw new BenchOptionError('--compare baseline needs a built checkout of the eventide repository (bench/baselines is not in the package)', 'compare');
+  }
+}
+
+export async function baselineTarget(o: BenchOptions, runTag: string, startBaseline?: StartServerFn): Promise<BenchTarget> {
+  return inProcessTarget('baseline', startBaseline ?? (await loadBaseline()), o, runTag, {});
 }
 
 export async function remoteTarget(o: BenchOptions): Promise<BenchTarget> {
@@ -295,7 +309,9 @@ async function settleAndCheck(target: BenchTarget, o: BenchOptions, ledger: Ledg
 export async function runBench(o: BenchOptions, io: BenchIO, command: string): Promise<BenchResult> {
   const runTag = Date.now().toString(36).slice(-6);
   const targets: TargetResult[] = [];
-  const makers = o.httpUrl !== '' ? [() => remoteTarget(o)] : [() => eventideTarget(o, runTag), ...(o.compare === 'baseline' ? [() => baselineTarget(o, `${runTag}b`)] : [])];
+  const startBaseline = o.httpUrl === '' && o.compare === 'baseline' ? await loadBaseline() : undefined;
+  const makers =
+    o.httpUrl !== '' ? [() => remoteTarget(o)] : [() => eventideTarget(o, runTag), ...(startBaseline !== undefined ? [() => baselineTarget(o, `${runTag}b`, startBaseline)] : [])];
   for (const make of makers) {
     const target = await make();
     try {

@@ -21,7 +21,6 @@ import Fastify, {
   type FastifyError,
   type FastifyInstance,
   type FastifyReply,
-  type FastifySchemaCompiler,
 } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { RESOLUTIONS, RESOLUTION_MS, type AckLevel, type BatchReceipt, type Resolution } from '../actors/types.js';
@@ -41,7 +40,17 @@ import {
   UnsupportedMediaTypeError,
 } from './errors.js';
 import { liveness, readiness } from './health.js';
-import { BatchSchema, BodySchema, EventSchema, IngestAnswerSchema, skipBodyValidation } from './ingest-schema.js';
+import { BatchSchema, EventSchema } from './ingest-schema.js';
+import { registerOpenApi } from './openapi.js';
+import {
+  documentedAnswers,
+  documentedRequest,
+  eventRouteSchema,
+  INGEST_ROUTE_SCHEMA,
+  LIVENESS_ROUTE_SCHEMA,
+  metricsQueryRouteSchema,
+  READINESS_ROUTE_SCHEMA,
+} from './openapi-schemas.js';
 import { createRawBodyStats, registerRawBodyParsers, type RawBody, type RawBodyStats } from './raw-body.js';
 import { errorBodyOf, httpStatusOf, publicErrorOf, retryAfterSecondsOf, type PublicError } from './status.js';
 import { rateLimitHeaders } from './limits.js';
@@ -206,6 +215,13 @@ function edgeErrorOf(err: unknown, bodyBytesMax: number): unknown {
   }
 }
 
+/**
+ * Error answers are written with JSON.stringify, never with a route's
+ * compiled response serializer: a 400 of one shape must not fail to
+ * serialize against the documented 400 of another (openapi-schemas.ts).
+ */
+const writeError = (body: unknown): string => JSON.stringify(body);
+
 /** One answer for every error: status from the table, Retry-After where it applies. */
 function sendPublicError(reply: FastifyReply, pub: PublicError, original: unknown): FastifyReply {
   const status = httpStatusOf(pub.code);
@@ -220,7 +236,7 @@ function sendPublicError(reply: FastifyReply, pub: PublicError, original: unknow
   }
   // The rest of such a body is never read; closing is cheaper than draining it.
   if (pub.code === 'EVT_BODY_TOO_LARGE' || pub.code === 'EVT_BODY_LENGTH_MISMATCH') reply.header('connection', 'close');
-  return reply.code(status).send(errorBodyOf(pub));
+  return reply.code(status).serializer(writeError).send(errorBodyOf(pub));
 }
 
 /** The HTTP parser's errors never reach fastify's handlers; answer them in the same shape. */
@@ -282,7 +298,7 @@ function sendReceipt(reply: FastifyReply, receipt: BatchReceipt): FastifyReply {
         : `all ${total} events were rejected; the first, at index ${first.index}: ${first.message ?? first.code ?? 'rejected'}`;
     const error: Record<string, unknown> = { code: first.code ?? 'EVT_FIELD_INVALID', message, retryable: false };
     if (first.field !== undefined) error.field = first.field;
-    return reply.code(400).send({ error, ...body });
+    return reply.code(400).serializer(writeError).send({ error, ...body });
   }
   return reply.code(200).send(body);
 }
@@ -364,16 +380,24 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     done();
   });
 
-  // Liveness answers while the process answers at all: no dependency is asked (health.ts).
-  const live = (_request: unknown, reply: FastifyReply) => {
-    const answer = liveness();
-    return reply.code(answer.status).send(answer.body);
-  };
-  app.get('/livez', live);
-  app.get('/healthz', live);
-  app.get('/readyz', (_request, reply) => {
-    const answer = readiness(router, closing);
-    return reply.code(answer.status).send(answer.body);
+  // The OpenAPI document learns routes as they are added; every route below
+  // is added in a plugin, so after this one has loaded (openapi.ts).
+  registerOpenApi(app);
+  const documented = { validatorCompiler: documentedRequest, serializerCompiler: documentedAnswers };
+
+  void app.register((api, _options, done) => {
+    // Liveness answers while the process answers at all: no dependency is asked (health.ts).
+    const live = (_request: unknown, reply: FastifyReply) => {
+      const answer = liveness();
+      return reply.code(answer.status).send(answer.body);
+    };
+    api.get('/livez', { schema: { ...LIVENESS_ROUTE_SCHEMA, operationId: 'livez' }, ...documented }, live);
+    api.get('/healthz', { schema: { ...LIVENESS_ROUTE_SCHEMA, operationId: 'healthz' }, ...documented }, live);
+    api.get('/readyz', { schema: READINESS_ROUTE_SCHEMA, ...documented }, (_request, reply) => {
+      const answer = readiness(router, closing);
+      return reply.code(answer.status).send(answer.body);
+    });
+    done();
   });
 
   // The ingest route lives in its own encapsulation context so its raw-body
@@ -383,9 +407,8 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     ingest.addSchema(EventSchema);
     ingest.addSchema(BatchSchema);
     const typed = ingest.withTypeProvider<TypeBoxTypeProvider>();
-    const validatorCompiler = skipBodyValidation(ingest.validatorCompiler as FastifySchemaCompiler<unknown>);
-    const schema = { body: BodySchema, response: { 200: IngestAnswerSchema } };
-    typed.post('/v1/events', { config: { scope: 'ingest' }, schema, validatorCompiler }, async (request, reply) => {
+    // The worker validates the body and the handler the rest; the answers are serialized from their schemas.
+    typed.post('/v1/events', { config: { scope: 'ingest' }, schema: INGEST_ROUTE_SCHEMA, validatorCompiler: documentedRequest }, async (request, reply) => {
       const principal = request.principal!;
       const owner = request.actingOwner!;
       const query = request.query as Query;
@@ -410,35 +433,38 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     done();
   });
 
-  app.get('/v1/metrics', { config: { scope: 'read' } }, async (request) => {
-    const principal = request.principal!;
-    const query = request.query as Query;
-    const owner = ownOwnerOf(principal, query.owner);
-    const nowMs = clock();
-    const resolution: Resolution = oneOf(query.resolution, RESOLUTIONS, 'resolution') ?? '1m';
-    const toMs = parseTimeParam(query.to, 'to', nowMs);
-    const fromMs = parseTimeParam(query.from, 'from', toMs - 3_600_000);
-    if (fromMs > toMs) throw new QueryInvalidError('from must not be after to', 'from');
-    if (fromMs + RESOLUTION_MS[resolution] < fromMs) throw new QueryInvalidError('from is out of range', 'from');
-    const name = query.name;
-    if (name !== undefined && (name.length === 0 || name.length > config.nameCharsMax)) {
-      throw new QueryInvalidError(`name must have 1 to ${config.nameCharsMax} characters`, 'name');
-    }
-    return router.queryMetrics(
-      name === undefined ? { owner, resolution, fromMs, toMs } : { owner, resolution, fromMs, toMs, name },
-    );
-  });
+  void app.register((api, _options, done) => {
+    api.get('/v1/metrics', { config: { scope: 'read' }, schema: metricsQueryRouteSchema(config), ...documented }, async (request) => {
+      const principal = request.principal!;
+      const query = request.query as Query;
+      const owner = ownOwnerOf(principal, query.owner);
+      const nowMs = clock();
+      const resolution: Resolution = oneOf(query.resolution, RESOLUTIONS, 'resolution') ?? '1m';
+      const toMs = parseTimeParam(query.to, 'to', nowMs);
+      const fromMs = parseTimeParam(query.from, 'from', toMs - 3_600_000);
+      if (fromMs > toMs) throw new QueryInvalidError('from must not be after to', 'from');
+      if (fromMs + RESOLUTION_MS[resolution] < fromMs) throw new QueryInvalidError('from is out of range', 'from');
+      const name = query.name;
+      if (name !== undefined && (name.length === 0 || name.length > config.nameCharsMax)) {
+        throw new QueryInvalidError(`name must have 1 to ${config.nameCharsMax} characters`, 'name');
+      }
+      return router.queryMetrics(
+        name === undefined ? { owner, resolution, fromMs, toMs } : { owner, resolution, fromMs, toMs, name },
+      );
+    });
 
-  app.get('/v1/events/:id', { config: { scope: 'read' } }, async (request) => {
-    const principal = request.principal!;
-    const owner = ownOwnerOf(principal, (request.query as Query).owner);
-    const { id } = request.params as { id: string };
-    if (id.length === 0 || id.length > config.idCharsMax) {
-      throw new QueryInvalidError(`id must have 1 to ${config.idCharsMax} characters`, 'id');
-    }
-    const location = await router.getEvent(owner, id);
-    if (location === undefined) throw new NotFoundError(`no event with id ${id}`, 'id');
-    return location;
+    api.get('/v1/events/:id', { config: { scope: 'read' }, schema: eventRouteSchema(config), ...documented }, async (request) => {
+      const principal = request.principal!;
+      const owner = ownOwnerOf(principal, (request.query as Query).owner);
+      const { id } = request.params as { id: string };
+      if (id.length === 0 || id.length > config.idCharsMax) {
+        throw new QueryInvalidError(`id must have 1 to ${config.idCharsMax} characters`, 'id');
+      }
+      const location = await router.getEvent(owner, id);
+      if (location === undefined) throw new NotFoundError(`no event with id ${id}`, 'id');
+      return location;
+    });
+    done();
   });
 
   return app;

@@ -5,6 +5,7 @@
  *   const app = createHttpServer({ router, authenticate, config, log });
  *   const hub = new LiveHub({ source: router.live, ...limits });
  *   registerStreamRoute(app, { hub, authenticate, config: streamLimits });
+ *   app.register((scope, _o, done) => { registerDashboard(scope); done(); });   // routes go in plugins (openapi.ts)
  *   hub.start(); await app.listen(...);   // on shutdown: await app.close(); hub.close();
  */
 export { createHttpServer, HTTP_DEFAULTS, keyFromHeaders, authorize } from './http.js';
@@ -24,3 +25,5 @@ export type { MetricsListener } from './metrics-http.js';
 export { liveness, readiness } from './health.js';
 export type { HealthAnswer } from './health.js';
 export * from './errors.js';
+export { registerOpenApi, DOCS_PREFIX } from './openapi.js';
+export { registerDashboard, DASHBOARD_PATH } from './dashboard/index.js';

@@ -2,15 +2,14 @@
  * The schemas of POST /v1/events as fastify sees them, through the TypeBox
  * type provider: the request body model (src/actors/schema.ts) and the answer.
  *
- * The body schema documents the route (and will feed the OpenAPI document);
- * it is NOT used to validate on the edge thread, which never parses bodies:
+ * The body schema documents the route in the OpenAPI document
+ * (openapi-schemas.ts); it is NOT used to validate on the edge thread, which never parses bodies:
  * the shard worker validates each event and answers per event. The answer
  * schema is used: fastify serializes the 200 answer with it
  * (fast-json-stringify), which is cheaper than JSON.stringify on the edge's
  * event loop, and drops anything the contract does not name.
  */
 import { Type } from '@sinclair/typebox';
-import type { FastifySchemaCompiler } from 'fastify';
 import { RECEIPT_STATUSES } from '../actors/types.js';
 
 export { BatchSchema, BodySchema, EventSchema } from '../actors/schema.js';
@@ -36,9 +35,3 @@ export const IngestAnswerSchema = Type.Object(
   },
   { $id: 'IngestAnswer' },
 );
-
-/** Validates nothing of the body (the worker does); every other part as usual. */
-export const skipBodyValidation =
-  (compile: FastifySchemaCompiler<unknown>): FastifySchemaCompiler<unknown> =>
-  (route) =>
-    route.httpPart === 'body' ? () => true : compile(route);

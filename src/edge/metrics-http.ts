@@ -14,6 +14,7 @@ import type { Router } from '../runtime/router.js';
 import { NotFoundError, UnauthenticatedError } from './errors.js';
 import { liveness, readiness, type HealthAnswer } from './health.js';
 import type { EdgeMetrics } from './metrics.js';
+import { documentedAnswers, PROMETHEUS_ROUTE_SCHEMA } from './openapi-schemas.js';
 import { errorBody, httpStatusOf } from './status.js';
 
 /** Checks `Authorization: Bearer <token>` in constant time; an empty token means no check. */
@@ -28,7 +29,7 @@ export function metricsTokenMatches(token: string, authorization: string | undef
 
 /** GET /metrics on the main HTTP server (when the metrics have no listener of their own). */
 export function registerMetricsRoute(app: FastifyInstance, metrics: EdgeMetrics, token: string): void {
-  app.get('/metrics', async (request, reply) => {
+  app.get('/metrics', { schema: PROMETHEUS_ROUTE_SCHEMA, serializerCompiler: documentedAnswers }, async (request, reply) => {
     if (!metricsTokenMatches(token, request.headers.authorization)) throw new UnauthenticatedError('/metrics needs the metrics token (Authorization: Bearer <metricsToken>)');
     const text = await metrics.scrape();
     return reply.header('content-type', metrics.contentType).send(text);

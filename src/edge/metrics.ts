@@ -471,7 +471,7 @@ export class EdgeMetrics {
 }
 
 /** The package's version, for eventide_build_info; the package root is two levels up from src/edge, three from dist/src/edge. */
-const PACKAGE_VERSION: string = (() => {
+export const PACKAGE_VERSION: string = (() => {
   for (const rel of ['../../../package.json', '../../package.json']) {
     const file = fileURLToPath(new URL(rel, import.meta.url));
     if (!existsSync(file)) continue;

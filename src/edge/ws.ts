@@ -42,6 +42,7 @@ import {
 import { authorize, keyFromHeaders, type Authenticate, type Principal } from './http.js';
 import { startRecheck } from './ws-recheck.js';
 import type { LiveHub, ResumePoint } from './live.js';
+import { documentedAnswers, STREAM_ROUTE_SCHEMA } from './openapi-schemas.js';
 import { errorBody } from './status.js';
 
 export interface StreamConfig {
@@ -327,7 +328,10 @@ export function registerStreamRoute(app: FastifyInstance, options: StreamRouteOp
   // the route is added in a later plugin so the websocket onRoute hook sees it.
   void app.register(websocket, { options: { maxPayload: config.wsMessageBytesMax * 4 } });
   void app.register((scope, _options, done) => {
-    scope.get('/v1/stream', { websocket: true }, (socket: WebSocket, request: FastifyRequest) => {
+    // @fastify/websocket hides ws routes from the OpenAPI document; this one is described in text there.
+    const swaggerTransform = ({ schema, url }: { schema: object; url: string }) => ({ schema: { ...schema, hide: false }, url });
+    const routeOptions = { websocket: true, schema: STREAM_ROUTE_SCHEMA, serializerCompiler: documentedAnswers, config: { swaggerTransform } } as const;
+    scope.get('/v1/stream', routeOptions, (socket: WebSocket, request: FastifyRequest) => {
       if (stats.clients >= config.wsClientsMax) {
         stats.refusedFull++;
         const { error } = errorBody(new WsServerFullError(config.wsClientsMax));
