@@ -22,6 +22,7 @@
  *   applies here at once; other processes see it within their cache TTL.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { DOCUMENTED_ONLY, plainRouteSchema } from './openapi-schemas.js';
 import { createKey, keyPrefix, keyView, PREFIX_PATTERN, revokeKey, rotateKey, type KeyVerifier } from '../auth/keys.js';
 import { KeyInputError } from '../auth/errors.js';
 import { setOwnerQuota, type OwnerDirectory } from '../auth/owners.js';
@@ -131,7 +132,7 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminRoutesOp
     };
     const route = { bodyLimit: ADMIN_BODY_BYTES_MAX };
 
-    admin.post('/v1/admin/keys', { ...route, config: { scope: 'admin', action: 'key.create' } }, async (request, reply) => {
+    admin.post('/v1/admin/keys', { schema: plainRouteSchema({ operationId: 'createKey', tag: 'admin', summary: 'Create a key for an owner (the clear key is shown this once)', description: 'Scope `admin`.', status: 201, errors: [400, 401, 403] }), ...DOCUMENTED_ONLY,  ...route, config: { scope: 'admin', action: 'key.create' } }, async (request, reply) => {
       const body = bodyOf(request);
       const nowMs = clock();
       request.auditDetails = { owner: body.owner, scopes: body.scopes, ingestOwners: body.ingestOwners };
@@ -154,7 +155,7 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminRoutesOp
       return reply.code(201).send({ key: created.key, ...keyView(created.record, nowMs) });
     });
 
-    admin.get('/v1/admin/keys', { config: { scope: 'admin', action: 'key.list' } }, async (request) => {
+    admin.get('/v1/admin/keys', { schema: plainRouteSchema({ operationId: 'listKeys', tag: 'admin', summary: 'List keys by prefix (never a secret); ?owner= filters', description: 'Scope `admin`.', status: 200, errors: [400, 401, 403] }), ...DOCUMENTED_ONLY,  config: { scope: 'admin', action: 'key.list' } }, async (request) => {
       const { owner } = request.query as { owner?: string };
       request.auditDetails = owner === undefined ? {} : { owner };
       const nowMs = clock();
@@ -165,7 +166,7 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminRoutesOp
       };
     });
 
-    admin.get('/v1/admin/keys/:prefix', { config: { scope: 'admin', action: 'key.get' } }, async (request) => {
+    admin.get('/v1/admin/keys/:prefix', { schema: plainRouteSchema({ operationId: 'getKey', tag: 'admin', summary: "One key's view", description: 'Scope `admin`.', status: 200, params: { prefix: "The key's visible prefix (evt_…)." }, errors: [401, 403, 404] }), ...DOCUMENTED_ONLY,  config: { scope: 'admin', action: 'key.get' } }, async (request) => {
       const prefix = prefixParam(request);
       request.auditDetails = { prefix };
       const record = await store.getByPrefix(prefix);
@@ -173,7 +174,7 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminRoutesOp
       return keyView(record, clock());
     });
 
-    admin.post('/v1/admin/keys/:prefix/revoke', { ...route, config: { scope: 'admin', action: 'key.revoke' } }, async (request) => {
+    admin.post('/v1/admin/keys/:prefix/revoke', { schema: plainRouteSchema({ operationId: 'revokeKey', tag: 'admin', summary: 'Revoke a key; every process refuses it within a second', description: 'Scope `admin`.', status: 200, params: { prefix: "The key's visible prefix (evt_…)." }, errors: [401, 403, 404] }), ...DOCUMENTED_ONLY,  ...route, config: { scope: 'admin', action: 'key.revoke' } }, async (request) => {
       const prefix = prefixParam(request);
       request.auditDetails = { prefix };
       const nowMs = clock();
@@ -184,7 +185,7 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminRoutesOp
       return keyView(record, nowMs);
     });
 
-    admin.post('/v1/admin/keys/:prefix/rotate', { ...route, config: { scope: 'admin', action: 'key.rotate' } }, async (request, reply) => {
+    admin.post('/v1/admin/keys/:prefix/rotate', { schema: plainRouteSchema({ operationId: 'rotateKey', tag: 'admin', summary: 'Rotate a key: a successor now, the old one expiring after an overlap', description: 'Scope `admin`.', status: 201, params: { prefix: "The key's visible prefix (evt_…)." }, errors: [400, 401, 403, 404, 409] }), ...DOCUMENTED_ONLY,  ...route, config: { scope: 'admin', action: 'key.rotate' } }, async (request, reply) => {
       const prefix = prefixParam(request);
       request.auditDetails = { prefix };
       const body = bodyOf(request);
@@ -197,7 +198,7 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminRoutesOp
       return reply.code(201).send({ key: rotated.key, ...keyView(rotated.record, nowMs), previous: keyView(rotated.previous, nowMs) });
     });
 
-    admin.post('/v1/admin/owners', { ...route, config: { scope: 'admin', action: 'owner.put' } }, async (request, reply) => {
+    admin.post('/v1/admin/owners', { schema: plainRouteSchema({ operationId: 'putOwner', tag: 'admin', summary: 'Create or change an owner (its daily quota)', description: 'Scope `admin`.', status: 201, errors: [400, 401, 403] }), ...DOCUMENTED_ONLY,  ...route, config: { scope: 'admin', action: 'owner.put' } }, async (request, reply) => {
       const body = bodyOf(request);
       request.auditDetails = { owner: body.owner, eventsPerDayMax: body.eventsPerDayMax };
       const { record, created } = await setOwnerQuota(store, { owner: body.owner, eventsPerDayMax: body.eventsPerDayMax }, clock());
@@ -205,12 +206,12 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminRoutesOp
       return reply.code(created ? 201 : 200).send(record);
     });
 
-    admin.get('/v1/admin/owners', { config: { scope: 'admin', action: 'owner.list' } }, async () => {
+    admin.get('/v1/admin/owners', { schema: plainRouteSchema({ operationId: 'listOwners', tag: 'admin', summary: 'List owners', description: 'Scope `admin`.', status: 200, errors: [401, 403] }), ...DOCUMENTED_ONLY,  config: { scope: 'admin', action: 'owner.list' } }, async () => {
       const records = await store.listOwners();
       return { owners: records.slice(0, ADMIN_LIST_ITEMS_MAX), truncated: records.length > ADMIN_LIST_ITEMS_MAX };
     });
 
-    admin.get('/v1/admin/owners/:owner', { config: { scope: 'admin', action: 'owner.get' } }, async (request) => {
+    admin.get('/v1/admin/owners/:owner', { schema: plainRouteSchema({ operationId: 'getOwner', tag: 'admin', summary: "One owner, its quota and today's usage", description: 'Scope `admin`.', status: 200, params: { owner: 'The owner id.' }, errors: [401, 403, 404] }), ...DOCUMENTED_ONLY,  config: { scope: 'admin', action: 'owner.get' } }, async (request) => {
       const { owner } = request.params as { owner: string };
       request.auditDetails = { owner };
       const record = await store.getOwner(owner);

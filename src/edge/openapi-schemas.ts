@@ -371,3 +371,44 @@ export const STREAM_ROUTE_SCHEMA: FastifySchema = {
     404: { description: 'The request is not a WebSocket upgrade (no `Upgrade: websocket`); no body.', type: 'null' },
   },
 };
+
+// ---- keys, owners, tokens, usage (routes of admin.ts, tokens.ts, limits-routes.ts) ----------
+
+export interface PlainRouteDoc {
+  operationId: string;
+  tag: 'admin' | 'read';
+  summary: string;
+  description: string;
+  /** The success status: 200, or 201 for what creates. */
+  status: 200 | 201;
+  /** Path parameters with a description each. */
+  params?: Record<string, string>;
+  errors: number[];
+}
+
+/**
+ * A documented route whose answer shapes are described in docs/http-api.md
+ * (key and owner views, tokens, usage): the document gives the operation, its
+ * parameters, its statuses and the shared error body; the body is an object.
+ * Documentation only, like the rest: the handlers check and write.
+ */
+export function plainRouteSchema(doc: PlainRouteDoc): FastifySchema {
+  const schema: FastifySchema & Record<string, unknown> = {
+    operationId: doc.operationId,
+    tags: [doc.tag],
+    summary: doc.summary,
+    description: `${doc.description} Answer shapes: docs/http-api.md.`,
+    security: [{ bearer: [] }, { apiKeyHeader: [] }],
+    response: {
+      [doc.status]: answer(Type.Object({}, { additionalProperties: true }), doc.status === 201 ? 'Created.' : 'The answer.'),
+      ...errorAnswers(...doc.errors),
+    },
+  };
+  if (doc.params !== undefined) {
+    schema.params = Type.Object(Object.fromEntries(Object.entries(doc.params).map(([name, description]) => [name, Type.String({ description })])));
+  }
+  return schema;
+}
+
+/** Options that make a route documented only: no validation, no serializer of fastify's. */
+export const DOCUMENTED_ONLY = { validatorCompiler: documentedRequest, serializerCompiler: documentedAnswers } as const;

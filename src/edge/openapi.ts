@@ -44,6 +44,7 @@ export function registerOpenApi(app: FastifyInstance): void {
         { name: 'read', description: 'Reading windows and events back.' },
         { name: 'live', description: 'The WebSocket stream of metric deltas.' },
         { name: 'operations', description: 'Health and metrics for load balancers, orchestrators and Prometheus.' },
+        { name: 'admin', description: 'Keys and owners (scope `admin`); every request is audited.' },
       ],
       components: { securitySchemes: structuredClone(SECURITY_SCHEMES) as never },
     },

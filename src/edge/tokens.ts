@@ -10,6 +10,7 @@
  * - The token is for the key's owner; a body naming another owner is refused.
  */
 import type { FastifyInstance } from 'fastify';
+import { DOCUMENTED_ONLY, plainRouteSchema } from './openapi-schemas.js';
 import { mintToken } from '../auth/tokens.js';
 import type { SecretInput } from '../auth/secret.js';
 import { ForbiddenError, RequestMalformedError } from './errors.js';
@@ -28,7 +29,7 @@ export interface TokenRouteOptions {
 
 export function registerTokenRoute(app: FastifyInstance, options: TokenRouteOptions): void {
   const clock = options.clock ?? Date.now;
-  app.post('/v1/tokens', { bodyLimit: TOKEN_BODY_BYTES_MAX, config: { scope: 'read' } }, async (request, reply) => {
+  app.post('/v1/tokens', { schema: plainRouteSchema({ operationId: 'mintToken', tag: 'read', summary: 'Mint a short-lived read token for a browser', description: 'Scope `read`, with a key (a token cannot mint a token).', status: 201, errors: [400, 401, 403] }), ...DOCUMENTED_ONLY,  bodyLimit: TOKEN_BODY_BYTES_MAX, config: { scope: 'read' } }, async (request, reply) => {
     const principal = request.principal!;
     if (principal.kind === 'token' || principal.keyPrefix === undefined) {
       throw new ForbiddenError('a token cannot mint tokens; use a key with the read scope', 'authorization');
