@@ -114,8 +114,18 @@ export interface OwnerSnapshot {
   owner: string;
   /** Open windows of every resolution. */
   windows: WindowState[];
-  /** Recent event ids for dedup, with the time each was seen (unix ms). Bounded by dedupIdsMax. */
+  /**
+   * Recent event ids for dedup, with the time each was seen (unix ms): the
+   * format of snapshots written before ids were hashed. New snapshots leave
+   * it empty and write recentIdHashes; restore reads both.
+   */
   recentIds: Array<[id: string, seenAtMs: number]>;
+  /**
+   * Recent event ids for dedup as 64-bit hashes with the time each was seen,
+   * packed (layout in src/actors/dedup.ts, version byte first). Bounded by
+   * dedupIdsMax. Absent when no id is within the horizon, and in older snapshots.
+   */
+  recentIdHashes?: Uint8Array;
   takenAtMs: number;
   /**
    * Where the write-ahead log stood when this snapshot was taken, as
