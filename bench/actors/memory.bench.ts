@@ -6,10 +6,11 @@
  * on every event, 10-event batches, ids shaped like the harness's), and the
  * heap + ArrayBuffer bytes they hold after a full GC are divided by N.
  *
- * Then the same events feed each part alone, so the breakdown is measured,
- * not estimated: the dedup memory alone, one WindowAggregate per open window
- * alone (per resolution), the HLL sketches alone, and an actor that was
- * never given an event.
+ * Then the same events feed parts alone, so the breakdown is measured, not
+ * estimated: an actor that was never given an event, the dedup memory alone
+ * (windows = the rest), one finest window alone and its HLL sketch alone;
+ * and what one snapshot() of the owner holds (the snapshot round builds one
+ * per dirty owner every snapshotIntervalMs).
  *
  * Both implementations run in the same process on the same events: `before`
  * is the frozen copy in bench/actors/legacy/ (Maps of strings), `after` is
@@ -31,7 +32,7 @@ import { HyperLogLog } from '../../src/actors/hll.js';
 import { internStats } from '../../src/actors/names.js';
 import { OwnerActor, type ApplySink, type OwnerOptions } from '../../src/actors/owner.js';
 import { DEFAULT_EVENT_LIMITS } from '../../src/actors/schema.js';
-import { RESOLUTIONS, RESOLUTION_MS, SEVERITIES, type EventRecord, type Resolution } from '../../src/actors/types.js';
+import { RESOLUTIONS, SEVERITIES, type EventRecord, type Resolution } from '../../src/actors/types.js';
 import { createValidator } from '../../src/actors/validate.js';
 import { WindowAggregate, severityIndex, windowStartMs } from '../../src/actors/window.js';
 import { DedupMemory as LegacyDedupMemory } from './legacy/dedup.js';
@@ -197,49 +198,39 @@ for (const shape of SHAPES) {
       for (let b = 0; b < batches[o]!.length; b++) for (const r of batches[o]![b]!) memory.seen(r.id, nowMs[b]! + (o % 997));
       return memory;
     });
-    // The windows still open at the end, per resolution, built alone from the same events.
-    const windowsOf = (o: number, resolution: Resolution): Array<WindowAggregate | LegacyWindowAggregate> => {
-      const windowMs = RESOLUTION_MS[resolution];
-      const byStart = new Map<number, WindowAggregate | LegacyWindowAggregate>();
-      for (const records of batches[o]!) {
-        for (const r of records) {
-          const start = windowStartMs(r.timestampMs, windowMs);
-          if (start + windowMs + OPTIONS.allowedLatenessMs <= lastNow(o)) continue; // closed by now
-          let w = byStart.get(start);
-          if (w === undefined) byStart.set(start, (w = new impl.Window(resolution, start, WINDOW_OPTIONS)));
-          w.add(r.name, r.category, severityIndex(r.severity), r.value, false, r.userId === undefined ? -1 : hash32(r.userId));
-        }
-      }
-      return [...byStart.values()];
+    // One finest window alone, with the events of the owner's last second, and its sketch alone.
+    const lastSecond = (o: number): EventRecord[] => {
+      const last = batches[o]![batches[o]!.length - 1]!;
+      const start = windowStartMs(last[0]!.timestampMs, 1_000);
+      return last.filter((r) => windowStartMs(r.timestampMs, 1_000) === start);
     };
-    const perResolution: Record<string, number> = {};
-    let openWindows = 0;
-    for (let o = 0; o < OWNERS; o++) for (const r of RESOLUTIONS) openWindows += windowsOf(o, r).length;
-    for (const r of RESOLUTIONS) perResolution[r] = measure((o) => windowsOf(o, r));
-    const sketches = measure((o) => {
-      const out: Array<HyperLogLog | LegacyHyperLogLog> = [];
-      for (const r of RESOLUTIONS) {
-        for (const w of windowsOf(o, r)) {
-          const sketch = new impl.Sketch(OPTIONS.hllPrecision);
-          const users = new Set(batches[o]!.flat().filter((e) => windowStartMs(e.timestampMs, RESOLUTION_MS[r]) === w.startMs).map((e) => e.userId!));
-          for (const u of users) sketch.addString(u);
-          out.push(sketch);
-        }
-      }
-      return out;
+    const window1s = measure((o) => {
+      const records = lastSecond(o);
+      const w = new impl.Window('1s', windowStartMs(records[0]!.timestampMs, 1_000), WINDOW_OPTIONS);
+      for (const r of records) w.add(r.name, r.category, severityIndex(r.severity), r.value, false, r.userId === undefined ? -1 : hash32(r.userId));
+      return w;
     });
-    const windowsTotal = RESOLUTIONS.reduce((a, r) => a + perResolution[r]!, 0);
+    const sketch1s = measure((o) => {
+      const sketch = new impl.Sketch(OPTIONS.hllPrecision);
+      for (const r of lastSecond(o)) if (r.userId !== undefined) sketch.addString(r.userId);
+      return sketch;
+    });
+    // What one snapshot of the owner holds while it is written (every dirty owner, every snapshotIntervalMs).
+    const held: Array<OwnerActor | LegacyOwnerActor> = [];
+    for (let o = 0; o < OWNERS; o++) held.push(runActor(impl, batches[o]!, nowMs, o));
+    const snapshot = measure((o) => held[o]!.snapshot(lastNow(o)));
+    const openWindows = held.reduce((n, actor, o) => n + actor.snapshot(lastNow(o)).windows.length, 0) / OWNERS;
     rows.push({
       shape: `${shape.name} (${shape.batches * BATCH_EVENTS} ev)`,
       impl: impl.label,
       'owner B': Math.round(actors),
       'empty actor B': Math.round(empty),
       'dedup B': Math.round(dedup),
-      'windows B': Math.round(windowsTotal),
-      ...Object.fromEntries(RESOLUTIONS.map((r) => [`${r} B`, Math.round(perResolution[r]!)])),
-      'open windows': (openWindows / OWNERS).toFixed(1),
-      'B/window': Math.round(windowsTotal / (openWindows / OWNERS)),
-      'of which HLL B': Math.round(sketches),
+      'windows B (rest)': Math.round(actors - empty - dedup),
+      'open windows': openWindows.toFixed(1),
+      'a 1s window alone B': Math.round(window1s),
+      'its HLL alone B': Math.round(sketch1s),
+      'snapshot() B': Math.round(snapshot),
     });
   }
 }

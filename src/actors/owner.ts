@@ -278,8 +278,7 @@ export class OwnerActor {
   snapshot(nowMs: number): OwnerSnapshot {
     const now = this.advance(nowMs);
     const windows: WindowState[] = [];
-    const full = this.fullWindows();
-    for (const level of full) for (const window of level) windows.push(window.toState(true));
+    for (let r = 0; r < this.levels.length; r++) for (const window of this.levels[r]!.windows) windows.push(this.stateOf(window, r));
     const snapshot: OwnerSnapshot = { owner: this.owner, windows, recentIds: [], takenAtMs: now };
     const hashes = this.dedup.exportPacked(now);
     if (hashes !== null) snapshot.recentIdHashes = hashes;
@@ -340,7 +339,7 @@ export class OwnerActor {
   openWindows(resolution: Resolution): WindowState[] {
     const r = this.levels.findIndex((l) => l.resolution === resolution);
     if (r < 0) return [];
-    return this.levels[r]!.windows.map((w) => this.full(w, r).toState(true));
+    return this.levels[r]!.windows.map((w) => this.stateOf(w, r));
   }
 
   /** One open window, or undefined. */
@@ -348,7 +347,7 @@ export class OwnerActor {
     const r = this.levels.findIndex((l) => l.resolution === resolution);
     if (r < 0) return undefined;
     const window = this.find(r, startMs);
-    return window === undefined ? undefined : this.full(window, r).toState(true);
+    return window === undefined ? undefined : this.stateOf(window, r);
   }
 
   /** Starts (or adds a watcher to) delta accumulation for a resolution. */
@@ -394,7 +393,7 @@ export class OwnerActor {
       const r = this.levels.findIndex((l) => l.resolution === window.resolution);
       // An open coarser window's users are in its finer windows too; a closed one has them all.
       const open = r > 0 && this.levels[r]!.windows.includes(window);
-      const delta = open ? window.takeDelta(this.full(window, r).uniques.estimate()) : window.takeDelta();
+      const delta = open ? window.takeDelta(this.uniquesOf(window, r)) : window.takeDelta();
       if (delta !== null) out.push(delta);
     }
     this.pendingDeltas = [];
@@ -491,40 +490,43 @@ export class OwnerActor {
     }
   }
 
-  /** A window with what its open finer windows hold and it does not yet (itself when that is nothing); for reads only. */
-  private full(window: WindowAggregate, r: number): WindowAggregate {
-    const pending = this.pending(window, r, null);
-    if (pending === null) return window;
-    const out = window.copy();
-    out.absorb(pending, false);
+  /** The state of an open window with what its open finer windows hold and it does not yet. */
+  private stateOf(window: WindowAggregate, r: number): WindowState {
+    const parts: WindowAggregate[] = window.isEmpty() && !window.hasUsers ? [] : [window];
+    this.collectPending(window, r, parts);
+    // Most coarser windows of a quiet owner hold nothing of their own and one finer window: no copy then.
+    if (parts.length === 0) return window.toState(true);
+    if (parts.length === 1) return parts[0]!.toStateAs(window.resolution, window.startMs, true);
+    return this.sum(window, parts).toState(true);
+  }
+
+  /** The users estimate of an open window, finer windows included. */
+  private uniquesOf(window: WindowAggregate, r: number): number {
+    const parts: WindowAggregate[] = [window];
+    this.collectPending(window, r, parts);
+    return parts.length === 1 ? window.uniquesEstimate() : this.sum(window, parts).uniquesEstimate();
+  }
+
+  private sum(window: WindowAggregate, parts: readonly WindowAggregate[]): WindowAggregate {
+    const out = new WindowAggregate(window.resolution, window.startMs, this.windowOptions);
+    for (const part of parts) out.absorb(part, false);
     return out;
   }
 
   /**
-   * What the open finer windows of `window` hold that its own counts do not
-   * yet: a non-eager finer window whole, and of an eager one (already counted
-   * here) only what it is still waiting for itself. Added into `into` (created
-   * when needed); null when there is nothing.
+   * The windows whose own counts make up what the open finer windows of
+   * `window` hold that it does not yet: a non-eager finer window whole (its
+   * own counts and, recursively, its pending), of an eager one (already
+   * counted here) only its pending.
    */
-  private pending(window: WindowAggregate, r: number, into: WindowAggregate | null): WindowAggregate | null {
-    if (r === 0) return into;
+  private collectPending(window: WindowAggregate, r: number, into: WindowAggregate[]): void {
+    if (r === 0) return;
     const endMs = window.startMs + this.levels[r]!.windowMs;
     for (const child of this.levels[r - 1]!.windows) {
       if (child.startMs < window.startMs || child.startMs >= endMs) continue;
-      if (child.eager) {
-        into = this.pending(child, r - 1, into);
-      } else {
-        into ??= new WindowAggregate(window.resolution, window.startMs, this.windowOptions);
-        into.absorb(child, false);
-        into = this.pending(child, r - 1, into);
-      }
+      if (!child.eager && (!child.isEmpty() || child.hasUsers)) into.push(child);
+      this.collectPending(child, r - 1, into);
     }
-    return into;
-  }
-
-  /** Every open window with its pending finer counts added, per level (finest first). */
-  private fullWindows(): WindowAggregate[][] {
-    return this.levels.map((level, r) => level.windows.map((window) => this.full(window, r)));
   }
 
   private find(r: number, startMs: number): WindowAggregate | undefined {

@@ -241,21 +241,6 @@ export class Tally {
     return foldedNames + foldedCats * FOLDED_CATS_UNIT;
   }
 
-  /** A copy of the counts (the arrays are copied; local names are shared, they never change). */
-  copyInto(target: Tally): void {
-    target.total = this.total;
-    target.late = this.late;
-    target.tooLate = this.tooLate;
-    target.nameRows = this.nameRows;
-    target.catRows = this.catRows;
-    target.names = this.names.length === 0 ? NO_ROWS : this.names.slice();
-    target.cats = this.cats.length === 0 ? NO_ROWS : this.cats.slice();
-    target.nameIndex = this.nameIndex === null ? null : this.nameIndex.slice();
-    target.catIndex = this.catIndex === null ? null : this.catIndex.slice();
-    target.local = this.local === null ? null : new Map(this.local);
-    target.localNames = this.localNames === null ? null : this.localNames.slice();
-  }
-
   isEmpty(): boolean {
     return this.total === 0 && this.tooLate === 0;
   }

@@ -155,14 +155,6 @@ export class WindowAggregate extends Tally {
     if (finer.sketch !== null) (this.sketch ??= new HyperLogLog(this.options.hllPrecision)).merge(finer.sketch);
   }
 
-  /** A detached copy of this window's own counts and users (no delta), for a read to add finer windows to. */
-  copy(): WindowAggregate {
-    const out = new WindowAggregate(this.resolution, this.startMs, this.options);
-    this.copyInto(out);
-    if (this.sketch !== null) out.sketch = this.sketch.clone();
-    return out;
-  }
-
   /** Counts an event that arrived during this window but was too late for its own. */
   addTooLate(): void {
     this.tooLate++;
@@ -174,11 +166,25 @@ export class WindowAggregate extends Tally {
     return WINDOW_BASE_BYTES + this.dataBytes + sketch + (this.delta === null ? 0 : TALLY_OBJECT_BYTES + this.delta.dataBytes);
   }
 
+  /** True once a user was counted (the sketch exists). */
+  get hasUsers(): boolean {
+    return this.sketch !== null;
+  }
+
+  uniquesEstimate(): number {
+    return this.sketch === null ? 0 : this.sketch.estimate();
+  }
+
   toState(open: boolean): WindowState {
+    return this.toStateAs(this.resolution, this.startMs, open);
+  }
+
+  /** This window's counts as the state of another window (a coarser one that holds nothing else). */
+  toStateAs(resolution: Resolution, startMs: number, open: boolean): WindowState {
     const sketch = this.uniques;
     return {
-      resolution: this.resolution,
-      startMs: this.startMs,
+      resolution,
+      startMs,
       ...this.toRecords(),
       uniquesSketch: sketch.serialize(),
       uniques: sketch.estimate(),
