@@ -278,7 +278,10 @@ export class OwnerActor {
   snapshot(nowMs: number): OwnerSnapshot {
     const now = this.advance(nowMs);
     const windows: WindowState[] = [];
-    for (let r = 0; r < this.levels.length; r++) for (const window of this.levels[r]!.windows) windows.push(this.stateOf(window, r));
+    // Windows made of the same parts (a quiet owner's minute, hour and day hold just its open
+    // seconds) get one set of records, each under its own resolution and start.
+    const byParts = new Map<string, WindowState>();
+    for (let r = 0; r < this.levels.length; r++) for (const window of this.levels[r]!.windows) windows.push(this.stateOf(window, r, byParts));
     const snapshot: OwnerSnapshot = { owner: this.owner, windows, recentIds: [], takenAtMs: now };
     const hashes = this.dedup.exportPacked(now);
     if (hashes !== null) snapshot.recentIdHashes = hashes;
@@ -490,14 +493,26 @@ export class OwnerActor {
     }
   }
 
-  /** The state of an open window with what its open finer windows hold and it does not yet. */
-  private stateOf(window: WindowAggregate, r: number): WindowState {
+  /**
+   * The state of an open window with what its open finer windows hold and it
+   * does not yet. With `shared`, states of windows made of the same parts
+   * share their records and sketch bytes (see WindowState: states are read,
+   * encoded and copied, never changed in place).
+   */
+  private stateOf(window: WindowAggregate, r: number, shared?: Map<string, WindowState>): WindowState {
     const parts: WindowAggregate[] = window.isEmpty() && !window.hasUsers ? [] : [window];
     this.collectPending(window, r, parts);
-    // Most coarser windows of a quiet owner hold nothing of their own and one finer window: no copy then.
     if (parts.length === 0) return window.toState(true);
-    if (parts.length === 1) return parts[0]!.toStateAs(window.resolution, window.startMs, true);
-    return this.sum(window, parts).toState(true);
+    let key = '';
+    if (shared !== undefined) {
+      for (const part of parts) key += `${part.resolution}@${part.startMs};`;
+      const same = shared.get(key);
+      if (same !== undefined) return { ...same, resolution: window.resolution, startMs: window.startMs };
+    }
+    // Most coarser windows of a quiet owner hold nothing of their own and one finer window: no copy then.
+    const state = parts.length === 1 ? parts[0]!.toStateAs(window.resolution, window.startMs, true) : this.sum(window, parts).toState(true);
+    shared?.set(key, state);
+    return state;
   }
 
   /** The users estimate of an open window, finer windows included. */

@@ -80,7 +80,12 @@ export interface ValueStats {
   max: number;
 }
 
-/** A window's aggregate, as stored (rollup, snapshot) and as sent in a ws snapshot. */
+/**
+ * A window's aggregate, as stored (rollup, snapshot) and as sent in a ws
+ * snapshot. Treat it as immutable: the windows of one OwnerSnapshot may share
+ * their records and sketch bytes (a minute and an hour that hold the same
+ * seconds), so change a copy, never a state in place.
+ */
 export interface WindowState {
   resolution: Resolution;
   /** Window start, unix ms, aligned to the resolution (UTC). */
