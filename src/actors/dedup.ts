@@ -2,7 +2,8 @@
  * Recent event ids of one owner, to answer `duplicate` for a re-sent event.
  *
  * What is kept is not the id but its 64-bit hash (hash64: MurmurHash3 x86_128,
- * first 64 bits), with the time it was first seen, in one Uint32Array:
+ * first 64 bits), with the time it was first seen, in one Int32Array (int32,
+ * not uint32, so that V8 compares them as small integers):
  * - a ring of `cap` ids in arrival order, as three runs of `cap` words: the
  *   `a` words, the `b` words, and seenAtMs - baseMs (so a linear search reads
  *   one contiguous run);
@@ -37,7 +38,7 @@
  * passes its clock, which never goes backwards; a restore replays in time
  * order), so the ring stays in time order. Times are kept as unsigned 32-bit
  * offsets from `baseMs`, rebased long before they could overflow (horizonMs
- * is at most 2^31 ms, config allows 7 days).
+ * is at most 2^30 ms, config allows 7 days).
  *
  * Packed form (snapshots), little-endian, version 1:
  *   [0] version=1 [1..4) 0  [4..8) u32 count n  [8..16) f64 baseMs (an integer)
@@ -57,9 +58,9 @@ const RING_MIN = 8;
 const PACKED_HEADER_BYTES = 16;
 const PACKED_ENTRY_BYTES = 12;
 /** Offsets are rebased past this (the array holds them as u32). */
-const OFFSET_MS_MAX = 0xffff_ffff;
-/** horizonMs must stay well below the offset range, so a rebase always fits every live id. */
-export const DEDUP_HORIZON_MS_MAX = 2 ** 31;
+const OFFSET_MS_MAX = 0x7fff_ffff;
+/** horizonMs must stay well below the offset range, so a rebase always fits every live id (2^30 ms: 12.4 days). */
+export const DEDUP_HORIZON_MS_MAX = 2 ** 30;
 
 /** An id as the memory keeps it: its hash64 words and when it was first seen. */
 export type HashedId = [a: number, b: number, seenAtMs: number];
@@ -77,7 +78,7 @@ export class DedupMemory {
   /** Ids forgotten before their horizon, because idsMax newer ones were held. */
   evictedEarly = 0;
   /** Ring (a words, b words, time words: cap each), then the table (one word per slot) when cap > LINEAR_IDS_MAX; null while empty. */
-  private words: Uint32Array | null = null;
+  private words: Int32Array | null = null;
   private cap = 0;
   /** Ring index of the oldest id. */
   private head = 0;
@@ -96,7 +97,7 @@ export class DedupMemory {
   ) {
     assert.ok(
       Number.isSafeInteger(horizonMs) && horizonMs > 0 && horizonMs <= DEDUP_HORIZON_MS_MAX,
-      `dedupHorizonMs must be an integer in 1..2^31, got ${horizonMs}`,
+      `dedupHorizonMs must be an integer in 1..2^30, got ${horizonMs}`,
     );
     assert.ok(Number.isSafeInteger(idsMax) && idsMax >= 2, `dedupIdsMax must be an integer >= 2, got ${idsMax}`);
     this.baseMs = nowMs;
@@ -119,11 +120,13 @@ export class DedupMemory {
    */
   seen(id: string, nowMs: number): boolean {
     hash64(id, HASH);
-    return this.seenHash(HASH[0]!, HASH[1]!, nowMs);
+    return this.seenHash(HASH[0]! | 0, HASH[1]! | 0, nowMs);
   }
 
-  /** seen() for an id already hashed with hash64 (a, b = its two words). */
+  /** seen() for an id already hashed with hash64 (a, b = its two words, as uint32 or int32). */
   seenHash(a: number, b: number, nowMs: number): boolean {
+    a |= 0;
+    b |= 0;
     const now = nowMs > this.clockMs ? (this.clockMs = nowMs) : this.clockMs;
     if (this.count > 0) {
       // Most calls expire nothing: check the oldest id before calling out.
@@ -286,7 +289,7 @@ export class DedupMemory {
     if (this.mask >= 0) this.tableAdd(words, a, i);
   }
 
-  private tableAdd(words: Uint32Array, a: number, ringIndex: number): void {
+  private tableAdd(words: Int32Array, a: number, ringIndex: number): void {
     const mask = this.mask;
     const table = this.tableAt;
     let slot = a & mask;
@@ -324,7 +327,7 @@ export class DedupMemory {
   private resize(cap: number): void {
     const old = this.words;
     const slots = cap > LINEAR_IDS_MAX ? nextPow2(cap * 2) : 0;
-    const words = new Uint32Array(3 * cap + slots);
+    const words = new Int32Array(3 * cap + slots);
     if (old !== null) {
       const oldCap = this.cap;
       for (let k = 0, i = this.head; k < this.count; k++) {

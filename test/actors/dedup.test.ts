@@ -230,6 +230,6 @@ void test('hash64 feeds the memory: seen(id) is seenHash(hash64(id))', () => {
 
 void test('bad bounds are our bug: assertions', () => {
   assert.throws(() => new DedupMemory(0, 10, T0), assert.AssertionError);
-  assert.throws(() => new DedupMemory(2 ** 31 + 1, 10, T0), assert.AssertionError);
+  assert.throws(() => new DedupMemory(2 ** 30 + 1, 10, T0), assert.AssertionError);
   assert.throws(() => new DedupMemory(10, 1, T0), assert.AssertionError);
 });
