@@ -6,11 +6,17 @@
  * A third task only renumbers the ids (every batch needs fresh ids, or dedup
  * answers `duplicate` and skips the work); its cost is inside the other two.
  *
+ * Each scenario runs twice in the same process: `before` is the frozen
+ * pre-memory-work implementation (bench/actors/legacy/: a Map of string ids,
+ * every event counted at every resolution in Maps), `after` is src/actors.
+ * The ratio before/after is the figure to read; absolute numbers drift.
+ *
  * Run: node dist/bench/actors/owner.bench.js
  */
 import { Bench } from 'tinybench';
 import { OwnerActor, type ApplySink, type OwnerOptions } from '../../src/actors/owner.js';
 import type { EventRecord, Resolution } from '../../src/actors/types.js';
+import { OwnerActor as LegacyOwnerActor } from './legacy/owner.js';
 
 const BATCH_EVENTS = 500;
 const NAMES = 20;
@@ -66,11 +72,11 @@ function makeBatch(): EventRecord[] {
 const indexes = Array.from({ length: BATCH_EVENTS }, (_, i) => i);
 
 /** A clock, a batch and an actor per task, so the tasks do not share state. */
-function scenario(watch: Resolution | undefined): () => void {
+function scenario(Owner: typeof OwnerActor | typeof LegacyOwnerActor, watch: Resolution | undefined): () => void {
   const records = makeBatch();
   let round = 0;
   let nowMs = T0;
-  const actor = new OwnerActor('owner-bench', OPTIONS, nowMs);
+  const actor = new Owner('owner-bench', OPTIONS, nowMs);
   if (watch !== undefined) actor.watch(watch);
   const sink: ApplySink = {
     shard: 3,
@@ -99,8 +105,12 @@ const records = makeBatch();
 let renumberRound = 0;
 const bench = new Bench({ time: BENCH_TIME_MS });
 bench
-  .add('applyBatch 500, none watched', scenario(undefined))
-  .add("applyBatch 500, '1s' watched", scenario('1s'))
+  .add('before: applyBatch 500, none watched', scenario(LegacyOwnerActor, undefined))
+  .add('after: applyBatch 500, none watched', scenario(OwnerActor, undefined))
+  .add("before: applyBatch 500, '1s' watched", scenario(LegacyOwnerActor, '1s'))
+  .add("after: applyBatch 500, '1s' watched", scenario(OwnerActor, '1s'))
+  .add("before: applyBatch 500, '1m' watched", scenario(LegacyOwnerActor, '1m'))
+  .add("after: applyBatch 500, '1m' watched", scenario(OwnerActor, '1m'))
   .add('renumber ids only', () => {
     renumberRound++;
     for (let i = 0; i < BATCH_EVENTS; i++) records[i]!.id = `b${renumberRound}-${i}`;
@@ -113,48 +123,20 @@ function medianMs(name: string): number {
   if (result === undefined || !('latency' in result)) throw new Error(`task ${name} has no result`);
   return result.latency.p50;
 }
-const plain = medianMs('applyBatch 500, none watched');
-const watched = medianMs("applyBatch 500, '1s' watched");
-const renumber = medianMs('renumber ids only');
-console.table([
-  { task: 'none watched', 'events/s (median batch)': Math.round((BATCH_EVENTS / plain) * 1000), 'ns/event': ((plain * 1e6) / BATCH_EVENTS).toFixed(0) },
-  { task: "'1s' watched", 'events/s (median batch)': Math.round((BATCH_EVENTS / watched) * 1000), 'ns/event': ((watched * 1e6) / BATCH_EVENTS).toFixed(0) },
-  { task: 'renumber only', 'events/s (median batch)': Math.round((BATCH_EVENTS / renumber) * 1000), 'ns/event': ((renumber * 1e6) / BATCH_EVENTS).toFixed(0) },
-]);
-console.log(`ratio watched / none watched (time per batch): ${(watched / plain).toFixed(2)}x`);
-
-// Memory: resident owners with a typical small load each (run with --expose-gc to measure).
-/** Owners created for the memory estimate, and the events each gets (spread over a few seconds). */
-const MEMORY_OWNERS = 2_000;
-const MEMORY_EVENTS_PER_OWNER = 200;
-const MEMORY_USERS_PER_OWNER = 50;
-const gc = (globalThis as { gc?: () => void }).gc;
-if (gc === undefined) {
-  console.log('memory: run with node --expose-gc to measure heap bytes per owner');
-} else {
-  gc();
-  const before = process.memoryUsage().heapUsed;
-  const owners: OwnerActor[] = [];
-  let approx = 0;
-  const nowMs = T0 + 10_000;
-  for (let o = 0; o < MEMORY_OWNERS; o++) {
-    const actor = new OwnerActor(`owner-${o}`, OPTIONS, nowMs);
-    const batch = makeBatch().slice(0, MEMORY_EVENTS_PER_OWNER);
-    for (let i = 0; i < batch.length; i++) {
-      batch[i]!.id = `o${o}-e${i}`;
-      batch[i]!.userId = users[i % MEMORY_USERS_PER_OWNER];
-      batch[i]!.timestampMs = nowMs - (i % 4) * 1_000;
-    }
-    const sink: ApplySink = { shard: 0, counts: { accepted: 0, duplicate: 0, late: 0, tooLate: 0, rejected: 0 }, receipts: [], receiptsAll: false, stored: [] };
-    actor.applyBatch(batch, indexes.slice(0, batch.length), nowMs, sink);
-    owners.push(actor);
-  }
-  gc();
-  const perOwner = (process.memoryUsage().heapUsed - before) / MEMORY_OWNERS;
-  for (const actor of owners) approx += actor.approxBytes();
-  console.log(
-    `memory: ${MEMORY_OWNERS} owners x ${MEMORY_EVENTS_PER_OWNER} events (${MEMORY_USERS_PER_OWNER} users, 4 resolutions, 7 open windows): ` +
-      `${Math.round(perOwner)} heap bytes/owner measured (windows + dedup ids; the actor keeps no event records), ` +
-      `approxBytes() says ${Math.round(approx / MEMORY_OWNERS)}`,
-  );
+const rows = [];
+for (const task of ['applyBatch 500, none watched', "applyBatch 500, '1s' watched", "applyBatch 500, '1m' watched"]) {
+  const before = medianMs(`before: ${task}`);
+  const after = medianMs(`after: ${task}`);
+  rows.push({
+    task,
+    'before ns/event': ((before * 1e6) / BATCH_EVENTS).toFixed(0),
+    'after ns/event': ((after * 1e6) / BATCH_EVENTS).toFixed(0),
+    'after events/s': Math.round((BATCH_EVENTS / after) * 1000),
+    'speed-up (before/after)': `${(before / after).toFixed(2)}x`,
+  });
 }
+const renumber = medianMs('renumber ids only');
+rows.push({ task: 'renumber ids only (inside every task)', 'before ns/event': ((renumber * 1e6) / BATCH_EVENTS).toFixed(0), 'after ns/event': '', 'after events/s': 0, 'speed-up (before/after)': '' });
+console.table(rows);
+
+// Memory per owner, before and after: bench/actors/memory.bench.ts.

@@ -1,50 +1,117 @@
 /**
  * Recent event ids of one owner, to answer `duplicate` for a re-sent event.
  *
- * Two generations of `Map<id, seenAtMs>`: new ids go into `current`; a
- * rotation makes `current` the `previous` and drops the old `previous`.
- * Rotations happen when `current` has been filling for horizonMs, or early
- * when it holds idsMax/2 ids (counted in `earlyRotations`). The time is kept
- * per id, so an id counts as seen only while nowMs - seenAtMs < horizonMs.
+ * What is kept is not the id but its 64-bit hash (hash64: MurmurHash3 x86_128,
+ * first 64 bits), with the time it was first seen, in one Int32Array (int32,
+ * not uint32, so that V8 compares them as small integers):
+ * - a ring of `cap` ids in arrival order, as three runs of `cap` words: the
+ *   `a` words, the `b` words, and seenAtMs - baseMs (so a linear search reads
+ *   one contiguous run);
+ * - past LINEAR_IDS_MAX ids, behind the ring, an open-addressing table
+ *   (linear probing, load <= 1/2, backward-shift deletion, no tombstones) of
+ *   one word per slot: ring index + 1, 0 marks an empty slot. The slot comes
+ *   from `a`. Up to LINEAR_IDS_MAX ids the ring is searched directly.
+ * The array starts empty (an owner without ids holds none), doubles as ids
+ * arrive, up to idsMax, and halves when ids expire: 12 bytes per id in the
+ * ring plus 4 to 8 in the table, plus one typed array (~200 bytes), against
+ * ~55 bytes per id for the Map of strings this replaced (bench/results/memory.md).
  *
  * The guarantee: an event whose id was first seen at time t is answered
- * `duplicate` at time t' if t' - t < horizonMs, provided fewer than
- * floor(idsMax/2) other distinct ids were first seen in between. Beyond
- * horizonMs it is never a duplicate (the time check is exact). Memory holds
- * at most idsMax ids (two generations of at most idsMax/2).
+ * `duplicate` at time t' if t' - t < horizonMs, provided fewer than idsMax
+ * other distinct ids were first seen in between (the ring drops its oldest
+ * id to take a new one once it holds idsMax; counted in `evictedEarly`).
+ * Beyond horizonMs it is never a duplicate: the ring is in time order, and
+ * every lookup first drops the ids whose horizon has passed. (The two
+ * generations of Maps this replaced promised only idsMax/2.)
  *
- * Why the rotation period is horizonMs and not horizonMs/2: an id lives in
- * `current` for up to one period and in `previous` for one more, so a period
- * of horizonMs/2 would only promise horizonMs/2 of memory; the receipt
- * contract says a duplicate is "the same id within the dedup horizon".
+ * False duplicates: two different ids with the same 64-bit hash. With n ids
+ * remembered a new id is taken for a duplicate with probability n / 2^64 per
+ * event (5.4e-15 at n = 100K); a million events a second against full
+ * memories for a year gives an expected 0.17 such events in total. That is
+ * below any other failure, so there is no verification path: keeping the ids
+ * to compare would cost what this saves. hash64 is not keyed, so ids chosen
+ * on purpose can collide; dedup is per owner, so a sender can only make its
+ * own events be answered `duplicate` (the receipt says so). docs/ARCHITECTURE.md
+ * states the choice.
  *
- * The clock is the owner's: nowMs is expected not to go backwards (the owner
- * takes the maximum of the times it was given).
+ * The clock is the memory's own: the largest time it was given (the owner
+ * passes its clock, which never goes backwards; a restore replays in time
+ * order), so the ring stays in time order. Times are kept as unsigned 32-bit
+ * offsets from `baseMs`, rebased long before they could overflow (horizonMs
+ * is at most 2^30 ms, config allows 7 days).
+ *
+ * Packed form (snapshots), little-endian, version 1:
+ *   [0] version=1 [1..4) 0  [4..8) u32 count n  [8..16) f64 baseMs (an integer)
+ *   then n x [u32 a, u32 b, u32 offsetMs], offsets non-decreasing (oldest first);
+ *   seenAtMs = baseMs + offsetMs, and the writer makes the first offset 0, so
+ *   equal memories give equal bytes.
  */
 import assert from 'node:assert/strict';
+import { hash64 } from './hash.js';
+import { SnapshotInvalidError } from './state-errors.js';
+
+export const DEDUP_FORMAT_VERSION = 1;
+/** Up to this many ids the ring is searched directly; beyond it a hash table is kept beside it. */
+export const LINEAR_IDS_MAX = 32;
+/** Ring capacity of the first allocation. */
+const RING_MIN = 8;
+const PACKED_HEADER_BYTES = 16;
+const PACKED_ENTRY_BYTES = 12;
+/** Offsets are rebased past this (the array holds them as u32). */
+const OFFSET_MS_MAX = 0x7fff_ffff;
+/** horizonMs must stay well below the offset range, so a rebase always fits every live id (2^30 ms: 12.4 days). */
+export const DEDUP_HORIZON_MS_MAX = 2 ** 30;
+
+/** An id as the memory keeps it: its hash64 words and when it was first seen. */
+export type HashedId = [a: number, b: number, seenAtMs: number];
+
+/** Scratch for hash64; one per thread, used synchronously. */
+const HASH = new Uint32Array(2);
+
+function nextPow2(n: number): number {
+  let p = 1;
+  while (p < n) p *= 2;
+  return p;
+}
 
 export class DedupMemory {
-  /** Rotations forced by the count bound before horizonMs elapsed. */
-  earlyRotations = 0;
-  private current = new Map<string, number>();
-  private previous = new Map<string, number>();
-  private rotatedAtMs: number;
-  private readonly generationIdsMax: number;
+  /** Ids forgotten before their horizon, because idsMax newer ones were held. */
+  evictedEarly = 0;
+  /** Ring (a words, b words, time words: cap each), then the table (one word per slot) when cap > LINEAR_IDS_MAX; null while empty. */
+  private words: Int32Array | null = null;
+  private cap = 0;
+  /** Ring index of the oldest id. */
+  private head = 0;
+  private count = 0;
+  /** Table slots - 1, or -1 without a table. */
+  private mask = -1;
+  /** Word index where the table starts. */
+  private tableAt = 0;
+  private baseMs: number;
+  private clockMs: number;
 
   constructor(
     readonly horizonMs: number,
     readonly idsMax: number,
     nowMs: number,
   ) {
-    assert.ok(Number.isSafeInteger(horizonMs) && horizonMs > 0, `dedupHorizonMs must be a positive integer, got ${horizonMs}`);
+    assert.ok(
+      Number.isSafeInteger(horizonMs) && horizonMs > 0 && horizonMs <= DEDUP_HORIZON_MS_MAX,
+      `dedupHorizonMs must be an integer in 1..2^30, got ${horizonMs}`,
+    );
     assert.ok(Number.isSafeInteger(idsMax) && idsMax >= 2, `dedupIdsMax must be an integer >= 2, got ${idsMax}`);
-    this.generationIdsMax = Math.floor(idsMax / 2);
-    this.rotatedAtMs = nowMs;
+    this.baseMs = nowMs;
+    this.clockMs = nowMs;
   }
 
-  /** Ids held (both generations; an id re-seen after its horizon may be held twice). */
+  /** Ids held (each within its horizon as of the last call). */
   get size(): number {
-    return this.current.size + this.previous.size;
+    return this.count;
+  }
+
+  /** Bytes of the typed array (0 while empty). */
+  get dataBytes(): number {
+    return this.words === null ? 0 : this.words.byteLength;
   }
 
   /**
@@ -52,59 +119,251 @@ export class DedupMemory {
    * remembers it as seen at nowMs and returns false.
    */
   seen(id: string, nowMs: number): boolean {
-    if (nowMs - this.rotatedAtMs >= this.horizonMs) this.rotateByTime(nowMs);
-    const inCurrent = this.current.get(id);
-    if (inCurrent !== undefined && nowMs - inCurrent < this.horizonMs) return true;
-    const inPrevious = this.previous.get(id);
-    if (inPrevious !== undefined && nowMs - inPrevious < this.horizonMs) return true;
-    this.current.set(id, nowMs);
-    if (this.current.size >= this.generationIdsMax) {
-      this.rotate(nowMs);
-      this.earlyRotations++;
+    hash64(id, HASH);
+    return this.seenHash(HASH[0]! | 0, HASH[1]! | 0, nowMs);
+  }
+
+  /** seen() for an id already hashed with hash64 (a, b = its two words, as uint32 or int32). */
+  seenHash(a: number, b: number, nowMs: number): boolean {
+    a |= 0;
+    b |= 0;
+    const now = nowMs > this.clockMs ? (this.clockMs = nowMs) : this.clockMs;
+    if (this.count > 0) {
+      // Most calls expire nothing: check the oldest id before calling out.
+      if (this.words![2 * this.cap + this.head]! <= now - this.horizonMs - this.baseMs) this.expire(now);
+      if (this.count > 0 && this.find(a, b) >= 0) return true;
     }
+    this.insert(a, b, now);
     return false;
   }
 
-  /** Ids still within the horizon with the time each was first seen, oldest generation first. */
-  export(nowMs: number): Array<[id: string, seenAtMs: number]> {
-    const out: Array<[string, number]> = [];
-    for (const [id, seenAtMs] of this.previous) {
-      if (nowMs - seenAtMs < this.horizonMs && !this.current.has(id)) out.push([id, seenAtMs]);
-    }
-    for (const [id, seenAtMs] of this.current) {
-      if (nowMs - seenAtMs < this.horizonMs) out.push([id, seenAtMs]);
+  /** The live ids, packed (see the format above); null when there are none. */
+  exportPacked(nowMs: number): Uint8Array | null {
+    const now = nowMs > this.clockMs ? (this.clockMs = nowMs) : this.clockMs;
+    if (this.count > 0) this.expire(now);
+    const words = this.words;
+    const n = this.count;
+    if (words === null || n === 0) return null;
+    const out = new Uint8Array(PACKED_HEADER_BYTES + PACKED_ENTRY_BYTES * n);
+    const view = new DataView(out.buffer);
+    // Times relative to the oldest id, so equal memories pack to equal bytes.
+    const cap = this.cap;
+    const first = words[2 * cap + this.head]!;
+    out[0] = DEDUP_FORMAT_VERSION;
+    view.setUint32(4, n, true);
+    view.setFloat64(8, this.baseMs + first, true);
+    let at = PACKED_HEADER_BYTES;
+    for (let k = 0, i = this.head; k < n; k++) {
+      view.setUint32(at, words[i]!, true);
+      view.setUint32(at + 4, words[cap + i]!, true);
+      view.setUint32(at + 8, words[2 * cap + i]! - first, true);
+      at += PACKED_ENTRY_BYTES;
+      if (++i === this.cap) i = 0;
     }
     return out;
   }
 
   /**
-   * Rebuilds the memory from export() output (entries already validated) by
-   * replaying them in time order, so both the time and the count guarantee
-   * carry over; entries beyond the horizon at nowMs are dropped.
+   * Reads exportPacked() bytes back as [a, b, seenAtMs] entries, validating
+   * them; a SnapshotInvalidError naming `field` when malformed.
    */
-  static import(entries: ReadonlyArray<readonly [string, number]>, horizonMs: number, idsMax: number, nowMs: number): DedupMemory {
-    const live = entries.filter((entry) => nowMs - entry[1] < horizonMs).sort((a, b) => a[1] - b[1]);
-    const memory = new DedupMemory(horizonMs, idsMax, live.length === 0 ? nowMs : live[0]![1]);
-    for (const [id, seenAtMs] of live) memory.seen(id, seenAtMs);
-    memory.earlyRotations = 0;
-    if (nowMs - memory.rotatedAtMs >= horizonMs) memory.rotateByTime(nowMs);
+  static readPacked(bytes: unknown, field = 'recentIdHashes'): HashedId[] {
+    const fail = (reason: string): never => {
+      throw new SnapshotInvalidError(reason, { field });
+    };
+    if (!(bytes instanceof Uint8Array)) return fail('not bytes');
+    if (bytes.length < PACKED_HEADER_BYTES) return fail(`${bytes.length} bytes, shorter than the header`);
+    if (bytes[0] !== DEDUP_FORMAT_VERSION) return fail(`unknown version ${bytes[0]}`);
+    if (bytes[1] !== 0 || bytes[2] !== 0 || bytes[3] !== 0) return fail('reserved bytes are not 0');
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const n = view.getUint32(4, true);
+    if (bytes.length !== PACKED_HEADER_BYTES + PACKED_ENTRY_BYTES * n) return fail(`length ${bytes.length} does not match count ${n}`);
+    const baseMs = view.getFloat64(8, true);
+    if (!Number.isSafeInteger(baseMs)) return fail('baseMs is not an integer');
+    const out: HashedId[] = [];
+    let previous = 0;
+    for (let k = 0, at = PACKED_HEADER_BYTES; k < n; k++, at += PACKED_ENTRY_BYTES) {
+      const offset = view.getUint32(at + 8, true);
+      if (offset < previous) return fail(`times not in order at entry ${k}`);
+      previous = offset;
+      out.push([view.getUint32(at, true), view.getUint32(at + 4, true), baseMs + offset]);
+    }
+    return out;
+  }
+
+  /** The ids of snapshots written before ids were hashed (OwnerSnapshot.recentIds, already validated), hashed. */
+  static hashIds(entries: ReadonlyArray<readonly [string, number]>): HashedId[] {
+    return entries.map(([id, seenAtMs]) => {
+      hash64(id, HASH);
+      return [HASH[0]!, HASH[1]!, seenAtMs];
+    });
+  }
+
+  /**
+   * Rebuilds a memory by replaying hashed ids in time order (a stable sort, so
+   * equal times keep their order), so both the time and the count guarantee
+   * carry over; ids past the horizon at nowMs are dropped, an id listed twice
+   * is kept once (its first time).
+   */
+  static fromHashed(entries: readonly HashedId[], horizonMs: number, idsMax: number, nowMs: number): DedupMemory {
+    const live = entries.filter((entry) => nowMs - entry[2] < horizonMs).sort((x, y) => x[2] - y[2]);
+    const memory = new DedupMemory(horizonMs, idsMax, live.length === 0 ? nowMs : live[0]![2]);
+    for (const [a, b, seenAtMs] of live) memory.seenHash(a, b, seenAtMs);
+    memory.evictedEarly = 0;
+    memory.advanceTo(nowMs);
     return memory;
   }
 
-  private rotateByTime(nowMs: number): void {
-    if (nowMs - this.rotatedAtMs >= 2 * this.horizonMs) {
-      // Both generations are past the horizon: drop them together.
-      this.previous = new Map();
-      this.current = new Map();
-      this.rotatedAtMs = nowMs;
-      return;
-    }
-    this.rotate(nowMs);
+  /** fromHashed(readPacked(bytes)). */
+  static importPacked(bytes: Uint8Array, horizonMs: number, idsMax: number, nowMs: number, field = 'recentIdHashes'): DedupMemory {
+    return DedupMemory.fromHashed(DedupMemory.readPacked(bytes, field), horizonMs, idsMax, nowMs);
   }
 
-  private rotate(nowMs: number): void {
-    this.previous = this.current;
-    this.current = new Map();
-    this.rotatedAtMs = nowMs;
+  /** fromHashed(hashIds(entries)): the previous snapshot format. */
+  static import(entries: ReadonlyArray<readonly [string, number]>, horizonMs: number, idsMax: number, nowMs: number): DedupMemory {
+    return DedupMemory.fromHashed(DedupMemory.hashIds(entries), horizonMs, idsMax, nowMs);
+  }
+
+  /** Advances the clock to nowMs and drops what expired by then. */
+  private advanceTo(nowMs: number): void {
+    if (nowMs > this.clockMs) this.clockMs = nowMs;
+    if (this.count > 0) this.expire(this.clockMs);
+  }
+
+  /** Drops the ids whose horizon has passed (all at the old end of the ring), then shrinks if mostly empty. */
+  private expire(now: number): void {
+    const words = this.words!;
+    const limit = now - this.horizonMs - this.baseMs; // an id is live while its offset > limit
+    const before = this.count;
+    const times = 2 * this.cap;
+    while (this.count > 0 && words[times + this.head]! <= limit) this.dropOldest();
+    if (this.count === before) return;
+    if (this.count === 0) {
+      this.release();
+    } else if (this.cap > RING_MIN && this.count * 4 <= this.cap) {
+      this.resize(Math.max(RING_MIN, nextPow2(this.count * 2)));
+    }
+  }
+
+  /** Ring index of (a, b), or -1. */
+  private find(a: number, b: number): number {
+    const words = this.words!;
+    const mask = this.mask;
+    const cap = this.cap;
+    if (mask < 0) {
+      // The live ids are head..head+count-1, wrapping: two contiguous runs of b words.
+      const head = this.head;
+      const end = head + this.count;
+      const firstEnd = end < cap ? end : cap;
+      for (let i = head; i < firstEnd; i++) if (words[cap + i] === b && words[i] === a) return i;
+      for (let i = 0, wrapEnd = end - cap; i < wrapEnd; i++) if (words[cap + i] === b && words[i] === a) return i;
+      return -1;
+    }
+    const table = this.tableAt;
+    for (let slot = a & mask; ; slot = (slot + 1) & mask) {
+      const ref = words[table + slot]!;
+      if (ref === 0) return -1;
+      if (words[ref - 1] === a && words[cap + ref - 1] === b) return ref - 1;
+    }
+  }
+
+  private insert(a: number, b: number, now: number): void {
+    if (this.count === this.cap) {
+      if (this.cap < this.idsMax) {
+        this.resize(Math.min(this.idsMax, Math.max(RING_MIN, this.cap * 2)));
+      } else {
+        this.dropOldest();
+        this.evictedEarly++;
+      }
+    }
+    if (this.count === 0) this.baseMs = now;
+    else if (now - this.baseMs > OFFSET_MS_MAX) this.rebase(now);
+    const words = this.words!;
+    const cap = this.cap;
+    let i = this.head + this.count;
+    if (i >= cap) i -= cap;
+    words[i] = a;
+    words[cap + i] = b;
+    words[2 * cap + i] = now - this.baseMs;
+    this.count++;
+    if (this.mask >= 0) this.tableAdd(words, a, i);
+  }
+
+  private tableAdd(words: Int32Array, a: number, ringIndex: number): void {
+    const mask = this.mask;
+    const table = this.tableAt;
+    let slot = a & mask;
+    while (words[table + slot] !== 0) slot = (slot + 1) & mask;
+    words[table + slot] = ringIndex + 1;
+  }
+
+  private dropOldest(): void {
+    const words = this.words!;
+    const i = this.head;
+    if (this.mask >= 0) {
+      const mask = this.mask;
+      const table = this.tableAt;
+      let slot = words[i]! & mask;
+      while (words[table + slot] !== i + 1) slot = (slot + 1) & mask;
+      // Backward-shift deletion: pull later entries of the probe run into the hole,
+      // unless their home slot lies cyclically after the hole.
+      let hole = slot;
+      for (let j = (hole + 1) & mask; ; j = (j + 1) & mask) {
+        const ref = words[table + j]!;
+        if (ref === 0) break;
+        const home = words[ref - 1]! & mask;
+        const stays = hole <= j ? hole < home && home <= j : hole < home || home <= j;
+        if (stays) continue;
+        words[table + hole] = ref;
+        hole = j;
+      }
+      words[table + hole] = 0;
+    }
+    this.head = i + 1 === this.cap ? 0 : i + 1;
+    this.count--;
+  }
+
+  /** New capacity (>= count): live ids move to ring indexes 0..count-1, and the table is rebuilt. */
+  private resize(cap: number): void {
+    const old = this.words;
+    const slots = cap > LINEAR_IDS_MAX ? nextPow2(cap * 2) : 0;
+    const words = new Int32Array(3 * cap + slots);
+    if (old !== null) {
+      const oldCap = this.cap;
+      for (let k = 0, i = this.head; k < this.count; k++) {
+        words[k] = old[i]!;
+        words[cap + k] = old[oldCap + i]!;
+        words[2 * cap + k] = old[2 * oldCap + i]!;
+        if (++i === oldCap) i = 0;
+      }
+    }
+    this.words = words;
+    this.cap = cap;
+    this.head = 0;
+    this.tableAt = 3 * cap;
+    this.mask = slots - 1;
+    if (slots > 0) for (let k = 0; k < this.count; k++) this.tableAdd(words, words[k]!, k);
+  }
+
+  private release(): void {
+    this.words = null;
+    this.cap = 0;
+    this.head = 0;
+    this.count = 0;
+    this.mask = -1;
+    this.tableAt = 0;
+  }
+
+  /** Moves baseMs up to now - horizonMs; every live id is younger, so its offset stays positive. */
+  private rebase(now: number): void {
+    const newBase = now - this.horizonMs;
+    const shift = newBase - this.baseMs;
+    const words = this.words!;
+    const times = 2 * this.cap;
+    for (let k = 0, i = this.head; k < this.count; k++) {
+      words[times + i] = words[times + i]! - shift;
+      if (++i === this.cap) i = 0;
+    }
+    this.baseMs = newBase;
   }
 }

@@ -18,6 +18,31 @@
  *   otherwise `accepted`. `duplicate` (DedupMemory) is neither stored nor counted.
  * - A window is in `levels[r].windows` until closeDue returns it; `nextCloseMs`
  *   is no later than the earliest end + allowedLatenessMs among them.
+ * - Roll-up: an event is counted once, in the window of the finest resolution
+ *   holding its timestamp. A window of a coarser resolution counts its own
+ *   events only through its finer windows: when one closes, its counts and
+ *   users are added to the coarser window holding it (which exists: a window
+ *   is created with every coarser one above it, and a coarser window closes
+ *   no earlier than the finer ones it holds). Reads (snapshot, openWindows,
+ *   window, the uniques of a delta) therefore sum a coarser window with its
+ *   open finer windows, recursively. Most owners hold one event-bearing
+ *   window instead of four (bench/results/memory.md), and an event updates
+ *   one window instead of four.
+ * - Exception, after a restore: a snapshot holds every window with all its
+ *   counts, so a restored window whose coarser window was restored too is
+ *   `eager`: the coarser one already counts it, it gets its new events
+ *   directly as well (and so on up while windows are eager), and it does not
+ *   roll up when it closes. A finer window created after the restore is not
+ *   eager; when it rolls up into an eager window, the counts go on up the
+ *   same way.
+ * - A watched resolution's windows have a delta Tally that counts each event
+ *   as it arrives (a coarser window's delta too, though its own counts wait
+ *   for the roll-up); with more than namesPerWindowMax names the roll-up may
+ *   fold another set of names into "~other" than the deltas did (totals agree).
+ * - Memory (bench/results/memory.md): windows keep names as ids of the
+ *   thread's name table (names.ts) in double arrays (tally.ts), the dedup
+ *   memory keeps 64-bit hashes of ids (dedup.ts), and nothing is allocated
+ *   before it is needed (no sketch without a user, no id memory without ids).
  * - A window has a delta Tally exactly while its resolution is watched; a
  *   window with a non-empty delta is in `pendingDeltas` (once).
  */
@@ -25,6 +50,7 @@ import assert from 'node:assert/strict';
 import { DedupMemory } from './dedup.js';
 import { hash32 } from './hash.js';
 import { HLL_PRECISION_MAX, HLL_PRECISION_MIN } from './hll.js';
+import { intern } from './names.js';
 import { SnapshotInvalidError } from './state-errors.js';
 import {
   RESOLUTIONS,
@@ -71,25 +97,30 @@ export interface ApplySink {
 export interface OwnerCounters {
   namesOverflow: number;
   categoriesOverflow: number;
-  dedupEarlyRotations: number;
+  /** Ids forgotten before dedupHorizonMs because dedupIdsMax newer ones were held. */
+  dedupEvictedEarly: number;
   /** Windows in a restored snapshot whose resolution is no longer configured; dropped. */
   windowsDroppedOnRestore: number;
 }
 
-/** Rough heap cost of an actor without its windows and ids. */
-export const OWNER_BASE_BYTES = 1024;
-/** Rough heap cost of one remembered event id: Map entry, a ~36-character id string, its time. */
-export const DEDUP_ID_BYTES = 128;
+/** Rough heap cost of an actor without its windows and ids (the actor, its levels, counters and dedup object). */
+export const OWNER_BASE_BYTES = 900;
+
+/** Bounds the walk up from the finest window: resolutions kept per owner. */
+const LEVELS_MAX = RESOLUTIONS.length;
 
 interface Level {
   readonly resolution: Resolution;
   readonly windowMs: number;
-  readonly windows: Map<number, WindowAggregate>;
+  /** Open windows, oldest first: a handful at 1 s, one or two at coarser resolutions, so a scan beats a Map. */
+  windows: WindowAggregate[];
   watchers: number;
   /** One-entry cache: most events of a batch share their window. */
-  lastStartMs: number;
   lastWindow: WindowAggregate | null;
 }
+
+/** One WindowOptions object per OwnerOptions object, shared by its actors. */
+const windowOptionsOf = new WeakMap<OwnerOptions, WindowOptions>();
 
 const validatedOptions = new WeakSet<OwnerOptions>();
 
@@ -113,13 +144,16 @@ function validateOptions(options: OwnerOptions): void {
 export class OwnerActor {
   /** The largest nowMs this actor was given by applyBatch: for idle eviction. */
   lastActiveMs: number;
-  readonly counters: OwnerCounters = { namesOverflow: 0, categoriesOverflow: 0, dedupEarlyRotations: 0, windowsDroppedOnRestore: 0 };
+  readonly counters: OwnerCounters = { namesOverflow: 0, categoriesOverflow: 0, dedupEvictedEarly: 0, windowsDroppedOnRestore: 0 };
   private clockMs: number;
+  /** Finest first. */
   private readonly levels: Level[];
   private dedup: DedupMemory;
   private readonly windowOptions: WindowOptions;
   private nextCloseMs = Number.POSITIVE_INFINITY;
   private pendingDeltas: WindowAggregate[] = [];
+  /** Watched levels coarser than the finest, plus eager windows: while 0, an event touches only its finest window. */
+  private chainWork = 0;
 
   constructor(
     readonly owner: string,
@@ -129,34 +163,34 @@ export class OwnerActor {
     validateOptions(options);
     this.clockMs = nowMs;
     this.lastActiveMs = nowMs;
-    this.windowOptions = { hllPrecision: options.hllPrecision, namesPerWindowMax: options.namesPerWindowMax };
+    let windowOptions = windowOptionsOf.get(options);
+    if (windowOptions === undefined) {
+      windowOptions = Object.freeze({ hllPrecision: options.hllPrecision, namesPerWindowMax: options.namesPerWindowMax });
+      windowOptionsOf.set(options, windowOptions);
+    }
+    this.windowOptions = windowOptions;
     this.levels = [...options.resolutions]
       .sort((a, b) => RESOLUTION_MS[a] - RESOLUTION_MS[b])
-      .map((resolution) => ({
-        resolution,
-        windowMs: RESOLUTION_MS[resolution],
-        windows: new Map<number, WindowAggregate>(),
-        watchers: 0,
-        lastStartMs: Number.NaN,
-        lastWindow: null,
-      }));
+      .map((resolution) => ({ resolution, windowMs: RESOLUTION_MS[resolution], windows: [], watchers: 0, lastWindow: null }));
+    assert.ok(this.levels.length <= LEVELS_MAX);
     this.dedup = new DedupMemory(options.dedupHorizonMs, options.dedupIdsMax, nowMs);
   }
 
   /**
    * Applies validated events: `records[k]` sits at position `indexes[k]` of the request.
-   * Each is deduplicated, classified against the finest window, and counted in a
-   * window of every resolution (see the invariants above).
+   * Each is deduplicated, classified against the finest window, and counted in
+   * the finest window holding it (see the invariants above).
    */
   applyBatch(records: readonly EventRecord[], indexes: readonly number[], nowMs: number, out: ApplySink): void {
     assert.equal(records.length, indexes.length, 'records and indexes differ in length');
     const now = this.advance(nowMs);
     this.lastActiveMs = now;
     const levels = this.levels;
-    const finestMs = levels[0]!.windowMs;
+    const finest = levels[0]!;
+    const finestMs = finest.windowMs;
     const latenessMs = this.options.allowedLatenessMs;
     const { counts, receipts, stored, receiptsAll, shard } = out;
-    const earlyBefore = this.dedup.earlyRotations;
+    const evictedBefore = this.dedup.evictedEarly;
     for (let k = 0; k < records.length; k++) {
       const record = records[k]!;
       const index = indexes[k]!;
@@ -165,19 +199,17 @@ export class OwnerActor {
         receipts.push({ index, id: record.id, status: 'duplicate' });
         continue;
       }
-      const finestEndMs = windowStartMs(record.timestampMs, finestMs) + finestMs;
+      const finestStartMs = windowStartMs(record.timestampMs, finestMs);
       let status: StoredEvent['status'];
-      if (now >= finestEndMs + latenessMs) {
+      if (now >= finestStartMs + finestMs + latenessMs) {
         status = 'too_late';
         counts.tooLate++;
-        for (let r = 0; r < levels.length; r++) {
-          const level = levels[r]!;
-          const window = this.windowAt(level, windowStartMs(now, level.windowMs));
-          window.addTooLate();
-          if (window.delta !== null) this.queueDelta(window);
-        }
+        const window = this.windowAt(0, windowStartMs(now, finestMs));
+        window.addTooLate();
+        if (window.delta !== null) this.queueDelta(window);
+        if (this.chainWork > 0) this.tooLateUp(window, now);
       } else {
-        const late = now >= finestEndMs;
+        const late = now >= finestStartMs + finestMs;
         if (late) {
           status = 'late';
           counts.late++;
@@ -188,45 +220,55 @@ export class OwnerActor {
         const severity = severityIndex(record.severity);
         assert.ok(severity >= 0, 'records must be validated: unknown severity');
         const userHash = record.userId === undefined ? -1 : hash32(record.userId);
-        for (let r = 0; r < levels.length; r++) {
-          const level = levels[r]!;
-          const window = this.windowAt(level, windowStartMs(record.timestampMs, level.windowMs));
-          const namesBefore = window.namesOverflow;
-          const categoriesBefore = window.categoriesOverflow;
-          window.add(record.name, record.category, severity, record.value, late, userHash);
-          this.counters.namesOverflow += window.namesOverflow - namesBefore;
-          this.counters.categoriesOverflow += window.categoriesOverflow - categoriesBefore;
-          if (window.delta !== null) this.queueDelta(window);
-        }
+        const name = record.name;
+        const category = record.category;
+        const nameId = intern(name);
+        const catId = intern(category);
+        const window = this.windowAt(0, finestStartMs);
+        this.countIn(window, nameId, name, catId, category, severity, record.value, late, userHash);
+        if (this.chainWork > 0) this.countUp(window, record.timestampMs, nameId, name, catId, category, severity, record.value, late, userHash);
       }
       stored.push({ owner: this.owner, shard, status, event: record });
       if (status !== 'accepted' || receiptsAll) receipts.push({ index, id: record.id, status });
     }
-    this.counters.dedupEarlyRotations += this.dedup.earlyRotations - earlyBefore;
+    this.counters.dedupEvictedEarly += this.dedup.evictedEarly - evictedBefore;
   }
 
-  /** Removes and returns (open = false) every window whose end + allowedLatenessMs <= nowMs, oldest first per resolution. */
+  /**
+   * Removes and returns (open = false) every window whose end + allowedLatenessMs <= nowMs,
+   * finest resolution first, oldest first per resolution; each rolls up into its coarser window.
+   */
   closeDue(nowMs: number): WindowState[] {
     const now = this.advance(nowMs);
     const closed: WindowState[] = [];
     if (now < this.nextCloseMs) return closed;
     const latenessMs = this.options.allowedLatenessMs;
     let next = Number.POSITIVE_INFINITY;
-    for (const level of this.levels) {
+    for (let r = 0; r < this.levels.length; r++) {
+      const level = this.levels[r]!;
       const due: WindowAggregate[] = [];
-      for (const window of level.windows.values()) {
-        const closeMs = window.endMs + latenessMs;
-        if (closeMs <= now) due.push(window);
-        else if (closeMs < next) next = closeMs;
+      let kept = 0;
+      const windows = level.windows;
+      for (let i = 0; i < windows.length; i++) {
+        const window = windows[i]!;
+        const closeMs = window.startMs + level.windowMs + latenessMs;
+        if (closeMs <= now) {
+          due.push(window);
+        } else {
+          if (closeMs < next) next = closeMs;
+          windows[kept++] = window;
+        }
       }
       if (due.length === 0) continue;
+      windows.length = kept;
+      level.lastWindow = null;
       due.sort((a, b) => a.startMs - b.startMs);
       for (const window of due) {
-        level.windows.delete(window.startMs);
+        // Every finer window it held closed before it (they end no later), so its own counts are all of it.
         closed.push(window.toState(false));
+        if (window.eager) this.chainWork--;
+        else if (r + 1 < this.levels.length) this.rollUp(window, r);
       }
-      level.lastWindow = null;
-      level.lastStartMs = Number.NaN;
     }
     this.nextCloseMs = next;
     return closed;
@@ -236,15 +278,21 @@ export class OwnerActor {
   snapshot(nowMs: number): OwnerSnapshot {
     const now = this.advance(nowMs);
     const windows: WindowState[] = [];
-    for (const level of this.levels) for (const window of level.windows.values()) windows.push(window.toState(true));
-    return { owner: this.owner, windows, recentIds: this.dedup.export(now), takenAtMs: now };
+    // Windows made of the same parts (a quiet owner's minute, hour and day hold just its open
+    // seconds) get one set of records, each under its own resolution and start.
+    const byParts = new Map<string, WindowState>();
+    for (let r = 0; r < this.levels.length; r++) for (const window of this.levels[r]!.windows) windows.push(this.stateOf(window, r, byParts));
+    const snapshot: OwnerSnapshot = { owner: this.owner, windows, recentIds: [], takenAtMs: now };
+    const hashes = this.dedup.exportPacked(now);
+    if (hashes !== null) snapshot.recentIdHashes = hashes;
+    return snapshot;
   }
 
   /** Rebuilds an actor from a snapshot, validating it first; throws SnapshotInvalidError (with the field) when malformed. */
   static restore(snapshot: OwnerSnapshot, options: OwnerOptions, nowMs: number): OwnerActor {
     const value: unknown = snapshot;
     if (typeof value !== 'object' || value === null) throw new SnapshotInvalidError('not an object', { field: '' });
-    const { owner, windows, recentIds, takenAtMs } = value as Record<string, unknown>;
+    const { owner, windows, recentIds, recentIdHashes, takenAtMs } = value as Record<string, unknown>;
     if (typeof owner !== 'string') throw new SnapshotInvalidError('not a string', { field: 'owner' });
     if (typeof takenAtMs !== 'number' || !Number.isFinite(takenAtMs)) throw new SnapshotInvalidError('not a number', { field: 'takenAtMs' });
     if (!Array.isArray(windows)) throw new SnapshotInvalidError('not an array', { field: 'windows' });
@@ -263,40 +311,66 @@ export class OwnerActor {
         actor.counters.windowsDroppedOnRestore++;
         continue;
       }
-      if (level.windows.has(window.startMs)) throw new SnapshotInvalidError('window listed twice', { field: `windows/${i}/startMs` });
-      level.windows.set(window.startMs, window);
+      if (level.windows.some((w) => w.startMs === window.startMs)) throw new SnapshotInvalidError('window listed twice', { field: `windows/${i}/startMs` });
+      level.windows.push(window);
       actor.nextCloseMs = Math.min(actor.nextCloseMs, window.endMs + options.allowedLatenessMs);
     }
-    actor.dedup = DedupMemory.import(recentIds as Array<[string, number]>, options.dedupHorizonMs, options.dedupIdsMax, nowMs);
+    // A snapshot holds each window whole: one whose coarser window came back too is already counted there.
+    for (let r = 0; r < actor.levels.length; r++) {
+      const level = actor.levels[r]!;
+      level.windows.sort((a, b) => a.startMs - b.startMs);
+      const coarser = actor.levels[r + 1];
+      for (const window of level.windows) {
+        if (coarser !== undefined && actor.find(r + 1, windowStartMs(window.startMs, coarser.windowMs)) !== undefined) {
+          window.eager = true;
+          actor.chainWork++;
+        }
+      }
+    }
+    // Every window needs its coarser ones to roll up into.
+    for (let r = 0; r + 1 < actor.levels.length; r++) {
+      for (const window of [...actor.levels[r]!.windows]) actor.windowAt(r + 1, windowStartMs(window.startMs, actor.levels[r + 1]!.windowMs));
+    }
+    // Snapshots before ids were hashed list the ids themselves; newer ones pack hashes. Both are read.
+    const hashed = DedupMemory.hashIds(recentIds as Array<[string, number]>);
+    if (recentIdHashes !== undefined) hashed.push(...DedupMemory.readPacked(recentIdHashes, 'recentIdHashes'));
+    actor.dedup = DedupMemory.fromHashed(hashed, options.dedupHorizonMs, options.dedupIdsMax, nowMs);
     return actor;
   }
 
   /** Open windows of a resolution, oldest first ([] for a resolution not kept). */
   openWindows(resolution: Resolution): WindowState[] {
-    const level = this.levels.find((l) => l.resolution === resolution);
-    if (level === undefined) return [];
-    return [...level.windows.values()].sort((a, b) => a.startMs - b.startMs).map((w) => w.toState(true));
+    const r = this.levels.findIndex((l) => l.resolution === resolution);
+    if (r < 0) return [];
+    return this.levels[r]!.windows.map((w) => this.stateOf(w, r));
   }
 
   /** One open window, or undefined. */
   window(resolution: Resolution, startMs: number): WindowState | undefined {
-    return this.levels.find((l) => l.resolution === resolution)?.windows.get(startMs)?.toState(true);
+    const r = this.levels.findIndex((l) => l.resolution === resolution);
+    if (r < 0) return undefined;
+    const window = this.find(r, startMs);
+    return window === undefined ? undefined : this.stateOf(window, r);
   }
 
   /** Starts (or adds a watcher to) delta accumulation for a resolution. */
   watch(resolution: Resolution): void {
-    const level = this.levels.find((l) => l.resolution === resolution);
-    assert.ok(level !== undefined, `resolution ${resolution} is not kept by this owner`);
+    const r = this.levels.findIndex((l) => l.resolution === resolution);
+    assert.ok(r >= 0, `resolution ${resolution} is not kept by this owner`);
+    const level = this.levels[r]!;
     if (level.watchers++ > 0) return;
-    for (const window of level.windows.values()) window.delta = new Tally();
+    if (r > 0) this.chainWork++;
+    for (const window of level.windows) window.delta = new Tally();
   }
 
   /** Removes a watcher; the last one stops accumulation and drops pending deltas of that resolution. */
   unwatch(resolution: Resolution): void {
-    const level = this.levels.find((l) => l.resolution === resolution);
+    const r = this.levels.findIndex((l) => l.resolution === resolution);
+    const level = this.levels[r];
     if (level === undefined || level.watchers === 0) return;
     if (--level.watchers > 0) return;
-    for (const window of level.windows.values()) window.delta = null;
+    if (r > 0) this.chainWork--;
+    for (const window of level.windows) window.delta = null;
     const kept: WindowAggregate[] = [];
     for (const window of this.pendingDeltas) {
       if (window.resolution === resolution) {
@@ -319,7 +393,10 @@ export class OwnerActor {
     if (this.pendingDeltas.length === 0) return out;
     for (const window of this.pendingDeltas) {
       window.deltaQueued = false;
-      const delta = window.takeDelta();
+      const r = this.levels.findIndex((l) => l.resolution === window.resolution);
+      // An open coarser window's users are in its finer windows too; a closed one has them all.
+      const open = r > 0 && this.levels[r]!.windows.includes(window);
+      const delta = open ? window.takeDelta(this.uniquesOf(window, r)) : window.takeDelta();
       if (delta !== null) out.push(delta);
     }
     this.pendingDeltas = [];
@@ -328,8 +405,8 @@ export class OwnerActor {
 
   /** Estimated heap bytes held by this actor, for memory accounting (not exact). */
   approxBytes(): number {
-    let bytes = OWNER_BASE_BYTES + this.dedup.size * DEDUP_ID_BYTES;
-    for (const level of this.levels) for (const window of level.windows.values()) bytes += window.approxBytes();
+    let bytes = OWNER_BASE_BYTES + this.dedup.dataBytes;
+    for (const level of this.levels) for (const window of level.windows) bytes += window.approxBytes();
     return bytes;
   }
 
@@ -338,18 +415,163 @@ export class OwnerActor {
     return this.clockMs;
   }
 
-  private windowAt(level: Level, startMs: number): WindowAggregate {
-    if (level.lastStartMs === startMs) return level.lastWindow!;
-    let window = level.windows.get(startMs);
-    if (window === undefined) {
-      window = new WindowAggregate(level.resolution, startMs, this.windowOptions);
-      if (level.watchers > 0) window.delta = new Tally();
-      level.windows.set(startMs, window);
-      const closeMs = window.endMs + this.options.allowedLatenessMs;
-      if (closeMs < this.nextCloseMs) this.nextCloseMs = closeMs;
+  /** Counts one event in a window (and its delta, and queues the delta); adds its overflows to the counters. */
+  private countIn(
+    window: WindowAggregate,
+    nameId: number,
+    name: string,
+    catId: number,
+    category: string,
+    severity: number,
+    value: number | undefined,
+    late: boolean,
+    userHash: number,
+  ): void {
+    const namesBefore = window.namesOverflow;
+    const categoriesBefore = window.categoriesOverflow;
+    window.addIds(nameId, name, catId, category, severity, value, late, userHash);
+    this.counters.namesOverflow += window.namesOverflow - namesBefore;
+    this.counters.categoriesOverflow += window.categoriesOverflow - categoriesBefore;
+    if (window.delta !== null) this.queueDelta(window);
+  }
+
+  /**
+   * The coarser windows of an event counted in `finest`: counted outright while
+   * the windows below are eager, else only in a watched window's delta.
+   */
+  private countUp(
+    finest: WindowAggregate,
+    timestampMs: number,
+    nameId: number,
+    name: string,
+    catId: number,
+    category: string,
+    severity: number,
+    value: number | undefined,
+    late: boolean,
+    userHash: number,
+  ): void {
+    let direct = finest.eager;
+    for (let r = 1; r < this.levels.length; r++) {
+      const window = this.windowAt(r, windowStartMs(timestampMs, this.levels[r]!.windowMs));
+      if (direct) {
+        this.countIn(window, nameId, name, catId, category, severity, value, late, userHash);
+        direct = window.eager;
+      } else if (window.delta !== null) {
+        window.delta.count(nameId, name, catId, category, severity, value, late);
+        this.queueDelta(window);
+      }
     }
-    level.lastStartMs = startMs;
+  }
+
+  /** tooLate of the coarser windows holding `now`, as countUp does for counts. */
+  private tooLateUp(finest: WindowAggregate, now: number): void {
+    let direct = finest.eager;
+    for (let r = 1; r < this.levels.length; r++) {
+      const window = this.windowAt(r, windowStartMs(now, this.levels[r]!.windowMs));
+      if (direct) {
+        window.addTooLate();
+        if (window.delta !== null) this.queueDelta(window);
+        direct = window.eager;
+      } else if (window.delta !== null) {
+        window.delta.tooLate++;
+        this.queueDelta(window);
+      }
+    }
+  }
+
+  /** A closed window of level r into the coarser window holding it, and on up while that one is eager. */
+  private rollUp(window: WindowAggregate, r: number): void {
+    for (let up = r + 1; up < this.levels.length; up++) {
+      const coarser = this.windowAt(up, windowStartMs(window.startMs, this.levels[up]!.windowMs));
+      const namesBefore = coarser.namesOverflow;
+      const categoriesBefore = coarser.categoriesOverflow;
+      coarser.absorb(window, true);
+      this.counters.namesOverflow += coarser.namesOverflow - namesBefore;
+      this.counters.categoriesOverflow += coarser.categoriesOverflow - categoriesBefore;
+      if (!coarser.eager) return;
+    }
+  }
+
+  /**
+   * The state of an open window with what its open finer windows hold and it
+   * does not yet. With `shared`, states of windows made of the same parts
+   * share their records and sketch bytes (see WindowState: states are read,
+   * encoded and copied, never changed in place).
+   */
+  private stateOf(window: WindowAggregate, r: number, shared?: Map<string, WindowState>): WindowState {
+    const parts: WindowAggregate[] = window.isEmpty() && !window.hasUsers ? [] : [window];
+    this.collectPending(window, r, parts);
+    if (parts.length === 0) return window.toState(true);
+    let key = '';
+    if (shared !== undefined) {
+      for (const part of parts) key += `${part.resolution}@${part.startMs};`;
+      const same = shared.get(key);
+      if (same !== undefined) return { ...same, resolution: window.resolution, startMs: window.startMs };
+    }
+    // Most coarser windows of a quiet owner hold nothing of their own and one finer window: no copy then.
+    const state = parts.length === 1 ? parts[0]!.toStateAs(window.resolution, window.startMs, true) : this.sum(window, parts).toState(true);
+    shared?.set(key, state);
+    return state;
+  }
+
+  /** The users estimate of an open window, finer windows included. */
+  private uniquesOf(window: WindowAggregate, r: number): number {
+    const parts: WindowAggregate[] = [window];
+    this.collectPending(window, r, parts);
+    return parts.length === 1 ? window.uniquesEstimate() : this.sum(window, parts).uniquesEstimate();
+  }
+
+  private sum(window: WindowAggregate, parts: readonly WindowAggregate[]): WindowAggregate {
+    const out = new WindowAggregate(window.resolution, window.startMs, this.windowOptions);
+    for (const part of parts) out.absorb(part, false);
+    return out;
+  }
+
+  /**
+   * The windows whose own counts make up what the open finer windows of
+   * `window` hold that it does not yet: a non-eager finer window whole (its
+   * own counts and, recursively, its pending), of an eager one (already
+   * counted here) only its pending.
+   */
+  private collectPending(window: WindowAggregate, r: number, into: WindowAggregate[]): void {
+    if (r === 0) return;
+    const endMs = window.startMs + this.levels[r]!.windowMs;
+    for (const child of this.levels[r - 1]!.windows) {
+      if (child.startMs < window.startMs || child.startMs >= endMs) continue;
+      if (!child.eager && (!child.isEmpty() || child.hasUsers)) into.push(child);
+      this.collectPending(child, r - 1, into);
+    }
+  }
+
+  private find(r: number, startMs: number): WindowAggregate | undefined {
+    const windows = this.levels[r]!.windows;
+    for (let i = 0; i < windows.length; i++) if (windows[i]!.startMs === startMs) return windows[i];
+    return undefined;
+  }
+
+  /** The window of level r starting at startMs, created (with its coarser windows) when missing. */
+  private windowAt(r: number, startMs: number): WindowAggregate {
+    const level = this.levels[r]!;
+    const last = level.lastWindow;
+    if (last !== null && last.startMs === startMs) return last;
+    const found = this.find(r, startMs);
+    if (found !== undefined) {
+      level.lastWindow = found;
+      return found;
+    }
+    const window = new WindowAggregate(level.resolution, startMs, this.windowOptions);
+    if (level.watchers > 0) window.delta = new Tally();
+    // Kept oldest first (events mostly move forward in time), so snapshots and reads list them in order.
+    const windows = level.windows;
+    let at = windows.length;
+    while (at > 0 && windows[at - 1]!.startMs > startMs) at--;
+    windows.splice(at, 0, window);
+    const closeMs = startMs + level.windowMs + this.options.allowedLatenessMs;
+    if (closeMs < this.nextCloseMs) this.nextCloseMs = closeMs;
     level.lastWindow = window;
+    const coarser = this.levels[r + 1];
+    if (coarser !== undefined) this.windowAt(r + 1, windowStartMs(startMs, coarser.windowMs));
     return window;
   }
 

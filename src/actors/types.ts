@@ -80,7 +80,12 @@ export interface ValueStats {
   max: number;
 }
 
-/** A window's aggregate, as stored (rollup, snapshot) and as sent in a ws snapshot. */
+/**
+ * A window's aggregate, as stored (rollup, snapshot) and as sent in a ws
+ * snapshot. Treat it as immutable: the windows of one OwnerSnapshot may share
+ * their records and sketch bytes (a minute and an hour that hold the same
+ * seconds), so change a copy, never a state in place.
+ */
 export interface WindowState {
   resolution: Resolution;
   /** Window start, unix ms, aligned to the resolution (UTC). */
@@ -114,8 +119,18 @@ export interface OwnerSnapshot {
   owner: string;
   /** Open windows of every resolution. */
   windows: WindowState[];
-  /** Recent event ids for dedup, with the time each was seen (unix ms). Bounded by dedupIdsMax. */
+  /**
+   * Recent event ids for dedup, with the time each was seen (unix ms): the
+   * format of snapshots written before ids were hashed. New snapshots leave
+   * it empty and write recentIdHashes; restore reads both.
+   */
   recentIds: Array<[id: string, seenAtMs: number]>;
+  /**
+   * Recent event ids for dedup as 64-bit hashes with the time each was seen,
+   * packed (layout in src/actors/dedup.ts, version byte first). Bounded by
+   * dedupIdsMax. Absent when no id is within the horizon, and in older snapshots.
+   */
+  recentIdHashes?: Uint8Array;
   takenAtMs: number;
   /**
    * Where the write-ahead log stood when this snapshot was taken, as

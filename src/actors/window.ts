@@ -8,9 +8,11 @@
  * - `byName` holds at most namesPerWindowMax names plus OTHER_NAME; an event
  *   whose new name would exceed that is counted under OTHER_NAME (and in
  *   `namesOverflow`), so do its `values`. `byCategory` is bounded the same way
- *   (`categoriesOverflow`). Event names are user input, so every name map is a
- *   Map (a name `__proto__` is an ordinary key) and exports write own
- *   properties with defineProperty semantics.
+ *   (`categoriesOverflow`). Event names are user input: they are kept as ids
+ *   (names.ts), never as object keys, and exports write own properties with
+ *   defineProperty semantics (a name `__proto__` is an ordinary name).
+ * - The counts live in the Tally this class extends (tally.ts: two double
+ *   arrays); the sketch is created with the first user.
  * - `total` = Σ byName = Σ byCategory = Σ bySeverity. `late` <= `total`.
  *   `tooLate` is separate: too-late events are in no other count.
  * - A delta (Tally) counts exactly what the window counted since the last
@@ -18,7 +20,9 @@
  *   window to the first snapshot gives the window.
  */
 import { HyperLogLog } from './hll.js';
+import { intern } from './names.js';
 import { SnapshotInvalidError } from './state-errors.js';
+import { FOLDED_CATS_UNIT, Tally, setOwn, type TallyRecords } from './tally.js';
 import {
   RESOLUTIONS,
   RESOLUTION_MS,
@@ -29,17 +33,19 @@ import {
   type WindowState,
 } from './types.js';
 
+export { Tally } from './tally.js';
+
 /** Distinct event names (and categories) per window before new ones fold into OTHER_NAME. */
 export const NAMES_PER_WINDOW_MAX_DEFAULT = 1000;
 /** The name (and category) under which overflowing names are counted. */
 export const OTHER_NAME = '~other';
+/** Interned first, so the table always has it (names.ts refuses only once full). */
+const OTHER_ID = intern(OTHER_NAME);
 
-/** Rough heap cost of a window without its names and sketch data: object, four Maps, sketch object. */
-export const WINDOW_BASE_BYTES = 640;
-/** Rough heap cost of one Map entry beyond its key string's characters. */
-export const MAP_ENTRY_BYTES = 48;
-/** Rough heap cost of one ValueStats object. */
-export const VALUE_STATS_BYTES = 64;
+/** Rough heap cost of a window without its arrays and sketch: the object and its boxed start time. */
+export const WINDOW_BASE_BYTES = 200;
+/** Rough heap cost of a Tally object (a delta) without its arrays. */
+const TALLY_OBJECT_BYTES = 120;
 
 export interface WindowOptions {
   hllPrecision: number;
@@ -58,133 +64,13 @@ export function windowStartMs(timestampMs: number, windowMs: number): number {
   return timestampMs - (((timestampMs % windowMs) + windowMs) % windowMs);
 }
 
-/** Writes an own enumerable property even for the key `__proto__`. */
-function setOwn<T>(record: Record<string, T>, key: string, value: T): void {
-  if (key === '__proto__') Object.defineProperty(record, key, { value, enumerable: true, writable: true, configurable: true });
-  else record[key] = value;
-}
-
-function mapToRecord(map: ReadonlyMap<string, number>): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const [key, value] of map) setOwn(out, key, value);
-  return out;
-}
-
-/** Counts that add: the body of a window, and of a delta. */
-export class Tally {
-  total = 0;
-  late = 0;
-  tooLate = 0;
-  readonly byName = new Map<string, number>();
-  readonly byCategory = new Map<string, number>();
-  /** Indexed like SEVERITIES. */
-  readonly bySeverity: number[] = SEVERITIES.map(() => 0);
-  readonly values = new Map<string, ValueStats>();
-  /** Estimated heap bytes of keys and value objects, grown as keys are added. */
-  keyBytes = 0;
-
-  /** Counts one event; names must already be folded by the window. */
-  count(name: string, category: string, severity: number, value: number | undefined, late: boolean): void {
-    this.total++;
-    if (late) this.late++;
-    const n = this.byName.get(name);
-    if (n === undefined) {
-      this.byName.set(name, 1);
-      this.keyBytes += MAP_ENTRY_BYTES + 2 * name.length;
-    } else {
-      this.byName.set(name, n + 1);
-    }
-    const c = this.byCategory.get(category);
-    if (c === undefined) {
-      this.byCategory.set(category, 1);
-      this.keyBytes += MAP_ENTRY_BYTES + 2 * category.length;
-    } else {
-      this.byCategory.set(category, c + 1);
-    }
-    this.bySeverity[severity]!++;
-    if (value !== undefined) {
-      const stats = this.values.get(name);
-      if (stats === undefined) {
-        this.values.set(name, { count: 1, sum: value, min: value, max: value });
-        this.keyBytes += MAP_ENTRY_BYTES + VALUE_STATS_BYTES;
-      } else {
-        stats.count++;
-        stats.sum += value;
-        if (value < stats.min) stats.min = value;
-        if (value > stats.max) stats.max = value;
-      }
-    }
-  }
-
-  isEmpty(): boolean {
-    return this.total === 0 && this.tooLate === 0;
-  }
-
-  reset(): void {
-    this.total = 0;
-    this.late = 0;
-    this.tooLate = 0;
-    this.byName.clear();
-    this.byCategory.clear();
-    this.bySeverity.fill(0);
-    this.values.clear();
-    this.keyBytes = 0;
-  }
-
-  /** Adds the counts of a state or delta (already validated) to this tally. */
-  addRecords(from: Pick<WindowDelta, 'total' | 'late' | 'tooLate' | 'byName' | 'byCategory' | 'bySeverity' | 'values'>): void {
-    this.total += from.total;
-    this.late += from.late;
-    this.tooLate += from.tooLate;
-    for (const key of Object.keys(from.byName)) {
-      if (!this.byName.has(key)) this.keyBytes += MAP_ENTRY_BYTES + 2 * key.length;
-      this.byName.set(key, (this.byName.get(key) ?? 0) + from.byName[key]!);
-    }
-    for (const key of Object.keys(from.byCategory)) {
-      if (!this.byCategory.has(key)) this.keyBytes += MAP_ENTRY_BYTES + 2 * key.length;
-      this.byCategory.set(key, (this.byCategory.get(key) ?? 0) + from.byCategory[key]!);
-    }
-    for (const key of Object.keys(from.bySeverity)) {
-      const index = severityIndex(key);
-      if (index >= 0) this.bySeverity[index]! += from.bySeverity[key]!;
-    }
-    for (const key of Object.keys(from.values)) {
-      const add = from.values[key]!;
-      const stats = this.values.get(key);
-      if (stats === undefined) {
-        this.values.set(key, { count: add.count, sum: add.sum, min: add.min, max: add.max });
-        this.keyBytes += MAP_ENTRY_BYTES + VALUE_STATS_BYTES;
-      } else {
-        stats.count += add.count;
-        stats.sum += add.sum;
-        if (add.min < stats.min) stats.min = add.min;
-        if (add.max > stats.max) stats.max = add.max;
-      }
-    }
-  }
-
-  /** Plain records (own properties, Object.prototype) for the wire and the stores. */
-  toRecords(): Pick<WindowDelta, 'total' | 'late' | 'tooLate' | 'byName' | 'byCategory' | 'bySeverity' | 'values'> {
-    const bySeverity: Record<string, number> = {};
-    for (let i = 0; i < SEVERITIES.length; i++) if (this.bySeverity[i]! > 0) bySeverity[SEVERITIES[i]!] = this.bySeverity[i]!;
-    const values: Record<string, ValueStats> = {};
-    for (const [key, s] of this.values) setOwn(values, key, { count: s.count, sum: s.sum, min: s.min, max: s.max });
-    return {
-      total: this.total,
-      late: this.late,
-      tooLate: this.tooLate,
-      byName: mapToRecord(this.byName),
-      byCategory: mapToRecord(this.byCategory),
-      bySeverity,
-      values,
-    };
-  }
-}
-
-export class WindowAggregate {
-  readonly endMs: number;
-  readonly tally = new Tally();
-  readonly uniques: HyperLogLog;
+export class WindowAggregate extends Tally {
+  /**
+   * True when the next coarser window already counts what this one counts
+   * (both came back from a snapshot): events are then counted in both, and
+   * this window does not roll up into it when it closes.
+   */
+  eager = false;
   /** Set by the owner while this window's resolution is watched; null costs nothing. */
   delta: Tally | null = null;
   /** True while the owner has this window in its list of pending deltas. */
@@ -192,69 +78,133 @@ export class WindowAggregate {
   /** Events counted under OTHER_NAME because namesPerWindowMax names were already present. */
   namesOverflow = 0;
   categoriesOverflow = 0;
-  private readonly namesMax: number;
+  /** The sketch of user ids, created with the first user. */
+  private sketch: HyperLogLog | null = null;
+  private readonly options: WindowOptions;
 
   constructor(
     readonly resolution: Resolution,
     readonly startMs: number,
     options: WindowOptions,
   ) {
-    this.endMs = startMs + RESOLUTION_MS[resolution];
-    this.uniques = new HyperLogLog(options.hllPrecision);
-    this.namesMax = options.namesPerWindowMax;
+    super();
+    this.options = options;
+  }
+
+  get endMs(): number {
+    return this.startMs + RESOLUTION_MS[this.resolution];
+  }
+
+  /** The sketch of user ids (an empty one, not kept, while no user was counted). */
+  get uniques(): HyperLogLog {
+    return this.sketch ?? new HyperLogLog(this.options.hllPrecision);
+  }
+
+  /** Counts one event by its strings (tests, benchmarks); the owner uses addIds(). */
+  add(name: string, category: string, severity: number, value: number | undefined, late: boolean, userHash: number): void {
+    this.addIds(intern(name), name, intern(category), category, severity, value, late, userHash);
   }
 
   /**
-   * Counts one event. `severity` is its index in SEVERITIES; `userHash` is
-   * hash32(userId), or -1 without a user. Both are computed once per event by
-   * the owner, not once per resolution.
+   * Counts one event. nameId/catId are intern(name)/intern(category) (-1 when
+   * the thread table refused them); `severity` is its index in SEVERITIES;
+   * `userHash` is hash32(userId), or -1 without a user. All are computed once
+   * per event by the owner, not once per resolution.
    */
-  add(name: string, category: string, severity: number, value: number | undefined, late: boolean, userHash: number): void {
-    const tally = this.tally;
-    // Fold only once the map is full: the common case pays no extra lookup.
-    if (tally.byName.size >= this.namesMax && !tally.byName.has(name)) {
-      name = OTHER_NAME;
-      this.namesOverflow++;
+  addIds(nameId: number, name: string, catId: number, category: string, severity: number, value: number | undefined, late: boolean, userHash: number): void {
+    const namesMax = this.options.namesPerWindowMax;
+    let nameRow = this.nameRow(nameId < 0 ? this.localId(name) : nameId);
+    if (nameRow < 0) {
+      // Fold only once the rows are full: the common case pays no extra lookup.
+      if (this.nameRows >= namesMax) {
+        nameId = OTHER_ID;
+        name = OTHER_NAME;
+        this.namesOverflow++;
+        nameRow = this.nameRowOrAdd(OTHER_ID);
+      } else {
+        nameRow = this.addNameRow(nameId < 0 ? this.localId(name) : nameId);
+      }
     }
-    if (tally.byCategory.size >= this.namesMax && !tally.byCategory.has(category)) {
-      category = OTHER_NAME;
-      this.categoriesOverflow++;
+    let catRow = this.catRow(catId < 0 ? this.localId(category) : catId);
+    if (catRow < 0) {
+      if (this.catRows >= namesMax) {
+        catId = OTHER_ID;
+        category = OTHER_NAME;
+        this.categoriesOverflow++;
+        catRow = this.catRowOrAdd(OTHER_ID);
+      } else {
+        catRow = this.addCatRow(catId < 0 ? this.localId(category) : catId);
+      }
     }
-    tally.count(name, category, severity, value, late);
-    if (this.delta !== null) this.delta.count(name, category, severity, value, late);
-    if (userHash >= 0) this.uniques.add(userHash);
+    this.countRows(nameRow, catRow, severity, value, late);
+    if (this.delta !== null) this.delta.count(nameId, name, catId, category, severity, value, late);
+    if (userHash >= 0) (this.sketch ??= new HyperLogLog(this.options.hllPrecision)).add(userHash);
+  }
+
+  /**
+   * Adds a finer window's counts and users to this one (it closed, or a read
+   * sums the open ones). Names past namesPerWindowMax fold into OTHER_NAME,
+   * counted in the overflow counters when `count` (a roll-up, not a read).
+   */
+  absorb(finer: WindowAggregate, count: boolean): void {
+    const folded = this.mergeFrom(finer, this.options.namesPerWindowMax, OTHER_ID);
+    if (count && folded > 0) {
+      this.namesOverflow += folded % FOLDED_CATS_UNIT;
+      this.categoriesOverflow += Math.floor(folded / FOLDED_CATS_UNIT);
+    }
+    if (finer.sketch !== null) (this.sketch ??= new HyperLogLog(this.options.hllPrecision)).merge(finer.sketch);
   }
 
   /** Counts an event that arrived during this window but was too late for its own. */
   addTooLate(): void {
-    this.tally.tooLate++;
+    this.tooLate++;
     if (this.delta !== null) this.delta.tooLate++;
   }
 
   approxBytes(): number {
-    return WINDOW_BASE_BYTES + this.tally.keyBytes + this.uniques.dataBytes + (this.delta === null ? 0 : this.delta.keyBytes);
+    const sketch = this.sketch === null ? 0 : this.sketch.approxBytes();
+    return WINDOW_BASE_BYTES + this.dataBytes + sketch + (this.delta === null ? 0 : TALLY_OBJECT_BYTES + this.delta.dataBytes);
+  }
+
+  /** True once a user was counted (the sketch exists). */
+  get hasUsers(): boolean {
+    return this.sketch !== null;
+  }
+
+  uniquesEstimate(): number {
+    return this.sketch === null ? 0 : this.sketch.estimate();
   }
 
   toState(open: boolean): WindowState {
+    return this.toStateAs(this.resolution, this.startMs, open);
+  }
+
+  /** This window's counts as the state of another window (a coarser one that holds nothing else). */
+  toStateAs(resolution: Resolution, startMs: number, open: boolean): WindowState {
+    const sketch = this.uniques;
     return {
-      resolution: this.resolution,
-      startMs: this.startMs,
-      ...this.tally.toRecords(),
-      uniquesSketch: this.uniques.serialize(),
-      uniques: this.uniques.estimate(),
+      resolution,
+      startMs,
+      ...this.toRecords(),
+      uniquesSketch: sketch.serialize(),
+      uniques: sketch.estimate(),
       open,
     };
   }
 
-  /** The pending delta (uniques = the current estimate), then clears it; null when nothing changed. */
-  takeDelta(): WindowDelta | null {
+  /**
+   * The pending delta, then clears it; null when nothing changed. `uniques` is
+   * the window's current estimate: this window's own unless the owner passes
+   * the estimate of the window with its open finer windows.
+   */
+  takeDelta(uniques = this.sketch === null ? 0 : this.sketch.estimate()): WindowDelta | null {
     const delta = this.delta;
     if (delta === null || delta.isEmpty()) return null;
     const out: WindowDelta = {
       resolution: this.resolution,
       startMs: this.startMs,
       ...delta.toRecords(),
-      uniques: this.uniques.estimate(),
+      uniques,
     };
     delta.reset();
     return out;
@@ -275,8 +225,8 @@ export class WindowAggregate {
       });
     }
     const window = new WindowAggregate(state.resolution, state.startMs, options);
-    window.tally.addRecords(state);
-    window.uniques.merge(uniques);
+    window.addRecords(state);
+    if (!uniques.isSparse || uniques.estimate() > 0) window.sketch = uniques;
     return window;
   }
 }
@@ -286,10 +236,45 @@ export function mergeDelta(a: WindowDelta, b: WindowDelta): WindowDelta {
   if (a.resolution !== b.resolution || a.startMs !== b.startMs) {
     throw new RangeError(`cannot merge deltas of windows ${a.resolution}@${a.startMs} and ${b.resolution}@${b.startMs}`);
   }
-  const tally = new Tally();
-  tally.addRecords(a);
-  tally.addRecords(b);
-  return { resolution: b.resolution, startMs: b.startMs, ...tally.toRecords(), uniques: b.uniques };
+  // Plain records, not a Tally: this runs on the edge thread, whose name table need not learn every name.
+  const merged: TallyRecords = {
+    total: a.total + b.total,
+    late: a.late + b.late,
+    tooLate: a.tooLate + b.tooLate,
+    byName: addCounts(a.byName, b.byName),
+    byCategory: addCounts(a.byCategory, b.byCategory),
+    bySeverity: addCounts(a.bySeverity, b.bySeverity),
+    values: addValues(a.values, b.values),
+  };
+  return { resolution: b.resolution, startMs: b.startMs, ...merged, uniques: b.uniques };
+}
+
+function addCounts(a: Record<string, number>, b: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const key of Object.keys(a)) setOwn(out, key, a[key]!);
+  for (const key of Object.keys(b)) setOwn(out, key, (Object.hasOwn(out, key) ? out[key]! : 0) + b[key]!);
+  return out;
+}
+
+function addValues(a: Record<string, ValueStats>, b: Record<string, ValueStats>): Record<string, ValueStats> {
+  const out: Record<string, ValueStats> = {};
+  for (const key of Object.keys(a)) {
+    const s = a[key]!;
+    setOwn(out, key, { count: s.count, sum: s.sum, min: s.min, max: s.max });
+  }
+  for (const key of Object.keys(b)) {
+    const add = b[key]!;
+    const stats = Object.hasOwn(out, key) ? out[key] : undefined;
+    if (stats === undefined) {
+      setOwn(out, key, { count: add.count, sum: add.sum, min: add.min, max: add.max });
+    } else {
+      stats.count += add.count;
+      stats.sum += add.sum;
+      if (add.min < stats.min) stats.min = add.min;
+      if (add.max > stats.max) stats.max = add.max;
+    }
+  }
+  return out;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -328,9 +313,11 @@ export function validateWindowState(state: unknown, field: string): asserts stat
   validateCounts(state.bySeverity, `${field}/bySeverity`, (key) => severityIndex(key) >= 0);
   const values = state.values;
   if (!isRecord(values)) throw new SnapshotInvalidError('not an object', { field: `${field}/values` });
+  const byName = state.byName as Record<string, unknown>;
   for (const key of Object.keys(values)) {
     const stats = values[key];
     const at = `${field}/values/${key}`;
+    if (!Object.hasOwn(byName, key)) throw new SnapshotInvalidError('value statistics of a name not in byName', { field: at });
     if (!isRecord(stats) || !isCount(stats.count) || stats.count === 0) throw new SnapshotInvalidError('bad count', { field: at });
     for (const part of ['sum', 'min', 'max'] as const) {
       if (typeof stats[part] !== 'number' || !Number.isFinite(stats[part])) throw new SnapshotInvalidError(`bad ${part}`, { field: `${at}/${part}` });

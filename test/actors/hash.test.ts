@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { hash32, shardHash, shardOf } from '../../src/actors/hash.js';
+import { hash32, hash64, shardHash, shardOf } from '../../src/actors/hash.js';
 
 // Vectors computed independently (a Python FNV-1a over str.encode('utf-8')).
 const FNV1A_VECTORS: Array<[string, number]> = [
@@ -86,4 +86,96 @@ void test('hash32 spreads sequential ids evenly over the top bits (what HLL inde
   for (const observed of buckets) chiSquare += (observed - expected) ** 2 / expected;
   // 15 degrees of freedom: the 99.99th percentile is about 44.3.
   assert.ok(chiSquare < 44.3, `chi-square ${chiSquare}`);
+});
+
+/**
+ * MurmurHash3_x86_128 over bytes, transcribed from the reference (SMHasher
+ * MurmurHash3.cpp), to check hash64 against. Its own correctness is checked
+ * with SMHasher's verification value below.
+ */
+function murmur3x86x128(data: Uint8Array, seed: number): [number, number, number, number] {
+  const c1 = 0x239b961b;
+  const c2 = 0xab0e9789;
+  const c3 = 0x38b34ae5;
+  const c4 = 0xa1e38b93;
+  const rotl = (x: number, r: number) => (x << r) | (x >>> (32 - r));
+  const fmix = (h: number) => {
+    h ^= h >>> 16;
+    h = Math.imul(h, 0x85ebca6b);
+    h ^= h >>> 13;
+    h = Math.imul(h, 0xc2b2ae35);
+    return h ^ (h >>> 16);
+  };
+  const word = (o: number) => data[o]! | (data[o + 1]! << 8) | (data[o + 2]! << 16) | (data[o + 3]! << 24);
+  const len = data.length;
+  let [h1, h2, h3, h4] = [seed | 0, seed | 0, seed | 0, seed | 0];
+  const blocks = len >> 4;
+  for (let i = 0; i < blocks; i++) {
+    const o = i * 16;
+    h1 ^= Math.imul(rotl(Math.imul(word(o), c1), 15), c2);
+    h1 = (Math.imul(rotl(h1, 19) + h2, 5) + 0x561ccd1b) | 0;
+    h2 ^= Math.imul(rotl(Math.imul(word(o + 4), c2), 16), c3);
+    h2 = (Math.imul(rotl(h2, 17) + h3, 5) + 0x0bcaa747) | 0;
+    h3 ^= Math.imul(rotl(Math.imul(word(o + 8), c3), 17), c4);
+    h3 = (Math.imul(rotl(h3, 15) + h4, 5) + 0x96cd1c35) | 0;
+    h4 ^= Math.imul(rotl(Math.imul(word(o + 12), c4), 18), c1);
+    h4 = (Math.imul(rotl(h4, 13) + h1, 5) + 0x32ac3b17) | 0;
+  }
+  const tail = blocks * 16;
+  const k = [0, 0, 0, 0];
+  for (let i = (len & 15) - 1; i >= 0; i--) k[i >> 2]! ^= data[tail + i]! << ((i & 3) * 8);
+  if ((len & 15) > 12) h4 ^= Math.imul(rotl(Math.imul(k[3]!, c4), 18), c1);
+  if ((len & 15) > 8) h3 ^= Math.imul(rotl(Math.imul(k[2]!, c3), 17), c4);
+  if ((len & 15) > 4) h2 ^= Math.imul(rotl(Math.imul(k[1]!, c2), 16), c3);
+  if ((len & 15) > 0) h1 ^= Math.imul(rotl(Math.imul(k[0]!, c1), 15), c2);
+  h1 ^= len;
+  h2 ^= len;
+  h3 ^= len;
+  h4 ^= len;
+  h1 = (h1 + h2 + h3 + h4) | 0;
+  h2 = (h2 + h1) | 0;
+  h3 = (h3 + h1) | 0;
+  h4 = (h4 + h1) | 0;
+  h1 = fmix(h1);
+  h2 = fmix(h2);
+  h3 = fmix(h3);
+  h4 = fmix(h4);
+  h1 = (h1 + h2 + h3 + h4) | 0;
+  h2 = (h2 + h1) | 0;
+  h3 = (h3 + h1) | 0;
+  h4 = (h4 + h1) | 0;
+  return [h1 >>> 0, h2 >>> 0, h3 >>> 0, h4 >>> 0];
+}
+
+void test('the reference MurmurHash3_x86_128 above passes SMHasher verification (0xB3ECE62A)', () => {
+  // SMHasher's VerificationTest: hash {}, {0}, {0,1}, ... {0..254} with seed 256 - n, hash the concatenated outputs.
+  const key = new Uint8Array(256);
+  const hashes = new Uint8Array(16 * 256);
+  const view = new DataView(hashes.buffer);
+  for (let i = 0; i < 256; i++) {
+    key[i] = i;
+    murmur3x86x128(key.subarray(0, i), 256 - i).forEach((h, j) => view.setUint32(i * 16 + 4 * j, h, true));
+  }
+  assert.equal(murmur3x86x128(hashes, 0)[0], 0xb3ece62a);
+});
+
+void test('hash64 is the first 64 bits of MurmurHash3_x86_128 over UTF-16LE code units, every tail length', () => {
+  const out = new Uint32Array(2);
+  const inputs = ['', 'a', 'ab', 'abc', 'abcdefg', 'abcdefgh', 'abcdefghi', 'r1a2b3.7.000000012345-0042', '日本語', '😀 x', '\ud800', 'é'.repeat(33)];
+  for (let n = 0; n < 40; n++) inputs.push('x'.repeat(n));
+  for (const s of inputs) {
+    hash64(s, out);
+    const [h1, h2] = murmur3x86x128(new Uint8Array(Buffer.from(s, 'utf16le')), 0);
+    assert.deepEqual([out[0], out[1]], [h1, h2], JSON.stringify(s));
+  }
+});
+
+void test('hash64 has no collision among a million sequential ids (64 bits: expected 3e-8)', () => {
+  const out = new Uint32Array(2);
+  const seen = new Set<bigint>();
+  for (let i = 0; i < 1_000_000; i++) {
+    hash64(`evt-${i}`, out);
+    seen.add((BigInt(out[0]!) << 32n) | BigInt(out[1]!));
+  }
+  assert.equal(seen.size, 1_000_000);
 });

@@ -159,12 +159,20 @@ void test('names, categories, severities, values and uniques are counted per win
   assert.equal(windowOf(actor, '1s', T).uniques, w.uniques);
 });
 
-void test('the names bound folds into ~other and is counted on the actor', () => {
+void test('the names bound folds into ~other and is counted on the actor, also where windows roll up', () => {
   const actor = new OwnerActor('o', { ...OPTIONS, namesPerWindowMax: 2 }, T);
   apply(actor, ['a', 'b', 'c', 'd'].map((name) => event(T, { name })), T);
   assert.deepEqual(windowOf(actor, '1s', T).byName, { a: 1, b: 1, '~other': 2 });
-  // Two events overflow at each of 4 resolutions.
-  assert.equal(actor.counters.namesOverflow, 8);
+  assert.deepEqual(windowOf(actor, '1d', DAY0).byName, { a: 1, b: 1, '~other': 2 });
+  // The two events fold once, in the 1-s window; the coarser windows get them folded already.
+  assert.equal(actor.counters.namesOverflow, 2);
+  // Another second brings two other names: each window holds a, b and ~other, so the
+  // minute folds them when the seconds roll up into it (counted then), and keeps them folded.
+  apply(actor, ['e', 'f'].map((name) => event(T + 1_000, { name })), T + 1_000);
+  assert.deepEqual(windowOf(actor, '1s', T + 1_000).byName, { e: 1, f: 1 });
+  actor.closeDue(T + 1_000 + 6_000);
+  assert.deepEqual(windowOf(actor, '1m', T).byName, { a: 1, b: 1, '~other': 4 });
+  assert.equal(actor.counters.namesOverflow, 4);
   assert.equal(actor.counters.categoriesOverflow, 0);
 });
 
@@ -199,7 +207,8 @@ void test('snapshot / restore round trip is equal, across a structured clone, an
   const snapshot = actor.snapshot(T);
   assert.equal(snapshot.owner, 'owner-1');
   assert.equal(snapshot.takenAtMs, T);
-  assert.equal(snapshot.recentIds.length, 701);
+  assert.deepEqual(snapshot.recentIds, [], 'ids are written hashed');
+  assert.equal(snapshot.recentIdHashes?.length, 16 + 12 * 701);
   const restored = OwnerActor.restore(structuredClone(snapshot), OPTIONS, T);
   assert.deepEqual(restored.snapshot(T), snapshot);
   for (const r of ['1s', '1m', '1h', '1d'] as const) assert.deepEqual(restored.openWindows(r), actor.openWindows(r));

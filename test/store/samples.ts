@@ -4,6 +4,7 @@
  */
 import type { OwnerSnapshot, Resolution, StoredEvent, WindowState } from '../../src/actors/types.js';
 import type { KeyRecord, Rollup } from '../../src/store/port.js';
+import { DedupMemory } from '../../src/actors/dedup.js';
 
 export const T0_MS = 1_700_000_000_000;
 
@@ -70,6 +71,14 @@ export function ownerSnapshot(owner: string, takenAtMs = T0_MS): OwnerSnapshot {
     ],
     takenAtMs,
   };
+}
+
+/** Recent ids as an actor writes them (packed 64-bit hashes, src/actors/dedup.ts). */
+export function recentIdHashes(): Uint8Array {
+  const memory = new DedupMemory(600_000, 1_000, T0_MS - 5);
+  memory.seen('e1', T0_MS - 5);
+  memory.seen('e2', T0_MS - 1);
+  return memory.exportPacked(T0_MS)!;
 }
 
 export function keyRecord(owner: string, prefix: string, overrides: Partial<KeyRecord> = {}): KeyRecord {

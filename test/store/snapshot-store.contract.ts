@@ -5,7 +5,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { SnapshotStore } from '../../src/store/port.js';
-import { ownerSnapshot, sketchBytes, T0_MS } from './samples.js';
+import { ownerSnapshot, recentIdHashes, sketchBytes, T0_MS } from './samples.js';
 
 export interface OpenedSnapshotStore {
   store: SnapshotStore;
@@ -45,6 +45,20 @@ export function snapshotStoreContract(name: string, open: () => Promise<OpenedSn
         assert.deepEqual(Object.keys(read!.windows[0]!.byName).sort(), ['__proto__', 'a:b', 'constructor']);
         assert.equal(Object.getOwnPropertyDescriptor(read!.windows[0]!.byName, '__proto__')?.value, 3);
         assert.deepEqual(read, snapshot);
+      }));
+
+    void test('recent ids as packed hashes read back as written (plain Uint8Array); snapshots with plain ids still read', () =>
+      withStore(async (store) => {
+        const hashed = ownerSnapshot('acme');
+        hashed.recentIds = [];
+        hashed.recentIdHashes = recentIdHashes();
+        await store.putOwnerSnapshots(3, [hashed, ownerSnapshot('old-format')]);
+        const read = await store.getOwnerSnapshot(3, 'acme');
+        assert.deepEqual(read, hashed);
+        assert.equal(Object.getPrototypeOf(read?.recentIdHashes), Uint8Array.prototype);
+        const old = await store.getOwnerSnapshot(3, 'old-format');
+        assert.deepEqual(old, ownerSnapshot('old-format'));
+        assert.equal(old?.recentIdHashes, undefined);
       }));
 
     void test('missing snapshots are undefined, including the same owner under another shard', () =>

@@ -90,6 +90,7 @@ export function readOwnerSnapshot(value: unknown): OwnerSnapshot {
   }
   const windows = value.windows as unknown[];
   for (let i = 0; i < windows.length; i++) readWindow(windows[i], `windows/${i}`);
+  if (value.recentIdHashes !== undefined) value.recentIdHashes = plainBytes(value.recentIdHashes, 'recentIdHashes');
   const position = value.logPosition;
   if (
     position !== undefined &&

@@ -87,8 +87,9 @@ export function encodeSnapshot(snapshot: OwnerSnapshot): Buffer {
   const ids: Flat = [];
   for (const [id, seenAtMs] of snapshot.recentIds) ids.push(id, seenAtMs);
   const tuple: unknown[] = [SNAPSHOT_FORMAT, snapshot.owner, snapshot.takenAtMs, windows, ids];
-  // Optional trailing element: snapshots written before the log existed simply lack it.
-  if (snapshot.logPosition !== undefined) tuple.push(snapshot.logPosition);
+  // Optional trailing elements: snapshots written before the log (and before hashed ids) simply lack them.
+  if (snapshot.logPosition !== undefined || snapshot.recentIdHashes !== undefined) tuple.push(snapshot.logPosition ?? null);
+  if (snapshot.recentIdHashes !== undefined) tuple.push(snapshot.recentIdHashes);
   return packr.pack(tuple);
 }
 
@@ -154,7 +155,7 @@ export function decodeSnapshot(bytes: Uint8Array): OwnerSnapshot {
     throw new StoreCorruptError(`snapshot is not msgpack (${String(cause)})`, 'snapshot');
   }
   if (!Array.isArray(value) || value[0] !== SNAPSHOT_FORMAT) throw corrupt(`snapshot is not format ${SNAPSHOT_FORMAT}`, 'snapshot');
-  const [, owner, takenAtMs, windowTuples, ids, logPosition] = value as unknown[];
+  const [, owner, takenAtMs, windowTuples, ids, logPosition, recentIdHashes] = value as unknown[];
   if (typeof owner !== 'string' || !isNumber(takenAtMs) || !Array.isArray(windowTuples) || !Array.isArray(ids) || ids.length % 2 !== 0) {
     throw corrupt('snapshot header is malformed', 'snapshot');
   }
@@ -190,7 +191,8 @@ export function decodeSnapshot(bytes: Uint8Array): OwnerSnapshot {
     recentIds.push([id, seenAtMs]);
   }
   const snapshot: OwnerSnapshot = { owner, windows, recentIds, takenAtMs };
-  if (logPosition !== undefined) snapshot.logPosition = checkLogPosition(logPosition);
+  if (logPosition !== undefined && logPosition !== null) snapshot.logPosition = checkLogPosition(logPosition);
+  if (recentIdHashes !== undefined) snapshot.recentIdHashes = ownBytes(recentIdHashes, 'recentIdHashes');
   return snapshot;
 }
 
