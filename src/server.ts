@@ -22,6 +22,7 @@ import { EdgeMetrics } from './edge/metrics.js';
 import { registerMetricsRoute, startMetricsListener, type MetricsListener } from './edge/metrics-http.js';
 import { createRawBodyStats } from './edge/raw-body.js';
 import { createLogger, type Logger } from './log.js';
+import { grpcCredentials, loadTls } from './edge/tls.js';
 
 export interface StartedServer {
   httpUrl: string;
@@ -58,6 +59,8 @@ export async function startServer(overrides: Record<string, unknown> = {}, optio
   const log = options.log ?? createLogger({ level: config.logLevel });
   mkdirSync(config.dataDir, { recursive: true });
 
+  // Read before anything starts, so a bad certificate stops the process at once.
+  const tls = loadTls(config);
   const keyStore = await openKeyStore(config);
   const secret = config.keySecret !== '' ? Buffer.from(config.keySecret) : await loadOrCreateServerSecret(config.dataDir);
   const verifier = new KeyVerifier(keyStore, secret);
@@ -100,6 +103,11 @@ export async function startServer(overrides: Record<string, unknown> = {}, optio
       bodyBytesMax: config.bodyBytesMax,
       idCharsMax: config.idCharsMax,
       nameCharsMax: config.nameCharsMax,
+      httpHeadersTimeoutMs: config.httpHeadersTimeoutMs,
+      httpRequestTimeoutMs: config.httpRequestTimeoutMs,
+      httpHeaderBytesMax: config.httpHeaderBytesMax,
+      httpConnectionsMax: config.httpConnectionsMax,
+      tls,
     },
     log: config.logLevel === 'silent' ? false : (log as never),
     rawBodyStats,
@@ -124,6 +132,7 @@ export async function startServer(overrides: Record<string, unknown> = {}, optio
       wsClientsMax: config.wsClientsMax,
       wsSubscriptionsMax: config.wsSubscriptionsMax,
       wsMessageBytesMax: config.wsMessageBytesMax,
+      wsIdleTimeoutMs: config.wsIdleTimeoutMs,
     },
   });
   hub.start();
@@ -138,6 +147,13 @@ export async function startServer(overrides: Record<string, unknown> = {}, optio
     port: config.grpcPort,
     defaults: { ack: config.ackDefault },
     log: log.child({ component: 'grpc' }),
+    bodyBytesMax: config.bodyBytesMax,
+    requestTimeoutMs: config.grpcRequestTimeoutMs,
+    idleTimeoutMs: config.grpcIdleTimeoutMs,
+    metadataBytesMax: config.grpcMetadataBytesMax,
+    concurrentStreamsMax: config.grpcConcurrentStreamsMax,
+    // The handshake is bounded like the headers of an HTTP request.
+    credentials: grpcCredentials(tls, config.httpHeadersTimeoutMs),
   });
   metrics?.attach({ hub, stream: streamStats, grpc: grpc.stats, rawBody: rawBodyStats });
 
@@ -155,9 +171,9 @@ export async function startServer(overrides: Record<string, unknown> = {}, optio
   }
 
   return {
-    httpUrl: `http://${config.host}:${httpPort}`,
+    httpUrl: `${tls === undefined ? 'http' : 'https'}://${config.host}:${httpPort}`,
     grpcTarget: `${config.host}:${grpc.port}`,
-    wsUrl: `ws://${config.host}:${httpPort}/v1/stream`,
+    wsUrl: `${tls === undefined ? 'ws' : 'wss'}://${config.host}:${httpPort}/v1/stream`,
     metricsUrl: metricsListener?.url,
     devKey,
     config,

@@ -13,8 +13,16 @@
  * - A bad message is answered with an error frame and the connection stays
  *   open; nothing a client sends can throw out of a handler.
  * - When a connection closes, every subscription it held is removed from the hub.
+ * - A connection is never silent for long: every wsIdleTimeoutMs / 2 the
+ *   server pings it, and one that has sent nothing, not even the pong, since
+ *   the previous ping is closed (EVT_WS_IDLE_TIMEOUT). That finds dead peers
+ *   and peers that stall in the middle of a frame, since a pong cannot pass a
+ *   frame in progress.
+ * - A message is scanned (actors/scan.ts) before JSON.parse: protocol
+ *   messages are small and flat, so depth and value count are bounded tight.
  */
 import websocket from '@fastify/websocket';
+import { defaults as configDefaults } from '../../config/defaults.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { RawData, WebSocket } from 'ws';
 import { RESOLUTIONS, type Resolution } from '../actors/types.js';
@@ -25,6 +33,7 @@ import {
   WsAlreadySubscribedError,
   WsAuthTimeoutError,
   WsBusyError,
+  WsIdleTimeoutError,
   WsMessageInvalidError,
   WsMessageTooLargeError,
   WsMessageTypeUnknownError,
@@ -32,6 +41,7 @@ import {
   WsServerFullError,
   WsSubscriptionsMaxError,
 } from './errors.js';
+import { scanJson, type StructureLimits } from '../actors/scan.js';
 import { authorize, keyFromHeaders, type Authenticate, type Principal } from './http.js';
 import type { LiveHub, ResumePoint } from './live.js';
 import { errorBody } from './status.js';
@@ -47,9 +57,11 @@ export interface StreamConfig {
   wsAuthTimeoutMs: number;
   /** Client messages queued on one connection while an earlier one is handled. */
   wsPendingMessagesMax: number;
+  /** Silence (no message, no pong) after which a connection is closed; pings go out every half of it. */
+  wsIdleTimeoutMs: number;
 }
 
-export const STREAM_DEFAULTS = Object.freeze({ wsAuthTimeoutMs: 5_000, wsPendingMessagesMax: 32 });
+export const STREAM_DEFAULTS = Object.freeze({ wsAuthTimeoutMs: 5_000, wsPendingMessagesMax: 32, wsIdleTimeoutMs: configDefaults.wsIdleTimeoutMs });
 
 /** Injected so tests fire the auth timeout themselves. */
 export interface StreamTimers {
@@ -73,6 +85,8 @@ export interface StreamStats {
   authFailures: number;
   /** Error frames sent for bad messages (all codes). */
   errorsSent: number;
+  /** Connections closed because they were silent for wsIdleTimeoutMs. */
+  idleClosed: number;
 }
 
 const realTimers: StreamTimers = {
@@ -81,14 +95,14 @@ const realTimers: StreamTimers = {
 };
 
 const EPOCH_CHARS_MAX = 64;
+/**
+ * The largest protocol message is a subscribe with a resume point: depth 2,
+ * six values. Anything much bigger is not ours, and is refused before
+ * JSON.parse spends time on it.
+ */
+const MESSAGE_STRUCTURE: StructureLimits = Object.freeze({ depthMax: 4, valuesMax: 64, eventsMax: -1 });
 const CLOSE_POLICY = 1008;
 const CLOSE_TRY_LATER = 1013;
-
-function textOf(data: RawData): string {
-  if (Buffer.isBuffer(data)) return data.toString('utf8');
-  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
-  return Buffer.from(data).toString('utf8');
-}
 
 function byteLengthOf(data: RawData): number {
   if (Array.isArray(data)) return data.reduce((sum, part) => sum + part.length, 0);
@@ -129,6 +143,9 @@ class StreamConnection {
   #queue: Promise<void> = Promise.resolve();
   #queued = 0;
   #authTimer: unknown;
+  #idleTimer: unknown;
+  /** Something (a message or a pong) arrived since the last idle check. */
+  #heard = true;
 
   constructor(
     readonly socket: WebSocket,
@@ -139,6 +156,7 @@ class StreamConnection {
 
   /** A key in the URL or headers authenticates at once; otherwise the client has wsAuthTimeoutMs to send one. */
   start(key: string | undefined): void {
+    this.#armIdle();
     if (key !== undefined) {
       this.#enqueue(() => this.#authenticate(key));
       return;
@@ -149,7 +167,33 @@ class StreamConnection {
     }, this.options.config.wsAuthTimeoutMs);
   }
 
+  /** Any frame from the client proves it alive: a message, or a pong. */
+  onHeard(): void {
+    this.#heard = true;
+  }
+
+  #armIdle(): void {
+    const periodMs = Math.max(1, Math.floor(this.options.config.wsIdleTimeoutMs / 2));
+    this.#idleTimer = this.timers.setTimeout(() => {
+      this.#idleTimer = undefined;
+      if (this.closed) return;
+      if (!this.#heard) {
+        this.stats.idleClosed++;
+        this.sendError(new WsIdleTimeoutError(this.options.config.wsIdleTimeoutMs));
+        this.closed = true;
+        this.socket.close(CLOSE_POLICY, 'EVT_WS_IDLE_TIMEOUT');
+        // A peer this silent will not answer the close frame either; do not wait ws's 30 s for it.
+        this.timers.setTimeout(() => this.socket.terminate(), periodMs);
+        return;
+      }
+      this.#heard = false;
+      this.socket.ping();
+      this.#armIdle();
+    }, periodMs);
+  }
+
   onMessage(data: RawData): void {
+    this.#heard = true;
     const { config } = this.options;
     if (byteLengthOf(data) > config.wsMessageBytesMax) {
       this.sendError(new WsMessageTooLargeError(config.wsMessageBytesMax));
@@ -159,12 +203,13 @@ class StreamConnection {
       this.sendError(new WsBusyError(config.wsPendingMessagesMax));
       return;
     }
-    this.#enqueue(() => this.#handle(textOf(data)));
+    this.#enqueue(() => this.#handle(data));
   }
 
   onClose(): void {
     this.closed = true;
     if (this.#authTimer !== undefined) this.timers.clearTimeout(this.#authTimer);
+    if (this.#idleTimer !== undefined) this.timers.clearTimeout(this.#idleTimer);
     const owner = this.principal?.owner;
     if (owner !== undefined) for (const resolution of this.subscriptions) this.options.hub.unsubscribe(this.socket, owner, resolution);
     this.subscriptions.clear();
@@ -210,11 +255,16 @@ class StreamConnection {
     }
   }
 
-  async #handle(text: string): Promise<void> {
+  async #handle(data: RawData): Promise<void> {
     if (this.closed) return;
+    const bytes = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
+    const fault = scanJson(bytes, MESSAGE_STRUCTURE);
+    if (fault !== undefined) {
+      throw new WsMessageInvalidError(`the message nests deeper than ${MESSAGE_STRUCTURE.depthMax} levels or holds more than ${MESSAGE_STRUCTURE.valuesMax} values`);
+    }
     let message: unknown;
     try {
-      message = JSON.parse(text);
+      message = JSON.parse(bytes.toString('utf8'));
     } catch {
       throw new WsMessageInvalidError('the message is not JSON');
     }
@@ -283,7 +333,7 @@ class StreamConnection {
  * `ready()`). Returns live counters for /metrics.
  */
 export function registerStreamRoute(app: FastifyInstance, options: StreamRouteOptions): StreamStats {
-  const stats: StreamStats = { clients: 0, refusedFull: 0, authFailures: 0, errorsSent: 0 };
+  const stats: StreamStats = { clients: 0, refusedFull: 0, authFailures: 0, errorsSent: 0, idleClosed: 0 };
   const timers = options.timers ?? realTimers;
   const { config } = options;
 
@@ -304,6 +354,7 @@ export function registerStreamRoute(app: FastifyInstance, options: StreamRouteOp
       stats.clients++;
       const connection = new StreamConnection(socket, options, stats, timers);
       socket.on('message', (data: RawData) => connection.onMessage(data));
+      socket.on('pong', () => connection.onHeard());
       socket.on('close', () => {
         stats.clients--;
         connection.onClose();
