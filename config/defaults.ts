@@ -30,6 +30,8 @@ export const defaults = {
   bodyInflatedBytesMax: 16 * 1024 * 1024,
   /** Events per request; more is 413 EVT_BATCH_TOO_LONG. */
   batchEventsMax: 5_000,
+  /** Nesting of a JSON or msgpack body (an envelope's event's properties are level 4); deeper is 400 EVT_BODY_MALFORMED, refused before parsing. */
+  bodyDepthMax: 16,
   /** Estimated size of one event (sum of its strings and 8 per number); more rejects that event (EVT_EVENT_TOO_LARGE). */
   eventBytesMax: 16 * 1024,
   /** Length of `id`, `name`, `userId` (UTF-16 units). */
@@ -104,6 +106,35 @@ export const defaults = {
   wsSubscriptionsMax: 16,
   /** ws message size. */
   wsMessageBytesMax: 64 * 1024,
+
+  // Slow senders and connections (docs/security.md). Each timeout answers with
+  // EVT_REQUEST_TIMEOUT where the wire allows an answer, then closes.
+  /** Request line and headers must arrive within this; else 408 EVT_REQUEST_TIMEOUT and the connection is closed. */
+  httpHeadersTimeoutMs: 10_000,
+  /** The whole request, headers and body, must arrive within this; else 408 EVT_REQUEST_TIMEOUT. */
+  httpRequestTimeoutMs: 30_000,
+  /** Request line plus headers (so the URL too); more is 431 EVT_HEADERS_TOO_LARGE. */
+  httpHeaderBytesMax: 16 * 1024,
+  /** Open connections on the HTTP port, ws included; more are closed on arrival (counted). */
+  httpConnectionsMax: 20_000,
+  /** A ws connection that sends nothing, not even a pong to the server's ping, for this long is closed. */
+  wsIdleTimeoutMs: 60_000,
+  /** A unary gRPC call's request message must arrive within this; else DEADLINE_EXCEEDED EVT_REQUEST_TIMEOUT. */
+  grpcRequestTimeoutMs: 30_000,
+  /** A gRPC connection without calls, or a stream that sends no message while the server reads, is closed after this. */
+  grpcIdleTimeoutMs: 60_000,
+  /** gRPC metadata of one call (keys and values); more is INVALID_ARGUMENT EVT_HEADERS_TOO_LARGE. */
+  grpcMetadataBytesMax: 16 * 1024,
+  /** Concurrent gRPC calls per connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS); more are refused by HTTP/2. */
+  grpcConcurrentStreamsMax: 100,
+
+  // TLS: set both files to serve HTTPS + wss on httpPort and TLS on grpcPort.
+  /** PEM certificate chain. Empty: plain HTTP, ws and gRPC. */
+  tlsCertFile: '',
+  /** PEM private key of tlsCertFile. */
+  tlsKeyFile: '',
+  /** PEM CA bundle: set, every client must present a certificate it signed (mutual TLS). */
+  tlsCaFile: '',
 
   /** Query range: windows per GET /v1/metrics answer. */
   queryWindowsMax: 10_000,

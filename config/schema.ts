@@ -51,6 +51,8 @@ export const settingsSchema = {
   bodyBytesMax: int(1 * KiB, 1 * GiB, 'Request body size on the wire.'),
   bodyInflatedBytesMax: int(1 * KiB, 1 * GiB, 'Size a gzip body may inflate to; at least bodyBytesMax.'),
   batchEventsMax: int(1, 1_000_000, 'Events per request.'),
+  // 4 is the nesting of the schema itself (envelope, events, event, properties); msgpackr reads recursively, so stay far from the stack's depth.
+  bodyDepthMax: int(4, 256, 'Nesting of a JSON or msgpack body.'),
   eventBytesMax: int(256, 16 * MiB, 'Estimated size of one event.'),
   // 512 keeps an [owner, id] key under LMDB's key size limit (src/store/lmdb/event-store.ts).
   idCharsMax: int(1, 512, 'Length of id, name, userId.'),
@@ -95,6 +97,19 @@ export const settingsSchema = {
   wsClientsMax: int(1, 1_000_000, 'ws subscribers per process.'),
   wsSubscriptionsMax: int(1, 1024, 'Subscriptions per ws connection.'),
   wsMessageBytesMax: int(256, 16 * MiB, 'ws message size.'),
+
+  httpHeadersTimeoutMs: int(100, 600_000, 'Time for the request line and headers to arrive.'),
+  httpRequestTimeoutMs: int(100, 3_600_000, 'Time for a whole request to arrive; at least httpHeadersTimeoutMs.'),
+  httpHeaderBytesMax: int(1 * KiB, 1 * MiB, 'Request line plus headers.'),
+  httpConnectionsMax: int(1, 1_000_000, 'Open connections on the HTTP port.'),
+  wsIdleTimeoutMs: int(1_000, 3_600_000, 'Silence after which a ws connection is closed.'),
+  grpcRequestTimeoutMs: int(100, 3_600_000, "Time for a unary gRPC call's message to arrive."),
+  grpcIdleTimeoutMs: int(1_000, 3_600_000, 'Idle time after which a gRPC connection or stream is closed.'),
+  grpcMetadataBytesMax: int(1 * KiB, 1 * MiB, 'gRPC metadata of one call.'),
+  grpcConcurrentStreamsMax: int(1, 100_000, 'Concurrent gRPC calls per connection.'),
+  tlsCertFile: text(0, 4096, 'PEM certificate chain; empty: no TLS.'),
+  tlsKeyFile: text(0, 4096, 'PEM private key.'),
+  tlsCaFile: text(0, 4096, 'PEM CA bundle for client certificates; empty: none asked.'),
 
   queryWindowsMax: int(1, 1_000_000, 'Windows per metrics answer.'),
 

@@ -172,6 +172,8 @@ function crossCheck(out: Record<string, unknown>, merged: Map<SettingName, Sourc
     ['flushBatchEventsMax', 'flushPendingEventsMax'],
     ['workers', 'shardCount'],
     ['walSegmentBytesMax', 'walBytesMax'],
+    // Node refuses a headers timeout longer than the request timeout.
+    ['httpHeadersTimeoutMs', 'httpRequestTimeoutMs'],
   ];
   for (const [small, large] of pairs) {
     if ((out[small] as number) <= (out[large] as number)) continue;
@@ -182,6 +184,14 @@ function crossCheck(out: Record<string, unknown>, merged: Map<SettingName, Sourc
       source: sourced.source,
       message: `${label(blamed, sourced)}: ${small} (${String(out[small])}) must not exceed ${large} (${String(out[large])})`,
     });
+  }
+  // TLS needs a certificate and its key; a CA for client certificates only makes sense with both.
+  const tls = ['tlsCertFile', 'tlsKeyFile', 'tlsCaFile'] as const;
+  const [certSet, keySet, caSet] = tls.map((name) => out[name] !== '');
+  if (certSet !== keySet || (caSet && !certSet)) {
+    const blamed = tls.find((name) => out[name] !== '')!;
+    const sourced = merged.get(blamed)!;
+    issues.push({ setting: blamed, source: sourced.source, message: `${label(blamed, sourced)}: TLS needs both tlsCertFile and tlsKeyFile` });
   }
   if (out.eventStore === 'mongodb' && out.mongodbUri === undefined) {
     const sourced = merged.get('eventStore')!;

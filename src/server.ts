@@ -32,6 +32,7 @@ import { registerMetricsRoute, startMetricsListener, type MetricsListener } from
 import { createRawBodyStats } from './edge/raw-body.js';
 import { registerDashboard } from './edge/dashboard/index.js';
 import { createLogger, type Logger } from './log.js';
+import { grpcCredentials, loadTls } from './edge/tls.js';
 
 export interface StartedServer {
   httpUrl: string;
@@ -72,6 +73,8 @@ export async function startServer(overrides: Record<string, unknown> = {}, optio
   const log = options.log ?? createLogger({ level: config.logLevel });
   mkdirSync(config.dataDir, { recursive: true });
 
+  // Read before anything starts, so a bad certificate stops the process at once.
+  const tls = loadTls(config);
   const keyStore = await openKeyStore(config);
   const secret = await resolveServerSecrets(config);
   const verifier = new KeyVerifier(keyStore, secret);
@@ -128,6 +131,11 @@ export async function startServer(overrides: Record<string, unknown> = {}, optio
       bodyBytesMax: config.bodyBytesMax,
       idCharsMax: config.idCharsMax,
       nameCharsMax: config.nameCharsMax,
+      httpHeadersTimeoutMs: config.httpHeadersTimeoutMs,
+      httpRequestTimeoutMs: config.httpRequestTimeoutMs,
+      httpHeaderBytesMax: config.httpHeaderBytesMax,
+      httpConnectionsMax: config.httpConnectionsMax,
+      tls,
     },
     log: config.logLevel === 'silent' ? false : (log as never),
     rawBodyStats,
@@ -174,6 +182,7 @@ export async function startServer(overrides: Record<string, unknown> = {}, optio
       wsClientsMax: config.wsClientsMax,
       wsSubscriptionsMax: config.wsSubscriptionsMax,
       wsMessageBytesMax: config.wsMessageBytesMax,
+      wsIdleTimeoutMs: config.wsIdleTimeoutMs,
     },
   });
   hub.start();
@@ -186,10 +195,16 @@ export async function startServer(overrides: Record<string, unknown> = {}, optio
     authenticate,
     host: config.host,
     port: config.grpcPort,
-    bodyBytesMax: config.bodyBytesMax,
     defaults: { ack: config.ackDefault },
     log: log.child({ component: 'grpc' }),
     limits,
+    bodyBytesMax: config.bodyBytesMax,
+    requestTimeoutMs: config.grpcRequestTimeoutMs,
+    idleTimeoutMs: config.grpcIdleTimeoutMs,
+    metadataBytesMax: config.grpcMetadataBytesMax,
+    concurrentStreamsMax: config.grpcConcurrentStreamsMax,
+    // The handshake is bounded like the headers of an HTTP request.
+    credentials: grpcCredentials(tls, config.httpHeadersTimeoutMs),
   });
   metrics?.attach({ hub, stream: streamStats, grpc: grpc.stats, rawBody: rawBodyStats });
 
@@ -207,9 +222,9 @@ export async function startServer(overrides: Record<string, unknown> = {}, optio
   }
 
   return {
-    httpUrl: `http://${config.host}:${httpPort}`,
+    httpUrl: `${tls === undefined ? 'http' : 'https'}://${config.host}:${httpPort}`,
     grpcTarget: `${config.host}:${grpc.port}`,
-    wsUrl: `ws://${config.host}:${httpPort}/v1/stream`,
+    wsUrl: `${tls === undefined ? 'ws' : 'wss'}://${config.host}:${httpPort}/v1/stream`,
     metricsUrl: metricsListener?.url,
     devKey,
     config,

@@ -13,6 +13,7 @@ import { Packr } from 'msgpackr';
 import { Bench } from 'tinybench';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { decodeBody, type DecodeLimits } from '../../src/actors/decode.js';
+import { bodyStructureLimits, scanJson, scanMsgpack } from '../../src/actors/scan.js';
 import { createValidatedBatch, createValidator, validateBatch } from '../../src/actors/validate.js';
 import { DEFAULT_EVENT_LIMITS, EventSchema } from '../../src/actors/schema.js';
 import { defaults } from '../../config/defaults.js';
@@ -29,6 +30,9 @@ const LIMITS: DecodeLimits = {
   bodyInflatedBytesMax: defaults.bodyInflatedBytesMax,
   batchEventsMax: defaults.batchEventsMax,
   idCharsMax: defaults.idCharsMax,
+  bodyDepthMax: defaults.bodyDepthMax,
+  tagsMax: defaults.tagsMax,
+  propertiesMax: defaults.propertiesMax,
 };
 
 const SEVERITY_NAMES = ['debug', 'info', 'notice', 'warning', 'error', 'critical'] as const;
@@ -71,7 +75,6 @@ const pbEvents: PbEvent[] = events.map((e) => ({
 const bodies: Record<string, { bytes: Uint8Array; format: BodyFormat; encoding: BodyEncoding }> = {
   json: { bytes: new TextEncoder().encode(JSON.stringify({ events })), format: 'json', encoding: 'identity' },
   'msgpack (maps)': { bytes: new Packr({ useRecords: false }).pack({ events }), format: 'msgpack', encoding: 'identity' },
-  'msgpack (records)': { bytes: new Packr({ useRecords: true }).pack({ events }), format: 'msgpack', encoding: 'identity' },
   protobuf: {
     bytes: IngestRequest.encode({ events: pbEvents, batchId: 'b', ack: AckLevel.ACK_LEVEL_UNSPECIFIED, receiptsAll: false }).finish(),
     format: 'protobuf',
@@ -100,6 +103,10 @@ for (const [name, body] of Object.entries(bodies)) {
 for (const [name, body] of Object.entries(bodies)) {
   bench.add(`decode only ${name}`, () => decodeBody(body.bytes, body.format, body.encoding, LIMITS));
 }
+// The structure scans that run before JSON.parse and msgpackr (part of "decode only" above).
+const STRUCTURE = bodyStructureLimits(LIMITS);
+bench.add('scan only json', () => scanJson(bodies.json!.bytes, STRUCTURE));
+bench.add('scan only msgpack (maps)', () => scanMsgpack(bodies['msgpack (maps)']!.bytes, STRUCTURE));
 await bench.run();
 console.table(bench.table());
 
@@ -120,6 +127,9 @@ console.table(
       'events/s (one core)': Math.round((BATCH_EVENTS * 1_000) / ms).toLocaleString('en-US'),
       'speed vs json': `${(baseline / ms).toFixed(2)}x`,
       'decode share': `${((100 * medianMs(bench, `decode only ${name}`)) / ms).toFixed(0)} %`,
+      'scan share': bench.tasks.some((t) => t.name === `scan only ${name}`)
+        ? `${((100 * medianMs(bench, `scan only ${name}`)) / ms).toFixed(0)} %`
+        : '',
     };
   }),
 );

@@ -9,10 +9,13 @@
  *   Absent protobuf optionals are absent here, not zero.
  * - Whole-body failures throw an actors error (errors.ts) and nothing of the
  *   batch is applied; per-event problems are left to validate.ts.
- * - batchEventsMax is checked before any per-event work. For protobuf and for
- *   a msgpack array it is checked before the events are even materialised
- *   (a header or a field scan); JSON.parse cannot be stopped early, so a JSON
- *   body is bounded only by bodyInflatedBytesMax (see Caveats in docs/proto.md).
+ * - Nothing is parsed before it is bounded. A JSON or msgpack body is first
+ *   scanned (scan.ts) for depth (bodyDepthMax), values (derived from
+ *   batchEventsMax, tagsMax, propertiesMax) and the length of its events
+ *   array; a msgpack body also for extension types, non-string keys and
+ *   `__proto__`. A protobuf body's events are counted by a field scan. So
+ *   batchEventsMax is checked before the events are materialised, in every
+ *   format.
  * - Decoding holds no state between bodies: a msgpack record structure
  *   defined in one body is not visible to the next (no shared structures),
  *   so one owner's body can never change how another's is read.
@@ -23,6 +26,7 @@ import { Unpackr } from 'msgpackr';
 import { IngestRequest, AckLevel as PbAckLevel, type IngestRequest as PbIngestRequest } from '../gen/eventide/v1/ingest.js';
 import { Severity as PbSeverity, type Event as PbEvent } from '../gen/eventide/v1/event.js';
 import { BatchEmptyError, BatchTooLongError, BodyMalformedError, BodyTooLargeError } from './errors.js';
+import { bodyStructureLimits, scanJson, scanMsgpack, type ScanFault, type StructureLimits } from './scan.js';
 import type { AckLevel, BodyEncoding, BodyFormat } from './types.js';
 
 export interface DecodeLimits {
@@ -32,6 +36,11 @@ export interface DecodeLimits {
   readonly batchEventsMax: number;
   /** Length of batchId (UTF-16 units); the id limit is reused because a batch id is an id. */
   readonly idCharsMax: number;
+  /** Nesting of a JSON or msgpack body; deeper is EVT_BODY_MALFORMED before parsing. */
+  readonly bodyDepthMax: number;
+  /** With batchEventsMax, these bound the values a body may hold (scan.ts bodyStructureLimits). */
+  readonly tagsMax: number;
+  readonly propertiesMax: number;
 }
 
 export interface DecodedBody {
@@ -53,8 +62,13 @@ export interface DecodedBody {
   receiptsAll?: boolean;
 }
 
-/** The worker's msgpack reader. 64-bit integers become numbers: timestamps from other languages' encoders arrive as uint64. */
-const unpackr = new Unpackr({ mapsAsObjects: true, int64AsType: 'number' });
+/**
+ * The worker's msgpack reader. 64-bit integers become numbers: timestamps
+ * from other languages' encoders arrive as uint64. It never meets an
+ * extension type: scanMsgpack refuses them first, because msgpackr has no
+ * per-reader switch for its built-in ones (and they live in module state).
+ */
+const unpackr = new Unpackr({ mapsAsObjects: true, int64AsType: 'number', structuredClone: false });
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Decodes one body. Throws BodyMalformedError, BodyTooLargeError, BatchTooLongError or BatchEmptyError. */
@@ -67,9 +81,9 @@ export function decodeBody(
   const raw = encoding === 'gzip' ? gunzip(bytes, limits.bodyInflatedBytesMax) : bytes;
   switch (format) {
     case 'json':
-      return fromValue(parseJson(raw), limits);
+      return fromValue(parseJson(raw, bodyStructureLimits(limits)), limits);
     case 'msgpack':
-      return fromValue(parseMsgpack(raw, limits.batchEventsMax), limits);
+      return fromValue(parseMsgpack(raw, bodyStructureLimits(limits)), limits);
     case 'protobuf':
       return decodeProtobuf(raw, limits);
     default:
@@ -87,7 +101,37 @@ function gunzip(bytes: Uint8Array, maxOutputLength: number): Uint8Array {
   }
 }
 
-function parseJson(bytes: Uint8Array): unknown {
+/** A scan's refusal as the error the client gets. */
+function scanError(format: 'json' | 'msgpack', fault: ScanFault): BodyMalformedError | BatchTooLongError {
+  switch (fault.kind) {
+    case 'events':
+      return new BatchTooLongError(fault.count, fault.limit, fault.exact);
+    case 'depth':
+      return new BodyMalformedError(`${format}: the body nests deeper than ${fault.limit} levels (bodyDepthMax)`);
+    case 'values':
+      return new BodyMalformedError(
+        `${format}: the body holds more than ${fault.limit} values, more than batchEventsMax events with tagsMax tags and propertiesMax properties can hold`,
+      );
+    case 'extension':
+      return new BodyMalformedError(
+        `msgpack: extension types are not accepted (type ${fault.type}; msgpackr: encode with useRecords: false and no Date, Set, Error or typed-array values)`,
+      );
+    case 'reserved':
+      return new BodyMalformedError(`msgpack: byte ${fault.offset} is not a msgpack type`);
+    case 'key':
+      return new BodyMalformedError(`msgpack: the map key at byte ${fault.offset} is not a string`);
+    case 'proto':
+      return new BodyMalformedError(`msgpack: the map key __proto__ (byte ${fault.offset}) is not allowed`);
+    case 'truncated':
+      return new BodyMalformedError(`msgpack: the body ends early, at byte ${fault.offset}`);
+    case 'trailing':
+      return new BodyMalformedError(`msgpack: bytes after the end of the body, from byte ${fault.offset}`);
+  }
+}
+
+function parseJson(bytes: Uint8Array, structure: StructureLimits): unknown {
+  const fault = scanJson(bytes, structure);
+  if (fault !== undefined) throw scanError('json', fault);
   let text: string;
   try {
     text = utf8.decode(bytes);
@@ -102,42 +146,14 @@ function parseJson(bytes: Uint8Array): unknown {
   }
 }
 
-function parseMsgpack(bytes: Uint8Array, batchEventsMax: number): unknown {
-  const declared = msgpackDeclaredEvents(bytes);
-  if (declared > batchEventsMax) throw new BatchTooLongError(declared, batchEventsMax);
+function parseMsgpack(bytes: Uint8Array, structure: StructureLimits): unknown {
+  const fault = scanMsgpack(bytes, structure);
+  if (fault !== undefined) throw scanError('msgpack', fault);
   try {
     return unpackr.unpack(bytes) as unknown;
   } catch (err) {
     throw new BodyMalformedError(`msgpack: ${(err as Error).message}`, { cause: err });
   }
-}
-
-/**
- * The event count a msgpack body declares in its header, without decoding it:
- * a top-level array, or a map whose first key is "events". -1 when the body
- * has another layout (records, other key order); the count is then checked
- * after decoding.
- */
-function msgpackDeclaredEvents(b: Uint8Array): number {
-  if (b.length === 0) return -1;
-  let pos = 0;
-  const first = b[0]!;
-  if (first >= 0x80 && first <= 0x8f) pos = 1;
-  else if (first === 0xde) pos = 3;
-  else if (first === 0xdf) pos = 5;
-  if (pos > 0) {
-    // fixstr "events": 0xa6 then six bytes.
-    if (b.length < pos + 8 || b[pos] !== 0xa6) return -1;
-    if (b[pos + 1] !== 0x65 || b[pos + 2] !== 0x76 || b[pos + 3] !== 0x65 || b[pos + 4] !== 0x6e) return -1;
-    if (b[pos + 5] !== 0x74 || b[pos + 6] !== 0x73) return -1;
-    pos += 7;
-  }
-  const h = b[pos];
-  if (h === undefined) return -1;
-  if (h >= 0x90 && h <= 0x9f) return h & 0x0f;
-  if (h === 0xdc && pos + 2 < b.length) return (b[pos + 1]! << 8) | b[pos + 2]!;
-  if (h === 0xdd && pos + 4 < b.length) return ((b[pos + 1]! << 24) >>> 0) + (b[pos + 2]! << 16) + (b[pos + 3]! << 8) + b[pos + 4]!;
-  return -1;
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {

@@ -50,11 +50,13 @@ export class BodyTooLargeError extends EventideError {
 export class BatchTooLongError extends EventideError {
   readonly code = 'EVT_BATCH_TOO_LONG';
   readonly retryable = false;
+  /** `exact` false: the count stopped at `length` (a scan that refuses early); the body holds at least that many. */
   constructor(
     readonly length: number,
     readonly limit: number,
+    exact = true,
   ) {
-    super(`the batch holds ${length} events, more than ${limit} (batchEventsMax)`, { field: 'events' });
+    super(`the batch holds ${exact ? '' : 'at least '}${length} events, more than ${limit} (batchEventsMax)`, { field: 'events' });
   }
 }
 

@@ -94,17 +94,17 @@ export class RequestMalformedError extends EventideError {
 export class HeadersTooLargeError extends EventideError {
   readonly code = 'EVT_HEADERS_TOO_LARGE';
   readonly retryable = false;
-  constructor() {
-    super('the request headers are too large', { field: 'headers' });
+  constructor(message = 'the request headers are too large', field = 'headers') {
+    super(message, { field });
   }
 }
 
-/** The request (headers and body) did not arrive within the server's request timeout. */
+/** The request (headers and body; a gRPC call's message) did not arrive within the server's timeout for it. */
 export class RequestTimeoutError extends EventideError {
   readonly code = 'EVT_REQUEST_TIMEOUT';
   readonly retryable = true;
-  constructor() {
-    super('the request did not arrive in time');
+  constructor(message = 'the request did not arrive in time') {
+    super(message);
   }
 }
 
@@ -167,6 +167,15 @@ export class WsAuthTimeoutError extends EventideError {
   readonly retryable = false;
   constructor(readonly timeoutMs: number) {
     super(`no auth message within ${timeoutMs} ms`);
+  }
+}
+
+/** Nothing came from the client, not even a pong, for wsIdleTimeoutMs; sent with close code 1008. A new connection is welcome. */
+export class WsIdleTimeoutError extends EventideError {
+  readonly code = 'EVT_WS_IDLE_TIMEOUT';
+  readonly retryable = true;
+  constructor(readonly timeoutMs: number) {
+    super(`nothing received for ${timeoutMs} ms (wsIdleTimeoutMs), not even a pong`);
   }
 }
 

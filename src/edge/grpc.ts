@@ -28,6 +28,16 @@
  *   EVT_RATE_LIMITED / EVT_QUOTA_EXCEEDED and `retry-after-ms`, or on a stream
  *   the batch's error_code and retry_after_ms.
  * - A multi-owner ingest key names the owner in metadata `x-eventide-owner`.
+ * - What a client sends is bounded before a handler runs, by an interceptor
+ *   on every service: metadata over metadataBytesMax is refused
+ *   (EVT_HEADERS_TOO_LARGE); a unary call's message must arrive within
+ *   requestTimeoutMs (EVT_REQUEST_TIMEOUT). A stream that sends nothing for
+ *   idleTimeoutMs while the server reads it, with no answer pending, is ended
+ *   the same way; a connection without calls is closed after idleTimeoutMs.
+ * - Every status a call ends with carries `x-eventide-code`, including the
+ *   ones grpc-js raises itself (a message over bodyBytesMax, raw or
+ *   decompressed; a compressed message that does not inflate; an unknown
+ *   grpc-encoding): the interceptor maps them onto our codes.
  */
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -36,6 +46,10 @@ import {
   Metadata,
   Server,
   ServerCredentials,
+  ServerInterceptingCall,
+  status as GrpcStatus,
+  type ServerInterceptingCallInterface,
+  type ServerInterceptor,
   type sendUnaryData,
   type ServerDuplexStream,
   type ServerUnaryCall,
@@ -51,7 +65,9 @@ import { defaults as configDefaults } from '../../config/defaults.js';
 import type { AckLevel, BatchReceipt, ReceiptStatus as ReceiptStatusName } from '../actors/types.js';
 import { IngestResponse, IngestService, ReceiptStatus, type Receipt as PbReceipt } from '../gen/eventide/v1/ingest.js';
 import type { Router } from '../runtime/router.js';
-import { ForbiddenError, RequestMalformedError, UnauthenticatedError } from './errors.js';
+import type { EventideError } from '../errors.js';
+import { BodyMalformedError, BodyTooLargeError } from '../actors/errors.js';
+import { ForbiddenError, HeadersTooLargeError, RequestMalformedError, RequestTimeoutError, UnauthenticatedError, UnsupportedMediaTypeError } from './errors.js';
 import type { LimitsGuard } from './limits-guard.js';
 import { ingestOwnerOf, OWNER_HEADER } from './scope.js';
 import { grpcStatusOf, publicErrorOf, type PublicError } from './status.js';
@@ -97,6 +113,16 @@ export interface GrpcServerOptions {
   shutdownGraceMs?: number;
   /** The clock for receivedAtMs. Default Date.now. */
   nowMs?: () => number;
+  /** A unary call's message must arrive within this, ms. Default grpcRequestTimeoutMs. */
+  requestTimeoutMs?: number;
+  /** A connection without calls, or a read stream without messages, is closed after this, ms. Default grpcIdleTimeoutMs. */
+  idleTimeoutMs?: number;
+  /** Metadata bytes of one call (keys and values). Default grpcMetadataBytesMax. */
+  metadataBytesMax?: number;
+  /** Concurrent calls per connection. Default grpcConcurrentStreamsMax. */
+  concurrentStreamsMax?: number;
+  /** TLS credentials (tls.ts grpcCredentials). Default insecure. */
+  credentials?: ServerCredentials;
 }
 
 export interface GrpcStats {
@@ -107,6 +133,8 @@ export interface GrpcStats {
   /** Times a stream stopped being read because streamBatchesInFlightMax was reached or its client stopped reading. */
   streamPauses: number;
   streamsOpen: number;
+  /** Calls refused before their handler ran (metadata too large, message too slow) or ended idle, and grpc-js's own refusals. */
+  callsRefused: number;
 }
 
 export interface GrpcServerHandle {
@@ -115,9 +143,14 @@ export interface GrpcServerHandle {
   close(): Promise<void>;
 }
 
+/** What a call ends with: a status, its details and trailers. */
+type CallStatus = Parameters<ServerInterceptingCallInterface['sendStatus']>[0];
+
 const STREAM_BATCHES_IN_FLIGHT_MAX = 8;
 const HEALTH_INTERVAL_MS = 1_000;
 const SHUTDOWN_GRACE_MS = 5_000;
+/** A keepalive ping unanswered for this long closes the connection (grpc-js's own default). */
+const KEEPALIVE_TIMEOUT_MS = 20_000;
 /** A client's x-request-id is kept when it is this short and plain; else one is generated. */
 const REQUEST_ID_CHARS_MAX = 128;
 const REQUEST_ID_PATTERN = /^[\w.:-]+$/;
@@ -169,6 +202,36 @@ const RAW_INGEST_SERVICE: ServiceDefinition = {
     responseSerialize: (value: IngestResponse): Buffer => Buffer.from(IngestResponse.encode(value).finish()),
   },
 };
+
+/** Keys plus values of a call's metadata, as sent. */
+function metadataBytes(md: Metadata): number {
+  let bytes = 0;
+  for (const [key, values] of Object.entries(md.toJSON())) {
+    for (const value of values) bytes += key.length + value.length;
+  }
+  return bytes;
+}
+
+/**
+ * grpc-js ends some calls itself, before any handler, without our trailers.
+ * Each such status is a statement about the client's bytes; name it with our
+ * code. The details of grpc-js are matched only to choose between codes of
+ * the same status.
+ */
+function ownErrorOf(status: CallStatus, bodyBytesMax: number): EventideError | undefined {
+  switch (status.code) {
+    case GrpcStatus.RESOURCE_EXHAUSTED:
+      return new BodyTooLargeError(bodyBytesMax);
+    case GrpcStatus.UNIMPLEMENTED:
+      return new UnsupportedMediaTypeError(status.details ?? 'the grpc-encoding is not supported', 'content-encoding');
+    case GrpcStatus.INTERNAL:
+      return /decompress/i.test(status.details ?? '')
+        ? new BodyMalformedError('the compressed message does not inflate')
+        : new RequestMalformedError(status.details ?? 'the request could not be read');
+    default:
+      return undefined;
+  }
+}
 
 function firstString(md: Metadata, key: string): string | undefined {
   const v = md.get(key)[0];
@@ -225,7 +288,7 @@ function retryAfterMsOf(pub: PublicError): number {
   return Math.max(1, Math.ceil(pub.retryAfterMs ?? 1_000));
 }
 
-function statusOf(pub: PublicError): Partial<StatusObject> {
+function statusOf(pub: PublicError): StatusObject {
   const metadata = new Metadata();
   metadata.set('x-eventide-code', pub.code);
   if (pub.field !== undefined) metadata.set('x-eventide-field', pub.field);
@@ -239,10 +302,68 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   const inFlightMax = options.streamBatchesInFlightMax ?? STREAM_BATCHES_IN_FLIGHT_MAX;
   if (!Number.isInteger(inFlightMax) || inFlightMax < 1) throw new RangeError('streamBatchesInFlightMax must be an integer >= 1');
   const nowMs = options.nowMs ?? Date.now;
-  const stats: GrpcStats = { batchesRouted: 0, batchesRefused: 0, streamPauses: 0, streamsOpen: 0 };
+  const stats: GrpcStats = { batchesRouted: 0, batchesRefused: 0, streamPauses: 0, streamsOpen: 0, callsRefused: 0 };
+  const bodyBytesMax = options.bodyBytesMax ?? configDefaults.bodyBytesMax;
+  const requestTimeoutMs = options.requestTimeoutMs ?? configDefaults.grpcRequestTimeoutMs;
+  const idleTimeoutMs = options.idleTimeoutMs ?? configDefaults.grpcIdleTimeoutMs;
+  const metadataBytesMax = options.metadataBytesMax ?? configDefaults.grpcMetadataBytesMax;
+
+  /** Bounds every call of every service before its handler runs (see the invariants above). */
+  const limits: ServerInterceptor = (method, call: ServerInterceptingCallInterface) => {
+    let timer: NodeJS.Timeout | undefined;
+    const stop = (): void => {
+      if (timer !== undefined) clearTimeout(timer);
+      timer = undefined;
+    };
+    // Replacing the method on the call itself also catches grpc-js's own
+    // this.sendStatus(...) calls (message too large, decompression failed).
+    const sendStatus = call.sendStatus.bind(call);
+    call.sendStatus = (status: CallStatus): void => {
+      stop();
+      if (status.code === GrpcStatus.OK || status.metadata?.get('x-eventide-code').length) {
+        sendStatus(status);
+        return;
+      }
+      const own = ownErrorOf(status, bodyBytesMax);
+      if (own !== undefined) stats.callsRefused++;
+      sendStatus(own === undefined ? status : statusOf(publicErrorOf(own)));
+    };
+    return new ServerInterceptingCall(call, {
+      start: (next) =>
+        next({
+          onReceiveMetadata: (metadata, nextMetadata) => {
+            const bytes = metadataBytes(metadata);
+            if (bytes > metadataBytesMax) {
+              stats.callsRefused++;
+              call.sendStatus(statusOf(publicErrorOf(new HeadersTooLargeError(`the call's metadata has ${bytes} bytes, more than ${metadataBytesMax} (grpcMetadataBytesMax)`, 'metadata'))));
+              return;
+            }
+            if (!method.requestStream) {
+              timer = setTimeout(() => {
+                stats.callsRefused++;
+                call.sendStatus(statusOf(publicErrorOf(new RequestTimeoutError(`the request message did not arrive within ${requestTimeoutMs} ms (grpcRequestTimeoutMs)`))));
+              }, requestTimeoutMs);
+              timer.unref();
+            }
+            nextMetadata(metadata);
+          },
+          onReceiveMessage: (message, nextMessage) => {
+            stop();
+            nextMessage(message);
+          },
+          onCancel: stop,
+        }),
+    });
+  };
 
   const server = new Server({
-    'grpc.max_receive_message_length': options.bodyBytesMax ?? configDefaults.bodyBytesMax,
+    'grpc.max_receive_message_length': bodyBytesMax,
+    'grpc.max_connection_idle_ms': idleTimeoutMs,
+    // Pings find dead peers of long calls; the idle timers above find live ones that send nothing.
+    'grpc.keepalive_time_ms': idleTimeoutMs,
+    'grpc.keepalive_timeout_ms': KEEPALIVE_TIMEOUT_MS,
+    'grpc.max_concurrent_streams': options.concurrentStreamsMax ?? configDefaults.grpcConcurrentStreamsMax,
+    interceptors: [limits],
   });
 
   async function principalOf(key: string): Promise<GrpcPrincipal> {
@@ -365,15 +486,33 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     let writeBlocked = false;
     /** Settles when the previous batch's admission has; keeps batches in arrival order. */
     let gate: Promise<unknown> = Promise.resolve();
+    // Runs only while the client is the one to act: the stream is read and no answer is pending.
+    let idleTimer: NodeJS.Timeout | undefined;
+    let idled = false;
 
+    const armIdle = (): void => {
+      if (idleTimer !== undefined) clearTimeout(idleTimer);
+      idleTimer = undefined;
+      if (ended || gone || call.isPaused() || slots.length > 0) return;
+      idleTimer = setTimeout(() => {
+        idleTimer = undefined;
+        stats.callsRefused++;
+        gone = true;
+        idled = true;
+        call.emit('error', statusOf(publicErrorOf(new RequestTimeoutError(`no message for ${idleTimeoutMs} ms (grpcIdleTimeoutMs)`))));
+      }, idleTimeoutMs);
+      idleTimer.unref();
+    };
     const pauseIfNeeded = (): void => {
       if (!call.isPaused() && (slots.length >= inFlightMax || writeBlocked)) {
         call.pause();
         stats.streamPauses++;
       }
+      armIdle();
     };
     const resumeIfAllowed = (): void => {
       if (!ended && !gone && call.isPaused() && slots.length < inFlightMax && !writeBlocked) call.resume();
+      armIdle();
     };
     const flush = (): void => {
       while (slots.length > 0) {
@@ -432,12 +571,16 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     });
     call.on('cancelled', () => {
       gone = true;
+      armIdle();
     });
     call.on('error', (err: unknown) => {
       gone = true;
-      log.warn({ err }, 'grpc ingest stream failed');
+      armIdle();
+      if (!idled) log.warn({ err }, 'grpc ingest stream failed');
     });
+    call.once('close', armIdle);
     call.resume();
+    armIdle();
   }
 
   server.addService(RAW_INGEST_SERVICE, { Send: send, Stream: stream });
@@ -456,7 +599,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   new ReflectionService(reflectionDescriptors()).addToServer(server);
 
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${options.host}:${options.port}`, ServerCredentials.createInsecure(), (err, bound) => {
+    server.bindAsync(`${options.host}:${options.port}`, options.credentials ?? ServerCredentials.createInsecure(), (err, bound) => {
       if (err !== null) reject(err);
       else resolve(bound);
     });

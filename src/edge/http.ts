@@ -13,8 +13,9 @@
  *   one, else a generated UUID).
  */
 import { randomUUID } from 'node:crypto';
-import { STATUS_CODES, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import { STATUS_CODES, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import Fastify, {
   LogController,
   type FastifyBaseLogger,
@@ -23,6 +24,7 @@ import Fastify, {
   type FastifyReply,
 } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { defaults as configDefaults } from '../../config/defaults.js';
 import { RESOLUTIONS, RESOLUTION_MS, type AckLevel, type BatchReceipt, type Resolution } from '../actors/types.js';
 import type { EventideError } from '../errors.js';
 import type { Router } from '../runtime/router.js';
@@ -56,6 +58,7 @@ import { errorBodyOf, httpStatusOf, publicErrorOf, retryAfterSecondsOf, type Pub
 import { rateLimitHeaders } from './limits.js';
 import type { LimitsGuard } from './limits-guard.js';
 import { ingestOwnerOf, OWNER_HEADER, ownOwnerOf } from './scope.js';
+import { httpsOptions, type TlsMaterial } from './tls.js';
 
 export type Scope = 'ingest' | 'read' | 'admin';
 
@@ -85,8 +88,14 @@ export interface HttpConfig {
   idCharsMax: number;
   /** Longest `name` filter accepted in GET /v1/metrics. */
   nameCharsMax: number;
+  /** Request line and headers must arrive within this; else 408. Bounds slow-loris headers (and the TLS handshake). */
+  httpHeadersTimeoutMs: number;
   /** Whole request, headers and body, must arrive within this; else 408. Bounds slow-loris bodies. */
   httpRequestTimeoutMs: number;
+  /** Request line plus headers, bytes; more is 431. */
+  httpHeaderBytesMax: number;
+  /** Open connections; more are closed on arrival and counted in RawBodyStats.connectionsDropped. */
+  httpConnectionsMax: number;
   /** An idle socket is closed after this. */
   httpConnectionTimeoutMs: number;
   /** Keep-alive sockets idle for this long are closed. */
@@ -95,11 +104,16 @@ export interface HttpConfig {
   httpParamBytesMax: number;
   /** Longest x-request-id taken from a client; longer or odd ones are replaced by a UUID. */
   requestIdCharsMax: number;
+  /** Set: HTTPS (and wss) with this certificate and key (tls.ts). */
+  tls?: TlsMaterial | undefined;
 }
 
 /** Defaults for the edge-only limits (the others come from config/defaults.ts). */
-export const HTTP_DEFAULTS: Readonly<Omit<HttpConfig, 'bodyBytesMax' | 'idCharsMax' | 'nameCharsMax' | 'ackDefault'>> = Object.freeze({
-  httpRequestTimeoutMs: 30_000,
+export const HTTP_DEFAULTS: Readonly<Omit<HttpConfig, 'bodyBytesMax' | 'idCharsMax' | 'nameCharsMax' | 'ackDefault' | 'tls'>> = Object.freeze({
+  httpHeadersTimeoutMs: configDefaults.httpHeadersTimeoutMs,
+  httpRequestTimeoutMs: configDefaults.httpRequestTimeoutMs,
+  httpHeaderBytesMax: configDefaults.httpHeaderBytesMax,
+  httpConnectionsMax: configDefaults.httpConnectionsMax,
   httpConnectionTimeoutMs: 60_000,
   httpKeepAliveTimeoutMs: 72_000,
   httpParamBytesMax: 512,
@@ -248,6 +262,11 @@ function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): void {
   // The peer half-closed before the body reached its Content-Length.
   else if (err.code === 'HPE_INVALID_EOF_STATE') edgeErr = new BodyLengthMismatchError('the connection ended before the body reached its Content-Length');
   else edgeErr = new RequestMalformedError();
+  answerOnSocket(socket, edgeErr);
+}
+
+/** An error answer written straight to a socket the HTTP parser has given up on, then the socket closed. */
+function answerOnSocket(socket: Duplex, edgeErr: EventideError): void {
   const status = httpStatusOf(edgeErr.code);
   const body = JSON.stringify(errorBodyOf(publicErrorOf(edgeErr)));
   if (socket.writable) {
@@ -257,6 +276,26 @@ function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): void {
     );
   }
   socket.destroy();
+}
+
+/**
+ * What Node would otherwise answer without our error shape, or not at all:
+ * connections past httpConnectionsMax (closed on arrival, counted), CONNECT
+ * (no listener: Node destroys the socket), and an Expect other than
+ * 100-continue (Node's bare 417; RFC 9110 lets a server ignore it instead).
+ */
+function bindServerLimits(app: FastifyInstance, config: HttpConfig, stats: RawBodyStats): void {
+  const server = app.server;
+  server.maxConnections = config.httpConnectionsMax;
+  server.on('drop', () => {
+    stats.connectionsDropped++;
+  });
+  server.on('connect', (_request: IncomingMessage, socket: Duplex) => {
+    answerOnSocket(socket, new RequestMalformedError('CONNECT is not supported', { field: 'method' }));
+  });
+  server.on('checkExpectation', (request: IncomingMessage, response: ServerResponse) => {
+    server.emit('request', request, response);
+  });
 }
 
 function parseTimeParam(value: string | undefined, field: string, fallbackMs: number): number {
@@ -316,9 +355,21 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   const sendError = (reply: FastifyReply, err: unknown): FastifyReply =>
     sendPublicError(reply, publicErrorOf(edgeErrorOf(err, config.bodyBytesMax)), err);
 
+  // Node's own bounds on what a client sends before fastify sees a request.
+  // Node checks the two timeouts on a timer; a tenth of the shorter one keeps
+  // the cut within 10 % of the setting (Node's default interval is 30 s).
+  const serverOptions = {
+    headersTimeout: config.httpHeadersTimeoutMs,
+    requestTimeout: config.httpRequestTimeoutMs,
+    maxHeaderSize: config.httpHeaderBytesMax,
+    connectionsCheckingInterval: Math.max(10, Math.min(1_000, Math.floor(config.httpHeadersTimeoutMs / 10))),
+    // Nothing here routes on Host; without this Node answers a request that lacks one with a bare 400 of its own.
+    requireHostHeader: false,
+  };
   const app = Fastify({
     // A ws client may carry its key or token in the URL (?key=); the request log never shows it.
     ...(options.log === false ? { logger: false } : { loggerInstance: options.log.child({}, { serializers: { req: requestLogValue } }) }),
+    ...(config.tls === undefined ? { http: serverOptions } : { https: { ...httpsOptions(config.tls, config.httpHeadersTimeoutMs), ...serverOptions } }),
     bodyLimit: config.bodyBytesMax,
     requestTimeout: config.httpRequestTimeoutMs,
     connectionTimeout: config.httpConnectionTimeoutMs,
@@ -336,6 +387,7 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     },
   }) as unknown as FastifyInstance;
 
+  bindServerLimits(app, config, rawBodyStats);
   app.decorateRequest('principal', null);
   app.decorateRequest('actingOwner', null);
   app.setErrorHandler((err, _request, reply) => {

@@ -381,7 +381,9 @@ export class EdgeMetrics {
           { labels: { reason: 'unsupported_media_type' }, value: raw.unsupportedMediaType },
         ];
       }),
+      counter('eventide_http_connections_dropped_total', 'Connections closed on arrival because httpConnectionsMax were open.', () => one(sources().rawBody?.connectionsDropped)),
       gauge('eventide_grpc_streams_open', 'gRPC ingest streams open now.', () => one(sources().grpc?.streamsOpen)),
+      counter('eventide_grpc_calls_refused_total', 'gRPC calls ended before or outside their handler: metadata over grpcMetadataBytesMax, a message too slow or too large, an idle stream, an unknown grpc-encoding.', () => one(sources().grpc?.callsRefused)),
       counter('eventide_grpc_stream_pauses_total', 'Times a gRPC stream stopped being read (its in-flight batches at the limit, or its client not reading answers).', () => one(sources().grpc?.streamPauses)),
 
       // ---- readiness and workers
@@ -441,6 +443,7 @@ export class EdgeMetrics {
       gauge('eventide_ws_clients', 'ws connections open now.', () => one(sources().stream?.clients)),
       counter('eventide_ws_refused_total', 'ws connections closed with 1013 because wsClientsMax were open.', () => one(sources().stream?.refusedFull)),
       counter('eventide_ws_auth_failures_total', 'ws connections closed with 1008 (bad key, missing scope, no auth in time).', () => one(sources().stream?.authFailures)),
+      counter('eventide_ws_idle_closed_total', 'ws connections closed because nothing, not even a pong, came for wsIdleTimeoutMs.', () => one(sources().stream?.idleClosed)),
       gauge('eventide_live_subscriptions', 'ws subscriptions now.', () => one(sources().hub?.counters.subscribers)),
       gauge('eventide_live_channels', 'Live channels (owner × resolution) held now.', () => one(sources().hub?.counters.channels)),
       counter('eventide_live_frames_sent_total', 'Frames sent to ws subscribers (delta, merged delta, snapshot, reset).', () => one(sources().hub?.counters.framesSent)),

@@ -49,10 +49,12 @@ export interface RawBodyStats {
   tooLarge: number;
   lengthMismatch: number;
   unsupportedMediaType: number;
+  /** Connections closed on arrival because httpConnectionsMax were open (counted by the HTTP server, kept here with the other refusals). */
+  connectionsDropped: number;
 }
 
 export function createRawBodyStats(): RawBodyStats {
-  return { tooLarge: 0, lengthMismatch: 0, unsupportedMediaType: 0 };
+  return { tooLarge: 0, lengthMismatch: 0, unsupportedMediaType: 0, connectionsDropped: 0 };
 }
 
 /** The format of a Content-Type header value (parameters such as charset ignored), or undefined. */

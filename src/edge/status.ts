@@ -56,6 +56,7 @@ const TABLE: Readonly<Record<string, StatusRow>> = Object.freeze({
   EVT_WS_NOT_SUBSCRIBED: row(400, GrpcStatus.FAILED_PRECONDITION),
   EVT_WS_ALREADY_SUBSCRIBED: row(409, GrpcStatus.ALREADY_EXISTS),
   EVT_WS_AUTH_TIMEOUT: row(401, GrpcStatus.UNAUTHENTICATED),
+  EVT_WS_IDLE_TIMEOUT: row(408, GrpcStatus.DEADLINE_EXCEEDED, true),
   EVT_WS_SERVER_FULL: row(503, GrpcStatus.UNAVAILABLE, true),
   EVT_WS_CHANNELS_FULL: row(503, GrpcStatus.UNAVAILABLE, true),
   EVT_WS_BUSY: row(429, GrpcStatus.RESOURCE_EXHAUSTED, true),

@@ -20,8 +20,16 @@
  *   stream ends within one second of its key's revocation.
  * - A connection may send `auth` again with a fresh credential of the same
  *   owner (a dashboard renewing its token); another owner's is EVT_FORBIDDEN.
+ * - A connection is never silent for long: every wsIdleTimeoutMs / 2 the
+ *   server pings it, and one that has sent nothing, not even the pong, since
+ *   the previous ping is closed (EVT_WS_IDLE_TIMEOUT). That finds dead peers
+ *   and peers that stall in the middle of a frame, since a pong cannot pass a
+ *   frame in progress.
+ * - A message is scanned (actors/scan.ts) before JSON.parse: protocol
+ *   messages are small and flat, so depth and value count are bounded tight.
  */
 import websocket from '@fastify/websocket';
+import { defaults as configDefaults } from '../../config/defaults.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { RawData, WebSocket } from 'ws';
 import { RESOLUTIONS, type Resolution } from '../actors/types.js';
@@ -32,6 +40,7 @@ import {
   WsAlreadySubscribedError,
   WsAuthTimeoutError,
   WsBusyError,
+  WsIdleTimeoutError,
   WsMessageInvalidError,
   WsMessageTooLargeError,
   WsMessageTypeUnknownError,
@@ -39,6 +48,7 @@ import {
   WsServerFullError,
   WsSubscriptionsMaxError,
 } from './errors.js';
+import { scanJson, type StructureLimits } from '../actors/scan.js';
 import { authorize, keyFromHeaders, type Authenticate, type Principal } from './http.js';
 import { startRecheck } from './ws-recheck.js';
 import type { LiveHub, ResumePoint } from './live.js';
@@ -56,9 +66,11 @@ export interface StreamConfig {
   wsAuthTimeoutMs: number;
   /** Client messages queued on one connection while an earlier one is handled. */
   wsPendingMessagesMax: number;
+  /** Silence (no message, no pong) after which a connection is closed; pings go out every half of it. */
+  wsIdleTimeoutMs: number;
 }
 
-export const STREAM_DEFAULTS = Object.freeze({ wsAuthTimeoutMs: 5_000, wsPendingMessagesMax: 32 });
+export const STREAM_DEFAULTS = Object.freeze({ wsAuthTimeoutMs: 5_000, wsPendingMessagesMax: 32, wsIdleTimeoutMs: configDefaults.wsIdleTimeoutMs });
 
 
 /** Injected so tests fire the auth timeout themselves. */
@@ -85,6 +97,8 @@ export interface StreamStats {
   errorsSent: number;
   /** Connections closed because their key was revoked or expired, or their token expired, while open. */
   credentialsEnded: number;
+  /** Connections closed because they were silent for wsIdleTimeoutMs. */
+  idleClosed: number;
 }
 
 const realTimers: StreamTimers = {
@@ -93,14 +107,14 @@ const realTimers: StreamTimers = {
 };
 
 const EPOCH_CHARS_MAX = 64;
+/**
+ * The largest protocol message is a subscribe with a resume point: depth 2,
+ * six values. Anything much bigger is not ours, and is refused before
+ * JSON.parse spends time on it.
+ */
+const MESSAGE_STRUCTURE: StructureLimits = Object.freeze({ depthMax: 4, valuesMax: 64, eventsMax: -1 });
 const CLOSE_POLICY = 1008;
 const CLOSE_TRY_LATER = 1013;
-
-function textOf(data: RawData): string {
-  if (Buffer.isBuffer(data)) return data.toString('utf8');
-  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
-  return Buffer.from(data).toString('utf8');
-}
 
 function byteLengthOf(data: RawData): number {
   if (Array.isArray(data)) return data.reduce((sum, part) => sum + part.length, 0);
@@ -143,6 +157,9 @@ class StreamConnection {
   #queue: Promise<void> = Promise.resolve();
   #queued = 0;
   #authTimer: unknown;
+  #idleTimer: unknown;
+  /** Something (a message or a pong) arrived since the last idle check. */
+  #heard = true;
 
   constructor(
     readonly socket: WebSocket,
@@ -153,6 +170,7 @@ class StreamConnection {
 
   /** A key in the URL or headers authenticates at once; otherwise the client has wsAuthTimeoutMs to send one. */
   start(key: string | undefined): void {
+    this.#armIdle();
     if (key !== undefined) {
       this.#enqueue(() => this.#authenticate(key));
       return;
@@ -163,7 +181,33 @@ class StreamConnection {
     }, this.options.config.wsAuthTimeoutMs);
   }
 
+  /** Any frame from the client proves it alive: a message, or a pong. */
+  onHeard(): void {
+    this.#heard = true;
+  }
+
+  #armIdle(): void {
+    const periodMs = Math.max(1, Math.floor(this.options.config.wsIdleTimeoutMs / 2));
+    this.#idleTimer = this.timers.setTimeout(() => {
+      this.#idleTimer = undefined;
+      if (this.closed) return;
+      if (!this.#heard) {
+        this.stats.idleClosed++;
+        this.sendError(new WsIdleTimeoutError(this.options.config.wsIdleTimeoutMs));
+        this.closed = true;
+        this.socket.close(CLOSE_POLICY, 'EVT_WS_IDLE_TIMEOUT');
+        // A peer this silent will not answer the close frame either; do not wait ws's 30 s for it.
+        this.timers.setTimeout(() => this.socket.terminate(), periodMs);
+        return;
+      }
+      this.#heard = false;
+      this.socket.ping();
+      this.#armIdle();
+    }, periodMs);
+  }
+
   onMessage(data: RawData): void {
+    this.#heard = true;
     const { config } = this.options;
     if (byteLengthOf(data) > config.wsMessageBytesMax) {
       this.sendError(new WsMessageTooLargeError(config.wsMessageBytesMax));
@@ -173,12 +217,13 @@ class StreamConnection {
       this.sendError(new WsBusyError(config.wsPendingMessagesMax));
       return;
     }
-    this.#enqueue(() => this.#handle(textOf(data)));
+    this.#enqueue(() => this.#handle(data));
   }
 
   onClose(): void {
     this.closed = true;
     if (this.#authTimer !== undefined) this.timers.clearTimeout(this.#authTimer);
+    if (this.#idleTimer !== undefined) this.timers.clearTimeout(this.#idleTimer);
     const owner = this.principal?.owner;
     if (owner !== undefined) for (const resolution of this.subscriptions) this.options.hub.unsubscribe(this.socket, owner, resolution);
     this.subscriptions.clear();
@@ -237,11 +282,16 @@ class StreamConnection {
     this.credential = key;
   }
 
-  async #handle(text: string): Promise<void> {
+  async #handle(data: RawData): Promise<void> {
     if (this.closed) return;
+    const bytes = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
+    const fault = scanJson(bytes, MESSAGE_STRUCTURE);
+    if (fault !== undefined) {
+      throw new WsMessageInvalidError(`the message nests deeper than ${MESSAGE_STRUCTURE.depthMax} levels or holds more than ${MESSAGE_STRUCTURE.valuesMax} values`);
+    }
     let message: unknown;
     try {
-      message = JSON.parse(text);
+      message = JSON.parse(bytes.toString('utf8'));
     } catch {
       throw new WsMessageInvalidError('the message is not JSON');
     }
@@ -312,7 +362,7 @@ class StreamConnection {
  * `ready()`). Returns live counters for /metrics.
  */
 export function registerStreamRoute(app: FastifyInstance, options: StreamRouteOptions): StreamStats {
-  const stats: StreamStats = { clients: 0, refusedFull: 0, authFailures: 0, errorsSent: 0, credentialsEnded: 0 };
+  const stats: StreamStats = { clients: 0, refusedFull: 0, authFailures: 0, errorsSent: 0, credentialsEnded: 0, idleClosed: 0 };
   const timers = options.timers ?? realTimers;
   const { config } = options;
   const connections = new Set<StreamConnection>();
@@ -343,6 +393,7 @@ export function registerStreamRoute(app: FastifyInstance, options: StreamRouteOp
       const connection = new StreamConnection(socket, options, stats, timers);
       connections.add(connection);
       socket.on('message', (data: RawData) => connection.onMessage(data));
+      socket.on('pong', () => connection.onHeard());
       socket.on('close', () => {
         stats.clients--;
         connections.delete(connection);

@@ -79,7 +79,7 @@ void test('a bad event in a batch names its index, and none of the batch is take
 
 // ---- encodings -------------------------------------------------------------------------
 
-const LIMITS = { bodyInflatedBytesMax: 1 << 24, batchEventsMax: 5_000, idCharsMax: 128 };
+const LIMITS = { bodyInflatedBytesMax: 1 << 24, batchEventsMax: 5_000, idCharsMax: 128, bodyDepthMax: 16, tagsMax: 32, propertiesMax: 64 };
 const FULL: ClientEvent = {
   name: 'purchase',
   timestamp: 1_768_478_400_123,
