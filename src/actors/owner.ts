@@ -99,6 +99,8 @@ export interface OwnerCounters {
   categoriesOverflow: number;
   /** Ids forgotten before dedupHorizonMs because dedupIdsMax newer ones were held. */
   dedupEvictedEarly: number;
+  /** @deprecated The same count as dedupEvictedEarly, under its name from when ids rotated in two generations. */
+  dedupEarlyRotations: number;
   /** Windows in a restored snapshot whose resolution is no longer configured; dropped. */
   windowsDroppedOnRestore: number;
 }
@@ -144,7 +146,7 @@ function validateOptions(options: OwnerOptions): void {
 export class OwnerActor {
   /** The largest nowMs this actor was given by applyBatch: for idle eviction. */
   lastActiveMs: number;
-  readonly counters: OwnerCounters = { namesOverflow: 0, categoriesOverflow: 0, dedupEvictedEarly: 0, windowsDroppedOnRestore: 0 };
+  readonly counters: OwnerCounters = { namesOverflow: 0, categoriesOverflow: 0, dedupEvictedEarly: 0, dedupEarlyRotations: 0, windowsDroppedOnRestore: 0 };
   private clockMs: number;
   /** Finest first. */
   private readonly levels: Level[];
@@ -232,6 +234,7 @@ export class OwnerActor {
       if (status !== 'accepted' || receiptsAll) receipts.push({ index, id: record.id, status });
     }
     this.counters.dedupEvictedEarly += this.dedup.evictedEarly - evictedBefore;
+    this.counters.dedupEarlyRotations = this.counters.dedupEvictedEarly;
   }
 
   /**

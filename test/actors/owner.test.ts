@@ -338,3 +338,10 @@ void test('invalid options are our bug: assertions', () => {
     assert.throws(() => new OwnerActor('o', { ...OPTIONS, ...patch }, T), assert.AssertionError, JSON.stringify(patch));
   }
 });
+
+void test('ids pushed out by dedupIdsMax before their horizon are counted on the actor', () => {
+  const actor = new OwnerActor('o', { ...OPTIONS, dedupIdsMax: 10 }, T);
+  apply(actor, Array.from({ length: 15 }, () => event(T)), T);
+  assert.equal(actor.counters.dedupEvictedEarly, 5);
+  assert.equal(actor.counters.dedupEarlyRotations, 5, 'the old name counts the same');
+});
