@@ -80,6 +80,12 @@ for round in $(seq "$ROUNDS"); do
   for port in "$a_port" "$b_port"; do
     for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
   done
+  # A_SCRAPE=1: side A is also scraped once a second (Prometheus scrapes every 15-60 s: the pessimistic side),
+  # by one long-lived process rather than a curl per scrape, which would load the machine itself.
+  if [ "${A_SCRAPE:-0}" = 1 ]; then
+    node -e "setInterval(() => fetch('http://127.0.0.1:$a_port/metrics').then((r) => r.text()).catch(() => {}), 1000)" &
+    PIDS+=("$!")
+  fi
   load=$(cut -d' ' -f1-3 /proc/loadavg)
   a_cpu0=$(cpu_seconds "$a_pid") b_cpu0=$(cpu_seconds "$b_pid")
   bench() { # $1 = A|B, $2 = port
@@ -93,8 +99,8 @@ for round in $(seq "$ROUNDS"); do
   bench_b=$!
   wait "$bench_a" "$bench_b"
   a_cpu1=$(cpu_seconds "$a_pid") b_cpu1=$(cpu_seconds "$b_pid")
-  kill "$a_pid" "$b_pid"
-  wait "$a_pid" "$b_pid" 2>/dev/null || true
+  kill "${PIDS[@]}"
+  wait "${PIDS[@]}" 2>/dev/null || true
   PIDS=()
   report A "$round" "$(echo "$a_cpu1 - $a_cpu0" | bc)" "$load" "$A_NAME"
   report B "$round" "$(echo "$b_cpu1 - $b_cpu0" | bc)" "$load" "$B_NAME"
