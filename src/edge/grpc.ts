@@ -66,8 +66,17 @@ import type { AckLevel, BatchReceipt, ReceiptStatus as ReceiptStatusName } from 
 import { IngestResponse, IngestService, ReceiptStatus, type Receipt as PbReceipt } from '../gen/eventide/v1/ingest.js';
 import type { Router } from '../runtime/router.js';
 import type { EventideError } from '../errors.js';
-import { BodyMalformedError, BodyTooLargeError } from '../actors/errors.js';
-import { ForbiddenError, HeadersTooLargeError, RequestMalformedError, RequestTimeoutError, UnauthenticatedError, UnsupportedMediaTypeError } from './errors.js';
+import { BatchEmptyError, BodyMalformedError } from '../actors/errors.js';
+import {
+  ForbiddenError,
+  HeadersTooLargeError,
+  NotFoundError,
+  RequestBodyTooLargeError,
+  RequestMalformedError,
+  RequestTimeoutError,
+  UnauthenticatedError,
+  UnsupportedMediaTypeError,
+} from './errors.js';
 import type { LimitsGuard } from './limits-guard.js';
 import { ingestOwnerOf, OWNER_HEADER } from './scope.js';
 import { grpcStatusOf, publicErrorOf, type PublicError } from './status.js';
@@ -213,21 +222,28 @@ function metadataBytes(md: Metadata): number {
 }
 
 /**
- * grpc-js ends some calls itself, before any handler, without our trailers.
- * Each such status is a statement about the client's bytes; name it with our
- * code. The details of grpc-js are matched only to choose between codes of
- * the same status.
+ * grpc-js ends some calls itself, before any handler, without our trailers,
+ * and so do the health and reflection services. Each such status is a
+ * statement about the client's request; name it with our code. The details
+ * are matched only to choose between codes of the same status.
  */
 function ownErrorOf(status: CallStatus, bodyBytesMax: number): EventideError | undefined {
+  const details = status.details ?? '';
   switch (status.code) {
     case GrpcStatus.RESOURCE_EXHAUSTED:
-      return new BodyTooLargeError(bodyBytesMax);
+      // A message over max_receive_message_length, on the wire or once decompressed.
+      return new RequestBodyTooLargeError(bodyBytesMax);
     case GrpcStatus.UNIMPLEMENTED:
-      return new UnsupportedMediaTypeError(status.details ?? 'the grpc-encoding is not supported', 'content-encoding');
+      return new UnsupportedMediaTypeError(details || 'the grpc-encoding is not supported', 'content-encoding');
     case GrpcStatus.INTERNAL:
-      return /decompress/i.test(status.details ?? '')
-        ? new BodyMalformedError('the compressed message does not inflate')
-        : new RequestMalformedError(status.details ?? 'the request could not be read');
+      return /decompress/i.test(details) ? new BodyMalformedError('the compressed message does not inflate') : new RequestMalformedError(details || 'the request could not be read');
+    case GrpcStatus.INVALID_ARGUMENT:
+      return new RequestMalformedError(details || 'the request could not be read');
+    case GrpcStatus.NOT_FOUND:
+      return new NotFoundError(details || 'not found');
+    case GrpcStatus.DEADLINE_EXCEEDED:
+      // The client's own grpc-timeout ran out.
+      return new RequestTimeoutError(`the call's deadline (grpc-timeout) passed${details === '' ? '' : `: ${details}`}`);
     default:
       return undefined;
   }
@@ -315,11 +331,23 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
       if (timer !== undefined) clearTimeout(timer);
       timer = undefined;
     };
-    // Replacing the method on the call itself also catches grpc-js's own
+    // Replacing the methods on the call itself also catches grpc-js's own
     // this.sendStatus(...) calls (message too large, decompression failed).
+    // Once a call has its status nothing more is written to it: grpc-js can
+    // end a stream on its own while the handler still has answers to write,
+    // and a write after that end leaves the HTTP/2 stream errored, its
+    // trailers never sent and the client waiting until its deadline.
+    let ended = false;
+    const sendMessage = call.sendMessage.bind(call);
+    call.sendMessage = (message: unknown, callback: () => void): void => {
+      if (ended) callback();
+      else sendMessage(message, callback);
+    };
     const sendStatus = call.sendStatus.bind(call);
     call.sendStatus = (status: CallStatus): void => {
       stop();
+      if (ended) return;
+      ended = true;
       if (status.code === GrpcStatus.OK || status.metadata?.get('x-eventide-code').length) {
         sendStatus(status);
         return;
@@ -405,6 +433,9 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   }
 
   async function route(body: Buffer, s: CallSettings, requestId: string): Promise<BatchReceipt> {
+    // An empty message is an empty IngestRequest: answered here, not worth a
+    // trip to a worker (a stream could otherwise ask for one per 5 bytes).
+    if (body.length === 0) throw new BatchEmptyError();
     stats.batchesRouted++;
     const receipt = await router.ingest({
       owner: s.owner,

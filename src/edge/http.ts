@@ -281,12 +281,16 @@ function answerOnSocket(socket: Duplex, edgeErr: EventideError): void {
 /**
  * What Node would otherwise answer without our error shape, or not at all:
  * connections past httpConnectionsMax (closed on arrival, counted), CONNECT
- * (no listener: Node destroys the socket), and an Expect other than
- * 100-continue (Node's bare 417; RFC 9110 lets a server ignore it instead).
+ * (no listener: Node destroys the socket), an Expect other than
+ * 100-continue (Node's bare 417; RFC 9110 lets a server ignore it instead),
+ * and a client that half-closes after its request (Node would end the
+ * socket at once and drop the answer; with half-open allowed the answer goes
+ * out, then the socket ends).
  */
 function bindServerLimits(app: FastifyInstance, config: HttpConfig, stats: RawBodyStats): void {
-  const server = app.server;
+  const server = app.server as typeof app.server & { httpAllowHalfOpen: boolean };
   server.maxConnections = config.httpConnectionsMax;
+  server.httpAllowHalfOpen = true;
   server.on('drop', () => {
     stats.connectionsDropped++;
   });

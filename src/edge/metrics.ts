@@ -443,6 +443,7 @@ export class EdgeMetrics {
       gauge('eventide_ws_clients', 'ws connections open now.', () => one(sources().stream?.clients)),
       counter('eventide_ws_refused_total', 'ws connections closed with 1013 because wsClientsMax were open.', () => one(sources().stream?.refusedFull)),
       counter('eventide_ws_auth_failures_total', 'ws connections closed with 1008 (bad key, missing scope, no auth in time).', () => one(sources().stream?.authFailures)),
+      counter('eventide_ws_protocol_errors_total', 'ws connections closed for a protocol violation: a frame over 4x wsMessageBytesMax (1009), bad UTF-8 (1007), a malformed frame (1002).', () => one(sources().stream?.protocolErrors)),
       counter('eventide_ws_idle_closed_total', 'ws connections closed because nothing, not even a pong, came for wsIdleTimeoutMs.', () => one(sources().stream?.idleClosed)),
       gauge('eventide_live_subscriptions', 'ws subscriptions now.', () => one(sources().hub?.counters.subscribers)),
       gauge('eventide_live_channels', 'Live channels (owner × resolution) held now.', () => one(sources().hub?.counters.channels)),

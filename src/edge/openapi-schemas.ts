@@ -368,7 +368,7 @@ export const STREAM_ROUTE_SCHEMA: FastifySchema = {
   security: KEY_SECURITY,
   response: {
     101: { description: 'Switching Protocols: the connection is a WebSocket from here on.', type: 'null' },
-    404: { description: 'The request is not a WebSocket upgrade (no `Upgrade: websocket`); no body.', type: 'null' },
+    ...errorAnswers([400, 'The request is not a WebSocket upgrade (no `Upgrade: websocket`): `EVT_REQUEST_MALFORMED`, field `upgrade`.']),
   },
 };
 

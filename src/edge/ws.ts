@@ -37,6 +37,7 @@ import type { EventideError } from '../errors.js';
 import {
   ForbiddenError,
   UnauthenticatedError,
+  RequestMalformedError,
   WsAlreadySubscribedError,
   WsAuthTimeoutError,
   WsBusyError,
@@ -99,6 +100,8 @@ export interface StreamStats {
   credentialsEnded: number;
   /** Connections closed because they were silent for wsIdleTimeoutMs. */
   idleClosed: number;
+  /** Connections ws closed for a protocol violation: a frame over 4x wsMessageBytesMax (1009), bad UTF-8 (1007), a bad frame (1002). */
+  protocolErrors: number;
 }
 
 const realTimers: StreamTimers = {
@@ -362,7 +365,7 @@ class StreamConnection {
  * `ready()`). Returns live counters for /metrics.
  */
 export function registerStreamRoute(app: FastifyInstance, options: StreamRouteOptions): StreamStats {
-  const stats: StreamStats = { clients: 0, refusedFull: 0, authFailures: 0, errorsSent: 0, credentialsEnded: 0, idleClosed: 0 };
+  const stats: StreamStats = { clients: 0, refusedFull: 0, authFailures: 0, errorsSent: 0, credentialsEnded: 0, idleClosed: 0, protocolErrors: 0 };
   const timers = options.timers ?? realTimers;
   const { config } = options;
   const connections = new Set<StreamConnection>();
@@ -376,12 +379,29 @@ export function registerStreamRoute(app: FastifyInstance, options: StreamRouteOp
   // closes the connection with 1009 rather than buffer them. Registered on
   // `app` itself so `app.websocketServer` is there for shutdown and metrics;
   // the route is added in a later plugin so the websocket onRoute hook sees it.
-  void app.register(websocket, { options: { maxPayload: config.wsMessageBytesMax * 4 } });
+  void app.register(websocket, {
+    options: { maxPayload: config.wsMessageBytesMax * 4 },
+    // A client's protocol violation (a frame over maxPayload, bad UTF-8, a bad
+    // opcode) is the client's fault: ws has already answered it with a close
+    // frame carrying the RFC 6455 code (1009, 1007, 1002). The default handler
+    // would log it at error level and terminate the socket, losing that frame.
+    errorHandler: (error: Error, socket: WebSocket, request: FastifyRequest) => {
+      const code = (error as NodeJS.ErrnoException).code ?? '';
+      if (code.startsWith('WS_ERR_') || code === 'ECONNRESET' || code === 'EPIPE') {
+        if (code.startsWith('WS_ERR_')) stats.protocolErrors++;
+        request.log.debug({ err: error }, 'ws client error');
+        return;
+      }
+      request.log.error({ err: error }, 'ws connection failed');
+      socket.terminate();
+    },
+  });
   void app.register((scope, _options, done) => {
-    // @fastify/websocket hides ws routes from the OpenAPI document; this one is described in text there.
-    const swaggerTransform = ({ schema, url }: { schema: object; url: string }) => ({ schema: { ...schema, hide: false }, url });
-    const routeOptions = { websocket: true, schema: STREAM_ROUTE_SCHEMA, serializerCompiler: documentedAnswers, config: { swaggerTransform } } as const;
-    scope.get('/v1/stream', routeOptions, (socket: WebSocket, request: FastifyRequest) => {
+    // A plain GET (no Upgrade) is answered in our error shape, not @fastify/websocket's empty 404.
+    const notUpgraded = (): never => {
+      throw new RequestMalformedError('/v1/stream takes WebSocket connections only: send a GET with Upgrade: websocket', { field: 'upgrade' });
+    };
+    const onConnection = (socket: WebSocket, request: FastifyRequest): void => {
       if (stats.clients >= config.wsClientsMax) {
         stats.refusedFull++;
         const { error } = errorBody(new WsServerFullError(config.wsClientsMax));
@@ -405,6 +425,15 @@ export function registerStreamRoute(app: FastifyInstance, options: StreamRouteOp
       const query = request.query as Record<string, string | undefined>;
       const key = query.key !== undefined && query.key.length > 0 ? query.key : keyFromHeaders(request.headers);
       connection.start(key);
+    };
+    // With `wsHandler` (not `websocket: true`) @fastify/websocket leaves the schema visible to the OpenAPI document.
+    scope.route({
+      method: 'GET',
+      url: '/v1/stream',
+      schema: STREAM_ROUTE_SCHEMA,
+      serializerCompiler: documentedAnswers,
+      handler: notUpgraded,
+      wsHandler: onConnection,
     });
     done();
   });

@@ -284,7 +284,11 @@ void test('real answers match the documented schemas, errors included', async (t
   assert.equal(metrics.status, 200);
   assert.match(metrics.headers.get('content-type') ?? '', /^text\/plain/);
   const plain = await fetch(`${server.httpUrl}/v1/stream`);
-  assert.equal(plain.status, 404, 'documented: a GET that is not an upgrade');
+  assert.equal(plain.status, 400, 'documented: a GET that is not an upgrade');
+  const plainBody = (await plain.json()) as { error: { code: string; field: string } };
+  check('get /v1/stream', 400, plainBody);
+  assert.equal(plainBody.error.code, 'EVT_REQUEST_MALFORMED');
+  assert.equal(plainBody.error.field, 'upgrade');
 });
 
 void test('the request bounds the document states are the ones the handlers enforce', async (t) => {

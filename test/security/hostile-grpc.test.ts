@@ -36,8 +36,10 @@ function assertRefused(answer: GrpcAnswer, grpcStatus: GrpcStatus, code: string,
 
 void test('gRPC: every refusal before or outside the handler carries a status and x-eventide-code', async (t) => {
   const server = await startTestServer(t, { bodyBytesMax: 64 * 1024, bodyInflatedBytesMax: 64 * 1024, grpcMetadataBytesMax: 2048, grpcRequestTimeoutMs: 300 });
+  // Closed by the test itself: a session still open when the server closes would be cut after its grace time.
   const session = http2.connect(`http://${server.grpcTarget}`);
-  t.after(() => session.close());
+  session.on('error', () => {});
+  t.after(() => session.destroy());
   const auth = { authorization: `Bearer ${server.key}` };
   const call = (path: string, headers: Record<string, string>, data: Buffer[], end = true) => rawGrpc(session, path, { ...auth, ...headers }, data, { deadlineMs: DEADLINE_MS, end });
 
@@ -63,12 +65,14 @@ void test('gRPC: every refusal before or outside the handler carries a status an
   const compressed = await call(SEND, { 'grpc-encoding': 'gzip' }, [grpcFrame(gzipSync(body('zipped', 'z-1')), true)]);
   assert.equal(compressed.grpcStatus, GrpcStatus.OK);
   assert.equal(IngestResponse.decode(compressed.data.subarray(5)).accepted, 1);
+  session.close();
 });
 
 void test('gRPC: a stream that sends nothing while read is ended with EVT_REQUEST_TIMEOUT; a connection without calls is closed', async (t) => {
   const server = await startTestServer(t, { grpcIdleTimeoutMs: 1_000 });
   const session = http2.connect(`http://${server.grpcTarget}`);
-  t.after(() => session.close());
+  session.on('error', () => {});
+  t.after(() => session.destroy());
   const sessionClosed = new Promise<void>((resolve) => session.once('close', () => resolve()));
   const idle = await rawGrpc(session, STREAM, { authorization: `Bearer ${server.key}` }, [], { deadlineMs: DEADLINE_MS, end: false });
   assertRefused(idle, GrpcStatus.DEADLINE_EXCEEDED, 'EVT_REQUEST_TIMEOUT', 'idle stream');

@@ -160,7 +160,9 @@ export function grpcFrame(message: Uint8Array, compressed = false, declaredLengt
  * pseudo-headers and content-type unless overridden), then `data` written
  * as is, then end (unless `end` is false). Resolves with whatever status the
  * server ends the call with. The session is the caller's, so many calls can
- * share one connection.
+ * share one connection. `deadlineMs` is a silence bound: it restarts with
+ * every byte the server sends, so a stream that keeps answering a long run
+ * of messages is not mistaken for a hung one.
  */
 export function rawGrpc(
   session: http2.ClientHttp2Session,
@@ -173,20 +175,32 @@ export function rawGrpc(
     const answer: GrpcAnswer = { grpcStatus: -1, code: undefined, httpStatus: 0, data: Buffer.alloc(0), rstCode: undefined, timedOut: false };
     const parts: Buffer[] = [];
     let settled = false;
+    let ended = false;
     let stream: http2.ClientHttp2Stream;
     const finish = (): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       answer.data = Buffer.concat(parts);
-      if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
+      // A call the server has ended is closed by ending our side too; only an
+      // unfinished one is reset (resets are what rapid-reset defences count).
+      if (!stream.destroyed) {
+        if (!ended) stream.close(http2.constants.NGHTTP2_CANCEL);
+        else if (!stream.writableEnded) stream.end();
+      }
       resolve(answer);
     };
-    const timer = setTimeout(() => {
+    const expire = (): void => {
       answer.timedOut = true;
       finish();
-    }, options.deadlineMs);
+    };
+    let timer = setTimeout(expire, options.deadlineMs);
+    const heard = (): void => {
+      clearTimeout(timer);
+      if (!settled) timer = setTimeout(expire, options.deadlineMs);
+    };
     const take = (h: http2.IncomingHttpHeaders): void => {
+      heard();
       const status = h['grpc-status'];
       if (status !== undefined) answer.grpcStatus = Number(status);
       const code = h['x-eventide-code'];
@@ -212,8 +226,14 @@ export function rawGrpc(
       take(h);
     });
     stream.on('trailers', (h: http2.IncomingHttpHeaders) => take(h));
-    stream.on('data', (chunk: Buffer) => parts.push(chunk));
-    stream.on('end', finish);
+    stream.on('data', (chunk: Buffer) => {
+      heard();
+      parts.push(chunk);
+    });
+    stream.on('end', () => {
+      ended = true;
+      finish();
+    });
     stream.on('close', () => {
       if (answer.grpcStatus === -1 && stream.rstCode !== undefined && stream.rstCode !== 0) answer.rstCode = stream.rstCode;
       finish();
