@@ -83,7 +83,7 @@ bench
     applyDelta(state, b);
   })
   .add(`hub tick, ${SUBSCRIBERS} subscribers`, () => {
-    source.listener!([{ owner: 'acme', deltas: tickDeltas }]);
+    source.listener!([{ owner: 'acme', deltas: tickDeltas, oldestReceivedAtMs: T0_MS }]);
     hub.tick();
   })
   .add(`naive fan-out (stringify per subscriber), ${SUBSCRIBERS}`, () => {

@@ -45,6 +45,14 @@
  *   before it is needed (no sketch without a user, no id memory without ids).
  * - A window has a delta Tally exactly while its resolution is watched; a
  *   window with a non-empty delta is in `pendingDeltas` (once).
+ * - `deltaOldestReceivedAtMs` is the smallest `receivedAtMs` of the batches
+ *   that counted an event (any status but duplicate) while `pendingDeltas`
+ *   was filling, and +Infinity while it is empty. Every counted event reaches
+ *   a delta of every watched resolution (countUp, tooLateUp), so the figure is
+ *   exact for each of them, with one exception: a resolution that starts being
+ *   watched while others have pending deltas shares their older figure in its
+ *   first take. The shard host takes an owner's deltas before each watch, so
+ *   it never happens there.
  */
 import assert from 'node:assert/strict';
 import { DedupMemory } from './dedup.js';
@@ -105,6 +113,19 @@ export interface OwnerCounters {
   windowsDroppedOnRestore: number;
 }
 
+/** What one delta tick takes from an actor: the runtime's OwnerDeltas. */
+export interface TakenDeltas {
+  owner: string;
+  /** One per touched window, never empty. */
+  deltas: WindowDelta[];
+  /**
+   * Edge receive time (unix ms) of the oldest batch counted in `deltas`. Not
+   * finite only for records without a receive time (never from validateBatch);
+   * the hub then leaves the field off its frame.
+   */
+  oldestReceivedAtMs: number;
+}
+
 /** Rough heap cost of an actor without its windows and ids (the actor, its levels, counters and dedup object). */
 export const OWNER_BASE_BYTES = 900;
 
@@ -154,6 +175,8 @@ export class OwnerActor {
   private readonly windowOptions: WindowOptions;
   private nextCloseMs = Number.POSITIVE_INFINITY;
   private pendingDeltas: WindowAggregate[] = [];
+  /** See the invariants: one compare per batch, not per event. */
+  private deltaOldestReceivedAtMs = Number.POSITIVE_INFINITY;
   /** Watched levels coarser than the finest, plus eager windows: while 0, an event touches only its finest window. */
   private chainWork = 0;
 
@@ -181,7 +204,8 @@ export class OwnerActor {
   /**
    * Applies validated events: `records[k]` sits at position `indexes[k]` of the request.
    * Each is deduplicated, classified against the finest window, and counted in
-   * the finest window holding it (see the invariants above).
+   * the finest window holding it (see the invariants above). The records are
+   * one request's, so they share `receivedAtMs` (validateBatch stamps them all).
    */
   applyBatch(records: readonly EventRecord[], indexes: readonly number[], nowMs: number, out: ApplySink): void {
     assert.equal(records.length, indexes.length, 'records and indexes differ in length');
@@ -193,6 +217,7 @@ export class OwnerActor {
     const latenessMs = this.options.allowedLatenessMs;
     const { counts, receipts, stored, receiptsAll, shard } = out;
     const evictedBefore = this.dedup.evictedEarly;
+    const duplicatesBefore = counts.duplicate;
     for (let k = 0; k < records.length; k++) {
       const record = records[k]!;
       const index = indexes[k]!;
@@ -235,6 +260,11 @@ export class OwnerActor {
     }
     this.counters.dedupEvictedEarly += this.dedup.evictedEarly - evictedBefore;
     this.counters.dedupEarlyRotations = this.counters.dedupEvictedEarly;
+    // Pending deltas and a counted event mean this batch is in them (no resolution watched: none pending).
+    if (this.pendingDeltas.length > 0 && counts.duplicate - duplicatesBefore < records.length) {
+      const receivedAtMs = records[0]!.receivedAtMs;
+      if (receivedAtMs < this.deltaOldestReceivedAtMs) this.deltaOldestReceivedAtMs = receivedAtMs;
+    }
   }
 
   /**
@@ -384,6 +414,7 @@ export class OwnerActor {
       }
     }
     this.pendingDeltas = kept;
+    if (kept.length === 0) this.deltaOldestReceivedAtMs = Number.POSITIVE_INFINITY;
   }
 
   isWatched(): boolean {
@@ -392,18 +423,30 @@ export class OwnerActor {
 
   /** What changed since the last call, one delta per touched window (also windows closed since); [] when nothing did. */
   takeDeltas(): WindowDelta[] {
-    const out: WindowDelta[] = [];
-    if (this.pendingDeltas.length === 0) return out;
+    return this.takeOwnerDeltas()?.deltas ?? [];
+  }
+
+  /**
+   * takeDeltas with the receive time of the oldest batch in them, for the live
+   * stream's latency field (`oldestReceivedAtMs` on ws delta frames); undefined
+   * when nothing changed.
+   */
+  takeOwnerDeltas(): TakenDeltas | undefined {
+    if (this.pendingDeltas.length === 0) return undefined;
+    const deltas: WindowDelta[] = [];
     for (const window of this.pendingDeltas) {
       window.deltaQueued = false;
       const r = this.levels.findIndex((l) => l.resolution === window.resolution);
       // An open coarser window's users are in its finer windows too; a closed one has them all.
       const open = r > 0 && this.levels[r]!.windows.includes(window);
       const delta = open ? window.takeDelta(this.uniquesOf(window, r)) : window.takeDelta();
-      if (delta !== null) out.push(delta);
+      if (delta !== null) deltas.push(delta);
     }
     this.pendingDeltas = [];
-    return out;
+    const oldestReceivedAtMs = this.deltaOldestReceivedAtMs;
+    this.deltaOldestReceivedAtMs = Number.POSITIVE_INFINITY;
+    if (deltas.length === 0) return undefined;
+    return { owner: this.owner, deltas, oldestReceivedAtMs };
   }
 
   /** Estimated heap bytes held by this actor, for memory accounting (not exact). */

@@ -20,6 +20,14 @@
  *   channel's current seq without a round trip to the worker. The uniques
  *   sketch cannot be updated from deltas (deltas carry only the estimate), so
  *   snapshots on the ws carry `uniques` and never `uniquesSketch`.
+ * - A delta frame carries `oldestReceivedAtMs`: the smallest edge receive
+ *   time (unix ms) of the batches whose events it reports, i.e. of those
+ *   folded into the channel since its previous frame; a merged frame
+ *   (`fromSeq`) carries the minimum over the frames it covers. So arrival
+ *   minus the field is the latency of the frame's oldest event. It costs one
+ *   compare per owner's deltas in, and one number per frame, held frame and
+ *   slow subscriber. A frame reporting no events (a resume that missed
+ *   nothing) has no field.
  * - A channel whose last subscriber left stays watched for liveUnwatchGraceMs
  *   (so a quick reconnect can resume), then is unwatched. At most
  *   liveChannelsMax channels exist; a new one evicts the longest-idle channel
@@ -88,6 +96,8 @@ export interface LiveHubCounters {
 interface Frame {
   seq: number;
   deltas: WindowDelta[];
+  /** +Infinity when unknown; never sent as such. */
+  oldestReceivedAtMs: number;
 }
 
 interface Subscription {
@@ -95,6 +105,7 @@ interface Subscription {
   /** Deltas held back while the socket is slow, by window start; undefined when caught up. */
   pending: Map<number, WindowDelta> | undefined;
   pendingFromSeq: number;
+  pendingOldestReceivedAtMs: number;
 }
 
 interface Channel {
@@ -109,6 +120,8 @@ interface Channel {
   watched: boolean;
   state: Map<number, LiveWindow>;
   pending: Map<number, WindowDelta>;
+  /** Of the batches in `pending`; +Infinity when none. */
+  pendingOldestReceivedAtMs: number;
   /** Ring of the last frames: history[(start + i) % max] holds seq (firstSeq + i). */
   history: Frame[];
   historyStart: number;
@@ -187,6 +200,19 @@ function coalesce(into: Map<number, WindowDelta>, delta: WindowDelta): void {
 
 function byStart(a: WindowDelta, b: WindowDelta): number {
   return a.startMs - b.startMs;
+}
+
+/** A delta frame's text; `fromSeq` only for merged frames, `oldestReceivedAtMs` only when known. */
+function deltaFrame(channel: Channel, fromSeq: number | undefined, oldestReceivedAtMs: number, deltas: WindowDelta[]): string {
+  return JSON.stringify({
+    type: 'delta',
+    channel: channel.name,
+    epoch: channel.epoch,
+    ...(fromSeq === undefined ? {} : { fromSeq }),
+    seq: channel.seq,
+    ...(Number.isFinite(oldestReceivedAtMs) ? { oldestReceivedAtMs } : {}),
+    deltas,
+  });
 }
 
 export class LiveHub {
@@ -271,7 +297,7 @@ export class LiveHub {
     if (resume !== undefined) {
       const missed = this.#missedSince(channel, resume);
       if (missed !== undefined) {
-        this.#send(subscriber, JSON.stringify({ type: 'delta', channel: channel.name, epoch: channel.epoch, fromSeq: resume.seq + 1, seq: channel.seq, deltas: missed }));
+        this.#send(subscriber, deltaFrame(channel, resume.seq + 1, missed.oldestReceivedAtMs, missed.deltas));
         this.#attach(channel, subscriber);
         return;
       }
@@ -308,13 +334,15 @@ export class LiveHub {
     const max = this.#options.wsBufferedBytesMax;
     for (const channel of this.#dirty) {
       const deltas = [...channel.pending.values()].sort(byStart);
+      const oldestReceivedAtMs = channel.pendingOldestReceivedAtMs;
       channel.pending.clear();
+      channel.pendingOldestReceivedAtMs = Number.POSITIVE_INFINITY;
       channel.seq++;
-      this.#remember(channel, { seq: channel.seq, deltas });
+      this.#remember(channel, { seq: channel.seq, deltas, oldestReceivedAtMs });
       for (const delta of deltas) applyDelta(channel.state, delta);
       this.#pruneClosed(channel, nowMs);
       if (channel.subs.size === 0) continue;
-      const frame = JSON.stringify({ type: 'delta', channel: channel.name, epoch: channel.epoch, seq: channel.seq, deltas });
+      const frame = deltaFrame(channel, undefined, oldestReceivedAtMs, deltas);
       for (const sub of channel.subs.values()) {
         if (sub.pending === undefined && sub.subscriber.bufferedAmount <= max) {
           this.#send(sub.subscriber, frame);
@@ -323,10 +351,12 @@ export class LiveHub {
         if (sub.pending === undefined) {
           sub.pending = new Map();
           sub.pendingFromSeq = channel.seq;
+          sub.pendingOldestReceivedAtMs = Number.POSITIVE_INFINITY;
           channel.lagging++;
           this.#laggingChannels.add(channel);
         }
         for (const delta of deltas) coalesce(sub.pending, delta);
+        if (oldestReceivedAtMs < sub.pendingOldestReceivedAtMs) sub.pendingOldestReceivedAtMs = oldestReceivedAtMs;
         this.#counters.merges++;
       }
     }
@@ -336,7 +366,7 @@ export class LiveHub {
       for (const sub of channel.subs.values()) {
         if (sub.pending === undefined || sub.subscriber.bufferedAmount > max) continue;
         const deltas = [...sub.pending.values()].sort(byStart);
-        this.#send(sub.subscriber, JSON.stringify({ type: 'delta', channel: channel.name, epoch: channel.epoch, fromSeq: sub.pendingFromSeq, seq: channel.seq, deltas }));
+        this.#send(sub.subscriber, deltaFrame(channel, sub.pendingFromSeq, sub.pendingOldestReceivedAtMs, deltas));
         sub.pending = undefined;
         channel.lagging--;
       }
@@ -350,7 +380,7 @@ export class LiveHub {
   }
 
   #onDeltas(batch: OwnerDeltas[]): void {
-    for (const { owner, deltas } of batch) {
+    for (const { owner, deltas, oldestReceivedAtMs } of batch) {
       for (const delta of deltas) {
         const channel = this.#channels.get(channelKey(owner, delta.resolution));
         // Before watch() resolves, deltas are already in the snapshot it brings.
@@ -359,6 +389,8 @@ export class LiveHub {
           continue;
         }
         coalesce(channel.pending, delta);
+        // The check keeps a malformed figure from a worker off the wire (NaN compares false).
+        if (oldestReceivedAtMs < channel.pendingOldestReceivedAtMs) channel.pendingOldestReceivedAtMs = oldestReceivedAtMs;
         this.#dirty.add(channel);
       }
     }
@@ -389,6 +421,7 @@ export class LiveHub {
       watched: false,
       state: new Map(),
       pending: new Map(),
+      pendingOldestReceivedAtMs: Number.POSITIVE_INFINITY,
       history: [],
       historyStart: 0,
       subs: new Map(),
@@ -418,7 +451,7 @@ export class LiveHub {
   }
 
   #attach(channel: Channel, subscriber: LiveSubscriber): void {
-    channel.subs.set(subscriber, { subscriber, pending: undefined, pendingFromSeq: 0 });
+    channel.subs.set(subscriber, { subscriber, pending: undefined, pendingFromSeq: 0, pendingOldestReceivedAtMs: Number.POSITIVE_INFINITY });
     this.#counters.subscribers++;
     channel.idleSinceMs = undefined;
     this.#idle.delete(channel);
@@ -435,18 +468,20 @@ export class LiveHub {
     channel.historyStart = (channel.historyStart + 1) % max;
   }
 
-  /** Merged deltas after `resume.seq`, or undefined when the history does not reach back that far. */
-  #missedSince(channel: Channel, resume: ResumePoint): WindowDelta[] | undefined {
+  /** Merged deltas after `resume.seq` and their oldest receive time, or undefined when the history does not reach back that far. */
+  #missedSince(channel: Channel, resume: ResumePoint): { deltas: WindowDelta[]; oldestReceivedAtMs: number } | undefined {
     if (resume.epoch !== channel.epoch || !Number.isSafeInteger(resume.seq) || resume.seq < 0 || resume.seq > channel.seq) return undefined;
     const held = channel.history.length;
     const firstSeq = channel.seq - held + 1;
     if (resume.seq + 1 < firstSeq) return undefined;
     const merged = new Map<number, WindowDelta>();
+    let oldestReceivedAtMs = Number.POSITIVE_INFINITY;
     for (let seq = resume.seq + 1; seq <= channel.seq; seq++) {
       const frame = channel.history[(channel.historyStart + (seq - firstSeq)) % held]!;
       for (const delta of frame.deltas) coalesce(merged, delta);
+      if (frame.oldestReceivedAtMs < oldestReceivedAtMs) oldestReceivedAtMs = frame.oldestReceivedAtMs;
     }
-    return [...merged.values()].sort(byStart);
+    return { deltas: [...merged.values()].sort(byStart), oldestReceivedAtMs };
   }
 
   /** Closed windows leave the state: the actor has rolled them up and watch() would not list them. */

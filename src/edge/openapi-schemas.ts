@@ -362,7 +362,8 @@ export const STREAM_ROUTE_SCHEMA: FastifySchema = {
     'A WebSocket, not a request/response route. Authenticate with `Authorization: Bearer <key or token>`, or (browsers) ' +
     'a first message `{"type":"auth","key":"…"}` within wsAuthTimeoutMs; `?key=` also works but puts the key in URLs, ' +
     'and so in logs, and is best avoided. Then `{"type":"subscribe","resolution":"1m"}` (optionally with ' +
-    '`"resume":{"epoch":"…","seq":41}`): the server sends a `snapshot`, then `delta` frames with contiguous `seq`; ' +
+    '`"resume":{"epoch":"…","seq":41}`): the server sends a `snapshot`, then `delta` frames with contiguous `seq` ' +
+    '(each with `oldestReceivedAtMs`, when the server received the oldest event it reports, unix ms); ' +
     'a resume from too far back gets `reset` and a fresh snapshot. Errors are `{"type":"error","code":"EVT_…"}` frames; ' +
     'a failed auth closes with 1008. The whole protocol: docs/http-api.md, "ws: /v1/stream". Scope `read`.',
   security: KEY_SECURITY,

@@ -68,6 +68,13 @@ export interface EventLocation {
 export interface OwnerDeltas {
   owner: string;
   deltas: WindowDelta[];
+  /**
+   * When the edge received the oldest batch counted in `deltas` (unix ms,
+   * the edge's clock): ws delta frames carry the minimum as
+   * `oldestReceivedAtMs`. One figure for all resolutions: every counted event
+   * reaches a delta of each watched one.
+   */
+  oldestReceivedAtMs: number;
 }
 
 export interface LiveSource {

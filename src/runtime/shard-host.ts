@@ -725,8 +725,8 @@ export class ShardHost {
     for (const owner of this.#watched) {
       const resident = this.#owners.get(owner);
       if (resident === undefined) continue;
-      const deltas = resident.actor.takeDeltas();
-      if (deltas.length > 0) batch.push({ owner, deltas });
+      const taken = resident.actor.takeOwnerDeltas();
+      if (taken !== undefined) batch.push(taken);
     }
     if (batch.length > 0) this.#port.postMessage({ t: 'deltas', batch });
   }

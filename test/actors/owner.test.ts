@@ -306,6 +306,45 @@ void test('watch is ref-counted; the last unwatch drops pending deltas', () => {
   assert.throws(() => new OwnerActor('o', { ...OPTIONS, resolutions: ['1m'] }, T).watch('1s'), assert.AssertionError);
 });
 
+void test('takeOwnerDeltas carries the receive time of the oldest batch counted since the last take', () => {
+  const actor = new OwnerActor('o', OPTIONS, T);
+  const batch = (receivedAtMs: number, ...records: EventRecord[]): EventRecord[] => records.map((r) => ({ ...r, receivedAtMs }));
+  // Nothing watched: no deltas, and the batch leaves no receive time behind.
+  apply(actor, batch(T - 900, event(T)), T);
+  assert.equal(actor.takeOwnerDeltas(), undefined);
+
+  actor.watch('1s');
+  actor.watch('1m');
+  const repeated = event(T + 1);
+  apply(actor, batch(T + 300, event(T + 2), repeated), T + 300);
+  apply(actor, batch(T + 100, event(T + 3)), T + 300); // received earlier, applied later (another connection)
+  apply(actor, batch(T + 500, event(T - 60_000)), T + 500); // too late: counted in tooLate, so in the deltas
+  const first = actor.takeOwnerDeltas();
+  assert.ok(first !== undefined);
+  assert.equal(first.owner, 'o');
+  assert.equal(first.oldestReceivedAtMs, T + 100);
+  assert.deepEqual(first.deltas.map((d) => [d.resolution, d.total, d.tooLate]), [['1s', 3, 1], ['1m', 3, 1]]);
+
+  // A batch of duplicates only counts nothing: it is in no delta and its time is not taken.
+  apply(actor, batch(T + 600, event(T + 4)), T + 600);
+  apply(actor, batch(T + 50, { ...repeated }), T + 600);
+  const second = actor.takeOwnerDeltas();
+  assert.equal(second?.oldestReceivedAtMs, T + 600);
+  assert.equal(actor.takeOwnerDeltas(), undefined, 'taken: nothing pending');
+
+  // The last unwatch drops pending deltas and their receive time with them.
+  apply(actor, batch(T + 700, event(T + 5)), T + 700);
+  actor.unwatch('1s');
+  actor.unwatch('1m');
+  actor.watch('1s');
+  apply(actor, batch(T + 800, event(T + 6)), T + 800);
+  assert.equal(actor.takeOwnerDeltas()?.oldestReceivedAtMs, T + 800);
+  // takeDeltas takes the same deltas without the time.
+  apply(actor, batch(T + 900, event(T + 7)), T + 900);
+  assert.deepEqual(actor.takeDeltas().map((d) => d.total), [1]);
+  assert.equal(actor.takeOwnerDeltas(), undefined);
+});
+
 void test('deltas of a window that closed before the tick are still delivered', () => {
   const actor = new OwnerActor('o', OPTIONS, T);
   actor.watch('1s');

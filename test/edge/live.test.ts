@@ -31,7 +31,11 @@ class FakeSource implements LiveSource {
     this.#listener = listener;
   }
   emit(owner: string, ...deltas: WindowDelta[]): void {
-    this.#listener?.([{ owner, deltas }]);
+    this.emitReceivedAt(owner, T0_MS, ...deltas);
+  }
+  /** Deltas of batches the edge received at `oldestReceivedAtMs` at the earliest. */
+  emitReceivedAt(owner: string, oldestReceivedAtMs: number, ...deltas: WindowDelta[]): void {
+    this.#listener?.([{ owner, deltas, oldestReceivedAtMs }]);
   }
 }
 
@@ -171,6 +175,71 @@ void test('resume within history gets the missed frames merged into one', async 
   const head = new FakeSocket();
   await hub.subscribe(head, 'acme', '1m', { epoch: 'epoch-1', seq: 3 });
   assert.deepEqual(head.take().map((f) => [f.fromSeq, f.seq, (f.deltas as unknown[]).length]), [[4, 3, 0]]);
+});
+
+void test('a delta frame carries the receive time of the oldest batch folded in since the previous frame', async () => {
+  const { source, hub } = setup();
+  const a = new FakeSocket();
+  await hub.subscribe(a, 'acme', '1m');
+  await hub.subscribe(a, 'acme', '1s');
+  const other = new FakeSocket();
+  await hub.subscribe(other, 'zed', '1m');
+  a.take();
+  other.take();
+
+  source.emitReceivedAt('acme', T0_MS + 300, delta(T0_MS, 'click', 1));
+  source.emitReceivedAt('acme', T0_MS + 100, delta(T0_MS, 'click', 1), { ...delta(T0_MS, 'click', 1), resolution: '1s' });
+  source.emitReceivedAt('acme', T0_MS + 200, delta(T0_MS + MINUTE_MS, 'view', 1));
+  source.emitReceivedAt('zed', T0_MS + 50, delta(T0_MS, 'click', 1));
+  hub.tick();
+  const frames = a.take();
+  assert.deepEqual(frames.map((f) => [f.channel, f.oldestReceivedAtMs]), [['acme/1m', T0_MS + 100], ['acme/1s', T0_MS + 100]]);
+  assert.deepEqual(other.take().map((f) => f.oldestReceivedAtMs), [T0_MS + 50], 'another owner keeps its own');
+
+  // The next frame starts over: the figure is of this frame's batches only.
+  source.emitReceivedAt('acme', T0_MS + 900, delta(T0_MS, 'click', 1));
+  hub.tick();
+  assert.deepEqual(a.take().map((f) => [f.channel, f.seq, f.oldestReceivedAtMs]), [['acme/1m', 2, T0_MS + 900]]);
+
+  // A figure that is not a number never reaches the wire.
+  source.emitReceivedAt('acme', Number.NaN, delta(T0_MS, 'click', 1));
+  hub.tick();
+  const [bare] = a.take();
+  assert.equal(bare!.seq, 3);
+  assert.equal('oldestReceivedAtMs' in bare!, false);
+});
+
+void test('merged frames carry the oldest receive time of the frames they cover; a resume that missed nothing none', async () => {
+  const { source, hub } = setup({ historyFramesMax: 8 });
+  const fast = new FakeSocket();
+  const slow = new FakeSocket();
+  await hub.subscribe(fast, 'acme', '1m');
+  await hub.subscribe(slow, 'acme', '1m');
+  fast.take();
+  slow.take();
+  slow.bufferedAmount = BUFFERED_BYTES_MAX + 1;
+  const received = [T0_MS + 400, T0_MS + 200, T0_MS + 600];
+  for (const at of received) {
+    source.emitReceivedAt('acme', at, delta(T0_MS, 'click', 1));
+    hub.tick();
+  }
+  assert.deepEqual(fast.take().map((f) => f.oldestReceivedAtMs), received);
+  slow.bufferedAmount = 0;
+  hub.tick();
+  assert.deepEqual(slow.take().map((f) => [f.fromSeq, f.seq, f.oldestReceivedAtMs]), [[1, 3, T0_MS + 200]]);
+
+  // Resumes: from seq 2 the frames 3 (received +600); from seq 0 all three; at the head, nothing.
+  hub.unsubscribe(fast, 'acme', '1m');
+  const cases: Array<[number, Array<unknown>]> = [
+    [2, [3, 3, T0_MS + 600]],
+    [0, [1, 3, T0_MS + 200]],
+    [3, [4, 3, undefined]],
+  ];
+  for (const [seq, expected] of cases) {
+    const socket = new FakeSocket();
+    await hub.subscribe(socket, 'acme', '1m', { epoch: 'epoch-1', seq });
+    assert.deepEqual(socket.take().map((f) => [f.fromSeq, f.seq, f.oldestReceivedAtMs]), [expected], `resume from ${seq}`);
+  }
 });
 
 void test('resume beyond history, from another epoch or from the future is a reset then a snapshot', async () => {

@@ -20,7 +20,7 @@ class FakeSource implements LiveSource {
     this.#listener = listener;
   }
   emit(owner: string, delta: WindowDelta): void {
-    this.#listener?.([{ owner, deltas: [delta] }]);
+    this.#listener?.([{ owner, deltas: [delta], oldestReceivedAtMs: T0_MS }]);
   }
 }
 
