@@ -155,7 +155,7 @@ export async function startBaseline(overrides: Record<string, unknown> = {}): Pr
       // A delta per event, as the seed pushes a dashboard update per event.
       const subs = subscribers.get(owner);
       if (subs !== undefined && subs.size > 0) {
-        const frame = JSON.stringify({ type: 'delta', seq: ++seq, deltas: [{ resolution: '1s', startMs: Math.floor(ts / 1000) * 1000, total: 1, byName: { [e.name]: 1 } }] });
+        const frame = JSON.stringify({ type: 'delta', seq: ++seq, oldestReceivedAtMs: receivedAtMs, deltas: [{ resolution: '1s', startMs: Math.floor(ts / 1000) * 1000, total: 1, byName: { [e.name]: 1 } }] });
         for (const ws of subs) ws.send(frame);
       }
     }

@@ -17,7 +17,17 @@ export interface TargetResult {
   acceptedEvents: number;
   eventsPerS: number;
   ack: LatencySummary;
+  /**
+   * Event to ws delta, one value per delta frame: arrival minus the frame's
+   * `oldestReceivedAtMs` (the server's receive time of its oldest event), so
+   * each is the worst of its frame's events. Assumes the harness and the
+   * server share a clock (src/bench/subscribers.ts).
+   */
   wsDelta: LatencySummary;
+  /** Delta frames with events but no `oldestReceivedAtMs` (a server without the field): not in wsDelta. */
+  wsDeltaUntimedFrames: number;
+  /** Delta frames that arrived before their `oldestReceivedAtMs` by the harness's clock (recorded as 0): the clocks disagree. */
+  wsDeltaClockBehindFrames: number;
   refusals: Record<string, number>;
   errors: Record<string, number>;
   lateStarts: number;
@@ -57,6 +67,14 @@ export function computeRatios(a: TargetResult, b: TargetResult): Record<string, 
   };
 }
 
+function wsDeltaCell(t: TargetResult): string {
+  const notes: string[] = [];
+  if (t.wsDeltaUntimedFrames > 0) notes.push(`${t.wsDeltaUntimedFrames} frames without oldestReceivedAtMs not measured`);
+  if (t.wsDeltaClockBehindFrames > 0) notes.push(`${t.wsDeltaClockBehindFrames} frames ahead of the harness clock`);
+  const figure = t.wsDelta.count === 0 ? 'n/a' : `${t.wsDelta.p50Ms} / ${t.wsDelta.p99Ms}`;
+  return notes.length === 0 ? figure : `${figure} (${notes.join('; ')})`;
+}
+
 export function markdownTable(result: BenchResult): string {
   const rows: Array<[string, (t: TargetResult) => string, string?]> = [
     ['accepted events/s', (t) => Math.round(t.eventsPerS).toLocaleString('en-US'), 'eventsPerS'],
@@ -64,7 +82,8 @@ export function markdownTable(result: BenchResult): string {
     ['ack p50 / p90 ms', (t) => `${t.ack.p50Ms} / ${t.ack.p90Ms}`, 'ackP50'],
     ['ack p99 ms', (t) => `${t.ack.p99Ms}`, 'ackP99'],
     ['ack p99.9 / max ms', (t) => `${t.ack.p999Ms} / ${t.ack.maxMs}`, 'ackP999'],
-    ['event→ws delta p50 / p99 ms', (t) => `${t.wsDelta.p50Ms} / ${t.wsDelta.p99Ms}`, 'wsDeltaP99'],
+    ['event→ws delta p50 / p99 ms (per frame, its oldest event)', wsDeltaCell, 'wsDeltaP99'],
+    ['event→ws delta p90 / max ms', (t) => (t.wsDelta.count === 0 ? 'n/a' : `${t.wsDelta.p90Ms} / ${t.wsDelta.maxMs}`)],
     ['refused batches', (t) => `${sum(t.refusals)} ${JSON.stringify(t.refusals)}`],
     ['errors', (t) => `${sum(t.errors)} ${JSON.stringify(t.errors)}`],
     ['process CPU (cores) / RSS max MiB', (t) => (t.server ? `${t.server.cpuCoresMean} / ${Math.round(t.server.rssBytesMax / 2 ** 20)}` : 'n/a')],

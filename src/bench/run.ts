@@ -233,7 +233,8 @@ export async function runAgainst(target: BenchTarget, o: BenchOptions, runTag: s
         const elapsedS = Math.max(0.001, (performance.timeOrigin + performance.now() - startEpochMs) / 1000);
         const accepted = p.reduce((a, x) => a + x.accepted, 0);
         const left = Math.max(0, o.durationMs / 1000 - elapsedS);
-        io.progress?.(`${target.label}: ${Math.round(accepted / elapsedS).toLocaleString('en-US')} ev/s  p99 ${Math.max(...p.map((x) => x.p99Ms))} ms  refused ${p.reduce((a, x) => a + x.refused, 0)}  ${left.toFixed(0)} s left`);
+        const ws = subs.length > 0 ? `  ws delta p99 ${pool.latency.summary().p99Ms} ms` : '';
+        io.progress?.(`${target.label}: ${Math.round(accepted / elapsedS).toLocaleString('en-US')} ev/s  ack p99 ${Math.max(...p.map((x) => x.p99Ms))} ms${ws}  refused ${p.reduce((a, x) => a + x.refused, 0)}  ${left.toFixed(0)} s left`);
       }, 1000)
     : undefined;
   let results: SenderResultJSON[];
@@ -273,7 +274,7 @@ export async function runAgainst(target: BenchTarget, o: BenchOptions, runTag: s
   const acceptedEvents = series.accepted.reduce((a, b) => a + b, 0);
   return {
     label: target.label, durationMs: o.durationMs, sentBatches, acceptedEvents, eventsPerS: acceptedEvents / (o.durationMs / 1000),
-    ack: latency.summary(), wsDelta: pool.latency.summary(), refusals, errors, lateStarts, server, series: series.points(), check,
+    ack: latency.summary(), wsDelta: pool.latency.summary(), wsDeltaUntimedFrames: pool.untimedFrames, wsDeltaClockBehindFrames: pool.clockBehindFrames, refusals, errors, lateStarts, server, series: series.points(), check,
   };
 }
 

@@ -4,14 +4,24 @@
  * can compare the ws-derived totals with the ledger, and measures how old
  * the events are by the time a delta reports them.
  *
- * Event-to-delta latency: a delta for the 1 s window [s, s + 1000) that
- * arrives at A reports events stamped no earlier than max(s, P), where P is
- * when the previous delta of that window arrived (the events before P were
- * in that one). A - max(s, P) is therefore the age of the OLDEST event the
- * delta can be reporting for the first time: an upper bound on its events'
- * latency, which is the figure a dashboard user cares about. It relies on
- * the generator stamping events with the send time, which it does (skewed
- * batches are corrected by the server to its receive time).
+ * Event-to-delta latency: every delta frame carries `oldestReceivedAtMs`,
+ * when the server received the oldest ingest request whose events the frame
+ * reports (docs/http-api.md). Arrival minus that is the latency of the
+ * frame's oldest event, from the server's receipt to this subscriber's
+ * message handler; one value per frame goes into the histogram, so the
+ * figures are per frame, each the worst of its events (the newest events of
+ * a frame are younger by up to a tick). Time the request spent on the
+ * client's side and the network before the server read it is not in it (the
+ * ack latency has that).
+ *
+ * Caveats:
+ * - Arrival is this process's Date.now() and the field is the server's: the
+ *   figure assumes one clock, which holds for the in-process server and for
+ *   a remote one on the same host, and is off by the clock difference
+ *   otherwise (keep the machines on NTP; a negative difference is recorded
+ *   as 0 and counted in `clockBehindFrames`).
+ * - A delta frame with events but no `oldestReceivedAtMs` (a server from
+ *   before the field) is counted in `untimedFrames` and not measured.
  *
  * Invariants:
  * - Subscribers connect and receive their snapshot before the load starts,
@@ -22,7 +32,6 @@
 import WebSocket from 'ws';
 import { LatencyRecorder } from './histogram.js';
 
-const WINDOW_MS = 1_000;
 /** How long to wait for a subscriber's first snapshot. */
 export const SUBSCRIBE_TIMEOUT_MS = 10_000;
 
@@ -30,6 +39,8 @@ interface WindowLike {
   resolution?: string;
   startMs: number;
   total: number;
+  /** Too-late events are stored, not counted in `total`, but a frame reports them all the same. */
+  tooLate?: number;
 }
 
 export interface SubscriberStats {
@@ -46,6 +57,10 @@ export interface SubscriberStats {
 export class SubscriberPool {
   readonly latency = new LatencyRecorder();
   readonly stats: SubscriberStats[] = [];
+  /** Delta frames with events but no `oldestReceivedAtMs`: not measured. */
+  untimedFrames = 0;
+  /** Frames that arrived before their oldestReceivedAtMs by this process's clock: the clocks disagree. */
+  clockBehindFrames = 0;
   private readonly sockets: WebSocket[] = [];
 
   /** Opens one subscriber per entry of `owners` (owner index, key) and resolves once all have their snapshot. */
@@ -60,7 +75,6 @@ export class SubscriberPool {
     this.sockets.push(socket);
     const s: SubscriberStats = { owner, total: 0, frames: 0, unknownFrames: 0, resets: 0, errors: [] };
     this.stats.push(s);
-    const lastArrival = new Map<number, number>();
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`ws subscriber for owner ${owner} got no snapshot within ${SUBSCRIBE_TIMEOUT_MS} ms`)), SUBSCRIBE_TIMEOUT_MS);
       socket.on('open', () => socket.send(JSON.stringify({ type: 'subscribe', resolution: '1s' })));
@@ -72,7 +86,7 @@ export class SubscriberPool {
       socket.on('message', (data: Buffer) => {
         const arrival = Date.now();
         s.frames++;
-        let frame: { type?: string; windows?: WindowLike[]; deltas?: WindowLike[] };
+        let frame: { type?: string; windows?: WindowLike[]; deltas?: WindowLike[]; oldestReceivedAtMs?: unknown };
         try {
           frame = JSON.parse(data.toString('utf8')) as typeof frame;
         } catch {
@@ -84,17 +98,20 @@ export class SubscriberPool {
           clearTimeout(timer);
           resolve();
         } else if (frame.type === 'delta' && Array.isArray(frame.deltas)) {
+          let events = 0;
           for (const d of frame.deltas) {
             if (d.resolution !== undefined && d.resolution !== '1s') continue;
             s.total += d.total;
-            if (d.total > 0) {
-              const from = Math.max(d.startMs, lastArrival.get(d.startMs) ?? d.startMs);
-              this.latency.recordMs(Math.max(0, arrival - from));
-              lastArrival.set(d.startMs, arrival);
-              // Old windows' arrival times are no longer needed once the window is long closed.
-              if (lastArrival.size > 64) for (const k of lastArrival.keys()) if (k < d.startMs - 60 * WINDOW_MS) lastArrival.delete(k);
-            }
+            events += d.total + (d.tooLate ?? 0);
           }
+          if (events === 0) return;
+          const oldest = frame.oldestReceivedAtMs;
+          if (typeof oldest !== 'number' || !Number.isFinite(oldest)) {
+            this.untimedFrames++;
+            return;
+          }
+          if (arrival < oldest) this.clockBehindFrames++;
+          this.latency.recordMs(Math.max(0, arrival - oldest));
         } else if (frame.type === 'reset' || frame.type === 'error') {
           s.resets++;
           s.errors.push(data.toString('utf8').slice(0, 200));

@@ -35,6 +35,10 @@ async function smoke(target: BenchTarget, runTag: string): Promise<void> {
     assert.equal(r.check.ok, true);
     assert.ok(r.acceptedEvents > 0, 'some events were accepted');
     assert.deepEqual(r.errors, {});
+    // The ws latency is measured from every delta frame's oldestReceivedAtMs, none left out.
+    assert.ok(r.wsDelta.count > 0, 'delta frames were measured');
+    assert.equal(r.wsDeltaUntimedFrames, 0);
+    assert.equal(r.wsDeltaClockBehindFrames, 0, 'one process, one clock');
   } finally {
     await target.close();
   }
