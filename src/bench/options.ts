@@ -105,7 +105,7 @@ const SPEC: Record<keyof BenchOptions, [flag: string, kind: Kind, help: string]>
   skewMs: ['skew-ms', 'int', 'clock skew of skewed batches, ms'],
   subscribers: ['subscribers', 'int', 'ws subscribers (spread over the busiest owners)'],
   settleMsMax: ['settle-ms', 'int', 'longest wait for the figures to settle before the check, ms'],
-  httpUrl: ['http-url', 'str', 'remote server: HTTP base URL (needs --keys-file)'],
+  httpUrl: ['http-url', 'str', 'remote server: HTTP base URL (needs --keys-file; ws latency assumes synced clocks)'],
   grpcTarget: ['grpc-target', 'str', 'remote server: gRPC host:port'],
   wsUrl: ['ws-url', 'str', 'remote server: ws URL of /v1/stream'],
   keysFile: ['keys-file', 'str', 'remote server: JSON { "owner": "key", ... }'],
