@@ -7,6 +7,8 @@
 # only), so each harness checks its own counts; rounds swap the ports.
 # Generalized from bench/edge/metrics-ab.sh.
 #
+# A_ENV / B_ENV: environment assignments for that side's server (e.g. B_ENV="UV_THREADPOOL_SIZE=8");
+# A_CLI / B_CLI: another build's cli.js for that side (e.g. a copy of dist/ from the commit before a change).
 # Usage: npm run build && A_NAME=applied A_FLAGS="--ack-default applied" \
 #          B_NAME=durable B_FLAGS="--ack-default durable" bench/ab.sh [rounds] [duration-ms] [extra bench flags...]
 # Writes bench/out/ab/<round>-<name>/result.{json,md}; prints one line per side and round:
@@ -20,6 +22,8 @@ CLI="$ROOT/dist/src/cli.js"
 OUT="$ROOT/bench/out/ab"
 A_NAME=${A_NAME:-a} B_NAME=${B_NAME:-b}
 A_FLAGS=${A_FLAGS:-} B_FLAGS=${B_FLAGS:-}
+A_ENV=${A_ENV:-} B_ENV=${B_ENV:-}
+A_CLI=${A_CLI:-$CLI} B_CLI=${B_CLI:-$CLI}
 EXTRA=("${@:3}")
 WORK=$(mktemp -d /tmp/eventide-ab.XXXXXX)
 BASE_PORT=${BASE_PORT:-18480}
@@ -53,11 +57,11 @@ cpu_seconds() { # utime + stime of a process (all its threads), seconds
 }
 
 start_server() { # $1 = A|B, $2 = http port, $3 = round; prints the pid
-  local flags data="$WORK/$3-$1"
-  if [ "$1" = A ]; then flags=$A_FLAGS; else flags=$B_FLAGS; fi
+  local flags envs cli data="$WORK/$3-$1"
+  if [ "$1" = A ]; then flags=$A_FLAGS envs=$A_ENV cli=$A_CLI; else flags=$B_FLAGS envs=$B_ENV cli=$B_CLI; fi
   cp -r "$WORK/template" "$data"
   # shellcheck disable=SC2086
-  node "$CLI" start --data-dir "$data" --http-port "$2" --grpc-port $(($2 + 1)) --no-dev-key \
+  env $envs node "$cli" start --data-dir "$data" --http-port "$2" --grpc-port $(($2 + 1)) --no-dev-key \
     --log-level warn $flags >"$WORK/server-$3-$1.log" 2>&1 &
   echo $!
 }

@@ -6,7 +6,7 @@
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { pack } from 'msgpackr';
+import { pack, Packr } from 'msgpackr';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -18,6 +18,7 @@ import { LmdbKeyStore } from '../../src/store/lmdb/key-store.js';
 import { acquireLmdbEnv, DB_NAMES, lmdbEnvRefs, releaseLmdbEnv } from '../../src/store/lmdb/env.js';
 import { lmdbPath, openStores } from '../../src/store/open.js';
 import type { StoredEvent } from '../../src/actors/types.js';
+import { hash32 } from '../../src/actors/hash.js';
 import { eventStoreContract } from './event-store.contract.js';
 import { snapshotStoreContract } from './snapshot-store.contract.js';
 import { keyStoreContract } from './key-store.contract.js';
@@ -162,6 +163,66 @@ void test('a stored value of the wrong shape is reported as EVT_STORE_CORRUPT', 
   await rejectsWithCode(events.getEvent('acme', 'e-1'), 'EVT_STORE_CORRUPT');
   await rejectsWithCode(events.getEvent('acme', 'e-2'), 'EVT_STORE_CORRUPT');
   await rejectsWithCode(events.queryRollups({ owner: 'acme', resolution: '1s', fromMs: 0, toMs: T0_MS + 1, limit: 5 }), 'EVT_STORE_CORRUPT');
+  await events.close();
+  await releaseLmdbEnv(env);
+});
+
+void test('a data dir written with the per-event index is still read, and its copy wins over a later one', async () => {
+  const dir = await tempDir();
+  const env = acquireLmdbEnv({ path: dir });
+  // The layout before the owner bucket lists: a bucket of records plus [owner, id] -> [tag, seq, position].
+  const old = storedEvent('acme', 'old-1', { status: 'late' });
+  await env.db(DB_NAMES.eventBuckets).put([77, 3], new Packr({ useRecords: true, moreTypes: false }).pack([storedEvent('acme', 'old-0'), old]));
+  await env.db(DB_NAMES.eventIndex).put(['acme', 'old-1'], [77, 3, 1]);
+  const events = new LmdbEventStore({ path: dir });
+  assert.deepEqual(await events.getEvent('acme', 'old-1'), old);
+  await events.writeEvents([storedEvent('acme', 'old-1'), storedEvent('acme', 'new-1')]);
+  assert.equal((await events.getEvent('acme', 'old-1'))?.status, 'late', 'the first copy (the legacy one) wins');
+  assert.equal((await events.getEvent('acme', 'new-1'))?.event.id, 'new-1');
+  await events.close();
+  await releaseLmdbEnv(env);
+});
+
+void test('owner bucket lists: owners that prefix each other stay apart; ids whose hashes collide are both found', async () => {
+  const dir = await tempDir();
+  const events = new LmdbEventStore({ path: dir });
+  await events.writeEvents([storedEvent('ab', 'x', { shard: 1 }), storedEvent('a', 'x', { shard: 2 }), storedEvent('abc', 'y', { shard: 3 })]);
+  assert.equal((await events.getEvent('a', 'x'))?.shard, 2);
+  assert.equal((await events.getEvent('ab', 'x'))?.shard, 1);
+  assert.equal(await events.getEvent('a', 'y'), undefined);
+  assert.equal(await events.getEvent('ab', 'y'), undefined);
+  // Two ids with one 32-bit hash (found by search; ~80K tries on average): the list finds both, each its own.
+  const seen = new Map<number, string>();
+  let pair: [string, string] | undefined;
+  for (let i = 0; pair === undefined; i++) {
+    const id = `c-${i}`;
+    const h = hash32(id);
+    const other = seen.get(h);
+    if (other !== undefined) pair = [other, id];
+    else seen.set(h, id);
+  }
+  const [first, second] = pair;
+  await events.writeEvents([storedEvent('acme', second, { shard: 20 }), storedEvent('acme', 'z'), storedEvent('acme', first, { shard: 10 })]);
+  assert.equal((await events.getEvent('acme', first))?.shard, 10);
+  assert.equal((await events.getEvent('acme', second))?.shard, 20);
+  // A later write of the first id (another bucket) does not shadow the first copy.
+  await events.writeEvents([storedEvent('acme', first, { shard: 99 })]);
+  assert.equal((await events.getEvent('acme', first))?.shard, 10);
+  // More events than one bucket, in one write: every one found.
+  const many = Array.from({ length: 1_203 }, (_, i) => storedEvent('bulk', `m-${i}`, { shard: i }));
+  await events.writeEvents(many);
+  for (const i of [0, 499, 500, 1_000, 1_202]) assert.equal((await events.getEvent('bulk', `m-${i}`))?.shard, i);
+  await events.close();
+});
+
+void test('a damaged owner bucket list is reported as EVT_STORE_CORRUPT', async () => {
+  const dir = await tempDir();
+  const env = acquireLmdbEnv({ path: dir });
+  await env.db(DB_NAMES.eventsByOwner).put(['acme', 1, 5, 5], Buffer.from([1, 0, 0, 0, 9, 0, 0, 0]));
+  await env.db(DB_NAMES.eventsByOwner).put(['zeta', 1, 5, 6], Buffer.from('nonsense'));
+  const events = new LmdbEventStore({ path: dir });
+  await rejectsWithCode(events.getEvent('acme', 'e-1'), 'EVT_STORE_CORRUPT');
+  await rejectsWithCode(events.getEvent('zeta', 'e-1'), 'EVT_STORE_CORRUPT');
   await events.close();
   await releaseLmdbEnv(env);
 });

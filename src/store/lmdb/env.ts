@@ -20,8 +20,16 @@ import { StoreOpenError } from '../errors.js';
 
 /** Every named database in the environment, and what it holds. */
 export const DB_NAMES = {
-  /** [owner, eventId] -> [bucketTag, bucketSeq, position]: where the event's first copy lives. */
+  /**
+   * [owner, eventId] -> [bucketTag, bucketSeq, position]: the per-event index
+   * of data dirs written before the owner bucket lists; read, never written.
+   */
   eventIndex: 'eventIndex',
+  /**
+   * [owner, writtenAtMs, bucketTag, bucketSeq] -> the bucket's id list (binary,
+   * see event-store.ts): one entry per bucket of an owner's events, in write order.
+   */
+  eventsByOwner: 'eventsByOwner',
   /** [bucketTag, bucketSeq] -> msgpack bytes of StoredEvent[] (up to EVENTS_PER_BUCKET_MAX), packed by the event store. */
   eventBuckets: 'eventBuckets',
   /** [owner, resolution, startMs] -> Rollup; ordered-binary keys sort by startMs within (owner, resolution). */
@@ -39,7 +47,7 @@ export const DB_NAMES = {
 } as const;
 
 /** Databases whose values are stored as the bytes given, not msgpack-encoded by lmdb. */
-const BINARY_DBS: ReadonlySet<string> = new Set([DB_NAMES.eventBuckets]);
+const BINARY_DBS: ReadonlySet<string> = new Set([DB_NAMES.eventBuckets, DB_NAMES.eventsByOwner]);
 
 /**
  * Named databases the environment may hold. LMDB sizes a table by this at open

@@ -1,16 +1,21 @@
 /**
  * EventStore over LMDB.
  *
- * Layout (see env.ts): events in buckets of up to EVENTS_PER_BUCKET_MAX under
- * [bucketTag, bucketSeq], each packed once, plus an index [owner, eventId] ->
- * [bucketTag, bucketSeq, position]; rollups under [owner, resolution, startMs].
+ * Layout (see env.ts): an owner's events in buckets of up to
+ * EVENTS_PER_BUCKET_MAX under [bucketTag, bucketSeq], each packed once, and
+ * per bucket one entry [owner, writtenAtMs, bucketTag, bucketSeq] -> the
+ * 32-bit hashes of its ids, sorted (the bucket's events are stored in that
+ * order); rollups under [owner, resolution, startMs].
  * lmdb-js encodes array keys with ordered-binary, which sorts element by
- * element and numbers numerically, so a rollup range query is one ordered
- * cursor read from [owner, res, fromMs] to [owner, res, toMs) with no sort and no filter.
+ * element and numbers numerically, so an owner's buckets are one ordered
+ * cursor read in write order, and a rollup range query is one ordered cursor
+ * read from [owner, res, fromMs] to [owner, res, toMs) with no sort and no filter.
  *
  * Invariants (from src/store/port.ts, kept here):
- * - writeEvents is idempotent by (owner, event.id); the first write wins, so a
- *   replay after a crash cannot change what a receipt already reported.
+ * - writeEvents is idempotent by (owner, event.id) as getEvent sees it: the
+ *   first write wins, so a replay after a crash cannot change what a receipt
+ *   already reported. A rewrite adds a later copy that getEvent never returns
+ *   (it reads an owner's buckets oldest first and stops at the first match).
  * - writeRollups upserts by (owner, resolution, startMs); the last write wins.
  * - Each call is one LMDB child transaction: it commits whole or not at all,
  *   and a rejected promise means nothing of it was written.
@@ -23,15 +28,23 @@
  * caught this). childTransaction() wraps each callback in an abortable nested
  * transaction inside the same batched commit, so one fsync still serves many calls.
  *
- * Buckets plus an index, not one record per event: encoding is the cost, and
- * a bucket of 500 events is packed in one call (msgpackr records), outside the
- * write transaction and one bucket per event-loop turn, while the
- * index entry per event is a short key and three numbers. Measured on 10K-event
- * flushes: 458K–499K events/s against 233K–247K for one record per event, at
- * half the CPU on the flushing thread (bench/results/store.md). A lookup reads
- * the index, then decodes one bucket (500 events at most, tens of µs).
- * A bucket key is [a random tag drawn once per thread, a counter], so threads
- * and restarts sharing the environment never collide.
+ * Why an id list per bucket and not an index entry per event: the per-event
+ * `[owner, id]` index (and its existence check, for first-write-wins) was
+ * about 70 % of the store's write cost, and the store about a third of the
+ * server's CPU per event (bench/results/store.md, "owner bucket lists").
+ * Two puts per bucket replace 500 B-tree inserts. The price is on
+ * `GET /v1/events/:id`, a diagnostic read: it walks the owner's bucket
+ * entries (one short value each, a binary search in it) until one holds the
+ * id, so it grows with the number of buckets the owner has written (one per
+ * flush at least). Data dirs written with the per-event index are still read:
+ * getEvent falls back to it.
+ *
+ * Buckets are packed outside the write transaction, yielding the event loop
+ * between EVENTS_PER_BUCKET_MAX events: the transaction callback runs on this
+ * thread under the write lock, so encoding 10K events inside it stalled every
+ * request behind the flush. A bucket key is [a random tag drawn once per
+ * thread, a counter], so threads and restarts sharing the environment never
+ * collide; the owner entry's writtenAtMs orders an owner's buckets across them.
  */
 import { randomBytes } from 'node:crypto';
 import { Packr } from 'msgpackr';
@@ -40,6 +53,7 @@ import type { EventStore, Rollup, RollupQuery } from '../port.js';
 import { StoreClosedError, StoreCorruptError, StoreInputError, StoreReadError, StoreWriteError } from '../errors.js';
 import { acquireLmdbEnv, DB_NAMES, releaseLmdbEnv, type LmdbEnv, type LmdbEnvOptions } from './env.js';
 import { readRollup, readStoredEvent, settle, storableWindow } from './codec.js';
+import { hash32 } from '../../actors/hash.js';
 import type { Database } from 'lmdb';
 
 /**
@@ -54,6 +68,11 @@ const RESOLUTION_SET: ReadonlySet<string> = new Set(RESOLUTIONS);
 
 /** Events per bucket record: bounds what one getEvent decodes and one put encodes. */
 export const EVENTS_PER_BUCKET_MAX = 500;
+/** Format byte of an owner entry's id list: [format u8, 3 bytes zero, count u32 LE, count x hash32 u32 LE ascending]. */
+const ID_LIST_FORMAT = 1;
+const ID_LIST_HEADER_BYTES = 8;
+/** Past every writtenAtMs: the end of one owner's entries in a range read. */
+const WRITTEN_AT_END = Number.MAX_SAFE_INTEGER;
 /** Drawn once per thread (this module is loaded once per thread): 48 random bits. */
 const BUCKET_TAG = randomBytes(6).readUIntBE(0, 6);
 let bucketSeq = 0;
@@ -68,6 +87,35 @@ function nextBucketSeq(): number {
   return bucketSeq++;
 }
 
+/**
+ * Events [start, end) of `indexes` ordered by the 32-bit hash of their ids
+ * (equal hashes in arrival order, so a batch that repeats an id finds its
+ * first copy first), and their id list. The sort key packs hash and place in
+ * one double (hash * 2^10 + place < 2^42, exact), so the sort is numeric and native.
+ */
+function sortedByIdHash(
+  events: readonly StoredEvent[],
+  indexes: readonly number[],
+  start: number,
+  end: number,
+): { group: StoredEvent[]; ids: Buffer } {
+  const count = end - start;
+  const order = new Float64Array(count);
+  for (let k = 0; k < count; k++) order[k] = hash32(events[indexes[start + k]!]!.event.id) * 1024 + k;
+  order.sort();
+  const group = new Array<StoredEvent>(count);
+  const ids = Buffer.allocUnsafe(ID_LIST_HEADER_BYTES + 4 * count);
+  ids.writeUInt32LE(ID_LIST_FORMAT, 0);
+  ids.writeUInt32LE(count, 4);
+  for (let k = 0; k < count; k++) {
+    const key = order[k]!;
+    const place = key % 1024;
+    group[k] = events[indexes[start + place]!]!;
+    ids.writeUInt32LE((key - place) / 1024, ID_LIST_HEADER_BYTES + 4 * k);
+  }
+  return { group, ids };
+}
+
 /** Throws StoreInputError for the first key part that cannot be stored; runs before any write. */
 export function checkOwner(owner: unknown, field: string): void {
   if (typeof owner !== 'string' || owner.length === 0 || owner.length > OWNER_CHARS_MAX) {
@@ -77,14 +125,16 @@ export function checkOwner(owner: unknown, field: string): void {
 
 export class LmdbEventStore implements EventStore {
   readonly #env: LmdbEnv;
-  readonly #index: Database;
+  readonly #legacyIndex: Database;
+  readonly #byOwner: Database;
   readonly #buckets: Database;
   readonly #rollups: Database;
   #closed = false;
 
   constructor(options: LmdbEnvOptions) {
     this.#env = acquireLmdbEnv(options);
-    this.#index = this.#env.db(DB_NAMES.eventIndex);
+    this.#legacyIndex = this.#env.db(DB_NAMES.eventIndex);
+    this.#byOwner = this.#env.db(DB_NAMES.eventsByOwner);
     this.#buckets = this.#env.db(DB_NAMES.eventBuckets);
     this.#rollups = this.#env.db(DB_NAMES.rollups);
   }
@@ -92,6 +142,7 @@ export class LmdbEventStore implements EventStore {
   async writeEvents(events: readonly StoredEvent[]): Promise<void> {
     this.#open('writeEvents');
     if (events.length === 0) return;
+    const byOwner = new Map<string, number[]>();
     for (let i = 0; i < events.length; i++) {
       const stored = events[i]!;
       checkOwner(stored.owner, `${i}/owner`);
@@ -99,36 +150,38 @@ export class LmdbEventStore implements EventStore {
       if (typeof id !== 'string' || id.length === 0 || id.length > EVENT_ID_CHARS_MAX) {
         throw new StoreInputError(`event id must be a string of 1..${EVENT_ID_CHARS_MAX} characters`, `${i}/event/id`);
       }
+      const indexes = byOwner.get(stored.owner);
+      if (indexes === undefined) byOwner.set(stored.owner, [i]);
+      else indexes.push(i);
     }
-    // Pack the buckets before the write transaction, one per event-loop turn:
-    // the transaction callback runs on this thread under the write lock, so
-    // encoding 10K events inside it stalled every request behind the flush.
-    const packed: Array<{ seq: number; bytes: Buffer; events: readonly StoredEvent[] }> = [];
-    for (let start = 0; start < events.length; start += EVENTS_PER_BUCKET_MAX) {
-      if (start > 0) await yieldTurn();
-      const group = events.slice(start, start + EVENTS_PER_BUCKET_MAX);
-      let bytes: Buffer;
-      try {
-        bytes = BUCKET_PACKR.pack(group);
-      } catch (cause) {
-        throw new StoreInputError(`event ${start}..${start + group.length - 1} cannot be encoded: ${String(cause)}`, `${start}/event`);
+    const writtenAtMs = Date.now();
+    const packed: Array<{ owner: string; seq: number; bytes: Buffer; ids: Buffer }> = [];
+    let packedSinceYield = 0;
+    for (const [owner, indexes] of byOwner) {
+      for (let start = 0; start < indexes.length; start += EVENTS_PER_BUCKET_MAX) {
+        if (packedSinceYield >= EVENTS_PER_BUCKET_MAX) {
+          packedSinceYield = 0;
+          await yieldTurn();
+        }
+        const end = Math.min(indexes.length, start + EVENTS_PER_BUCKET_MAX);
+        const { group, ids } = sortedByIdHash(events, indexes, start, end);
+        let bytes: Buffer;
+        try {
+          bytes = BUCKET_PACKR.pack(group);
+        } catch (cause) {
+          throw new StoreInputError(`events of owner "${owner}" cannot be encoded: ${String(cause)}`, `${indexes[start]!}/event`);
+        }
+        packed.push({ owner, seq: nextBucketSeq(), bytes, ids });
+        packedSinceYield += end - start;
       }
-      packed.push({ seq: nextBucketSeq(), bytes, events: group });
     }
-    const index = this.#index;
     const buckets = this.#buckets;
+    const lists = this.#byOwner;
     try {
-      // Reads inside the transaction see its own writes, so a batch that
-      // repeats an id indexes it once; a replay of stored ids adds only an
-      // unreferenced bucket copy. The index decides: the first write wins.
-      await index.childTransaction(() => {
+      await lists.childTransaction(() => {
         for (const bucket of packed) {
           void buckets.put([BUCKET_TAG, bucket.seq], bucket.bytes);
-          for (let position = 0; position < bucket.events.length; position++) {
-            const stored = bucket.events[position]!;
-            const key = [stored.owner, stored.event.id];
-            if (!index.doesExist(key)) void index.put(key, [BUCKET_TAG, bucket.seq, position]);
-          }
+          void lists.put([bucket.owner, writtenAtMs, BUCKET_TAG, bucket.seq], bucket.ids);
         }
       });
     } catch (cause) {
@@ -139,27 +192,68 @@ export class LmdbEventStore implements EventStore {
   getEvent(owner: string, id: string): Promise<StoredEvent | undefined> {
     return settle(() => {
       this.#open('getEvent');
-      let pointer: unknown;
-      let bucket: unknown;
+      const hash = hash32(id);
+      let found: unknown;
       try {
-        pointer = this.#index.get([owner, id]);
-        if (pointer === undefined) return undefined;
-        if (!Array.isArray(pointer) || pointer.length !== 3) throw new StoreCorruptError('event index entry is not a bucket pointer', 'event');
-        bucket = this.#buckets.get([pointer[0], pointer[1]]);
+        // The legacy index first: a copy written there came before any in the bucket lists.
+        found = this.#findInLegacyIndex(owner, id);
+        if (found === undefined) found = this.#findInOwnerBuckets(owner, id, hash);
       } catch (cause) {
         if (cause instanceof StoreCorruptError) throw cause;
         throw new StoreReadError('getEvent', { cause });
       }
-      if (!(bucket instanceof Uint8Array)) throw new StoreCorruptError('event bucket is missing', 'event');
-      let events: unknown;
-      try {
-        events = BUCKET_PACKR.unpack(bucket);
-      } catch {
-        throw new StoreCorruptError('event bucket cannot be decoded', 'event');
-      }
-      if (!Array.isArray(events)) throw new StoreCorruptError('event bucket is not a list', 'event');
-      return readStoredEvent(events[pointer[2] as number]);
+      return found === undefined ? undefined : readStoredEvent(found);
     });
+  }
+
+  /** The first stored copy of (owner, id) in the owner's buckets, oldest bucket first. */
+  #findInOwnerBuckets(owner: string, id: string, hash: number): unknown {
+    for (const { key, value } of this.#byOwner.getRange({ start: [owner], end: [owner, WRITTEN_AT_END] })) {
+      if (!(value instanceof Uint8Array) || value.length < ID_LIST_HEADER_BYTES || value[0] !== ID_LIST_FORMAT) {
+        throw new StoreCorruptError('event id list is not an id list', 'event');
+      }
+      const list = new DataView(value.buffer, value.byteOffset, value.byteLength);
+      const count = list.getUint32(4, true);
+      if (value.length !== ID_LIST_HEADER_BYTES + 4 * count) throw new StoreCorruptError('event id list has the wrong length', 'event');
+      // Lower bound of hash in the ascending list: equal hashes sit next to each other, first copy first.
+      let lo = 0;
+      let hi = count;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (list.getUint32(ID_LIST_HEADER_BYTES + 4 * mid, true) < hash) lo = mid + 1;
+        else hi = mid;
+      }
+      if (lo === count || list.getUint32(ID_LIST_HEADER_BYTES + 4 * lo, true) !== hash) continue;
+      const at = key as unknown[];
+      const events = this.#bucket(at[2], at[3]);
+      if (events.length !== count) throw new StoreCorruptError('event bucket does not match its id list', 'event');
+      for (let p = lo; p < count && list.getUint32(ID_LIST_HEADER_BYTES + 4 * p, true) === hash; p++) {
+        const candidate = events[p] as { event?: { id?: unknown } } | undefined;
+        if (candidate?.event?.id === id) return candidate;
+      }
+    }
+    return undefined;
+  }
+
+  /** Data dirs from before the owner bucket lists: one [owner, id] -> [tag, seq, position] entry per event. */
+  #findInLegacyIndex(owner: string, id: string): unknown {
+    const pointer: unknown = this.#legacyIndex.get([owner, id]);
+    if (pointer === undefined) return undefined;
+    if (!Array.isArray(pointer) || pointer.length !== 3) throw new StoreCorruptError('event index entry is not a bucket pointer', 'event');
+    return this.#bucket(pointer[0], pointer[1])[pointer[2] as number];
+  }
+
+  #bucket(tag: unknown, seq: unknown): unknown[] {
+    const bucket: unknown = this.#buckets.get([tag as number, seq as number]);
+    if (!(bucket instanceof Uint8Array)) throw new StoreCorruptError('event bucket is missing', 'event');
+    let events: unknown;
+    try {
+      events = BUCKET_PACKR.unpack(bucket);
+    } catch {
+      throw new StoreCorruptError('event bucket cannot be decoded', 'event');
+    }
+    if (!Array.isArray(events)) throw new StoreCorruptError('event bucket is not a list', 'event');
+    return events;
   }
 
   async writeRollups(rollups: readonly Rollup[]): Promise<void> {
