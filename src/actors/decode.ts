@@ -6,7 +6,8 @@
  * Invariants:
  * - Every body shape (JSON, msgpack, protobuf) yields the same plain shape,
  *   the JSON field names of schema.ts, so validate.ts has one input model.
- *   Absent protobuf optionals are absent here, not zero.
+ *   Absent protobuf optionals are undefined here, never zero (the validator
+ *   reads undefined as absent).
  * - Whole-body failures throw an actors error (errors.ts) and nothing of the
  *   batch is applied; per-event problems are left to validate.ts.
  * - Nothing is parsed before it is bounded. A JSON or msgpack body is first
@@ -21,10 +22,9 @@
  *   so one owner's body can never change how another's is read.
  */
 import { gunzipSync } from 'node:zlib';
-import { BinaryReader, WireType } from '@bufbuild/protobuf/wire';
 import { Unpackr } from 'msgpackr';
-import { IngestRequest, AckLevel as PbAckLevel, type IngestRequest as PbIngestRequest } from '../gen/eventide/v1/ingest.js';
-import { Severity as PbSeverity, type Event as PbEvent } from '../gen/eventide/v1/event.js';
+import { AckLevel as PbAckLevel } from '../gen/eventide/v1/ingest.js';
+import { countEvents, readIngestRequest, type ProtobufIngest } from './protobuf.js';
 import { BatchEmptyError, BatchTooLongError, BodyMalformedError, BodyTooLargeError } from './errors.js';
 import { bodyStructureLimits, scanJson, scanMsgpack, type ScanFault, type StructureLimits } from './scan.js';
 import type { AckLevel, BodyEncoding, BodyFormat } from './types.js';
@@ -192,88 +192,24 @@ function checked(body: DecodedBody, limits: DecodeLimits): DecodedBody {
   return body;
 }
 
-/**
- * Counts IngestRequest.events (field 1) by skipping over them, so a body of
- * a million empty events is refused before a million objects exist.
- */
-function countProtobufEvents(bytes: Uint8Array): number {
-  const reader = new BinaryReader(bytes);
-  let count = 0;
-  while (reader.pos < reader.len) {
-    const [field, wireType] = reader.tag();
-    if (field === 1 && wireType === WireType.LengthDelimited) count++;
-    reader.skip(wireType, field);
-  }
-  return count;
-}
+const ACK_LEVEL_APPLIED: number = PbAckLevel.ACK_LEVEL_APPLIED;
+const ACK_LEVEL_DURABLE: number = PbAckLevel.ACK_LEVEL_DURABLE;
 
 function decodeProtobuf(bytes: Uint8Array, limits: DecodeLimits): DecodedBody {
-  let message: PbIngestRequest;
+  let message: ProtobufIngest;
   try {
-    const n = countProtobufEvents(bytes);
+    // Counted by skipping first, so a body of a million empty events is refused before a million objects exist.
+    const n = countEvents(bytes);
     if (n > limits.batchEventsMax) throw new BatchTooLongError(n, limits.batchEventsMax);
-    message = IngestRequest.decode(bytes);
+    message = readIngestRequest(bytes);
   } catch (err) {
     if (err instanceof BatchTooLongError) throw err;
     throw new BodyMalformedError(`protobuf: ${(err as Error).message}`, { cause: err });
   }
-  const source = message.events;
-  const events: unknown[] = new Array<unknown>(source.length);
-  for (let i = 0; i < source.length; i++) events[i] = plainEvent(source[i]!);
-  const out: DecodedBody = { events, single: false };
+  const out: DecodedBody = { events: message.events, single: false };
   if (message.batchId !== '') out.batchId = checkBatchId(message.batchId, limits);
-  if (message.ack === PbAckLevel.ACK_LEVEL_APPLIED) out.ack = 'applied';
-  else if (message.ack === PbAckLevel.ACK_LEVEL_DURABLE) out.ack = 'durable';
+  if (message.ack === ACK_LEVEL_APPLIED) out.ack = 'applied';
+  else if (message.ack === ACK_LEVEL_DURABLE) out.ack = 'durable';
   if (message.receiptsAll) out.receiptsAll = true;
   return checked(out, limits);
-}
-
-/** Severity enum to the wire string; an unknown number becomes a string the validator rejects as EVT_FIELD_INVALID. */
-function severityName(s: PbSeverity): string | undefined {
-  switch (s) {
-    case PbSeverity.SEVERITY_UNSPECIFIED:
-      return undefined;
-    case PbSeverity.SEVERITY_DEBUG:
-      return 'debug';
-    case PbSeverity.SEVERITY_INFO:
-      return 'info';
-    case PbSeverity.SEVERITY_NOTICE:
-      return 'notice';
-    case PbSeverity.SEVERITY_WARNING:
-      return 'warning';
-    case PbSeverity.SEVERITY_ERROR:
-      return 'error';
-    case PbSeverity.SEVERITY_CRITICAL:
-      return 'critical';
-    default:
-      return `unknown(${String(s)})`;
-  }
-}
-
-/** The JSON-shaped view of one protobuf Event. Absent stays absent; repeated fields are reused, not copied. */
-function plainEvent(e: PbEvent): Record<string, unknown> {
-  const o: Record<string, unknown> = {};
-  if (e.id !== '') o.id = e.id;
-  // An empty name is proto3's "unset"; leaving it out makes the validator say EVT_FIELD_MISSING.
-  if (e.name !== '') o.name = e.name;
-  if (e.timestampMs !== undefined) o.timestamp = e.timestampMs;
-  if (e.sentAtMs !== undefined) o.sentAt = e.sentAtMs;
-  if (e.userId !== undefined) o.userId = e.userId;
-  if (e.category !== undefined) o.category = e.category;
-  const severity = severityName(e.severity);
-  if (severity !== undefined) o.severity = severity;
-  if (e.tags.length > 0) o.tags = e.tags;
-  if (e.properties.size > 0) {
-    const props: Record<string, unknown> = {};
-    for (const [key, pv] of e.properties) {
-      const value = pv.kind?.value;
-      // Assigning `__proto__` would set the prototype instead of a key; define it
-      // as an own key like JSON.parse does, so the validator sees and rejects it.
-      if (key === '__proto__') Object.defineProperty(props, key, { value, enumerable: true, writable: true, configurable: true });
-      else props[key] = value;
-    }
-    o.properties = props;
-  }
-  if (e.value !== undefined) o.value = e.value;
-  return o;
 }

@@ -168,7 +168,7 @@ void test('msgpack: uint64 timestamps become numbers; truncated data is EVT_BODY
   throwsCode(() => decodeBody(body.subarray(0, body.length - 3), 'msgpack', 'identity', LIMITS), 'EVT_BODY_MALFORMED');
 });
 
-void test('protobuf: every field maps to the JSON shape; unset optionals stay absent', () => {
+void test('protobuf: every field maps to the JSON shape; unset optionals are undefined, never zero', () => {
   const full = pbEvent({
     id: 'e1',
     name: 'buy',
@@ -188,7 +188,7 @@ void test('protobuf: every field maps to the JSON shape; unset optionals stay ab
   });
   const bare = pbEvent({ name: 'view' });
   const out = decodeBody(pbBody([full, bare], { batchId: 'B7', ack: AckLevel.ACK_LEVEL_DURABLE, receiptsAll: true }), 'protobuf', 'identity', LIMITS);
-  assert.deepEqual(out, {
+  assert.deepStrictEqual(out, {
     events: [
       {
         id: 'e1',
@@ -202,7 +202,18 @@ void test('protobuf: every field maps to the JSON shape; unset optionals stay ab
         properties: { color: 'red', qty: 3, gift: false, empty: undefined },
         value: 0,
       },
-      { name: 'view' },
+      {
+        id: undefined,
+        name: 'view',
+        timestamp: undefined,
+        sentAt: undefined,
+        userId: undefined,
+        category: undefined,
+        severity: undefined,
+        tags: undefined,
+        properties: undefined,
+        value: undefined,
+      },
     ],
     single: false,
     batchId: 'B7',
