@@ -15,6 +15,8 @@ export interface BenchOptions extends WorkloadOptions {
   /** Open loop: target rate, events/s, over all connections. */
   rateEventsPerS: number;
   durationMs: number;
+  /** The first part of the load, sent and checked but left out of the latency and throughput figures (JIT, first allocations). */
+  warmupMs: number;
   connections: number;
   streamDepth: number;
   gzip: boolean;
@@ -46,6 +48,7 @@ export const BENCH_DEFAULTS: Readonly<BenchOptions> = Object.freeze({
   mode: 'closed',
   rateEventsPerS: 50_000,
   durationMs: 10_000,
+  warmupMs: 0,
   connections: 8,
   streamDepth: 4,
   gzip: false,
@@ -85,6 +88,7 @@ const SPEC: Record<keyof BenchOptions, [flag: string, kind: Kind, help: string]>
   mode: ['mode', 'str', 'closed (as fast as acks return) or open (fixed --rate)'],
   rateEventsPerS: ['rate', 'num', 'open loop: target events/s over all connections'],
   durationMs: ['duration-ms', 'int', 'load duration, ms'],
+  warmupMs: ['warmup-ms', 'int', 'first part of the load left out of the ack latency and events/s figures (sent and checked all the same), whole seconds, ms'],
   connections: ['connections', 'int', 'connections (HTTP sockets, gRPC channels)'],
   streamDepth: ['stream-depth', 'int', 'grpc-stream: batches in flight per connection'],
   gzip: ['gzip', 'bool', 'gzip request bodies (compressed per send, off the main thread)'],
@@ -194,6 +198,9 @@ export function resolveBenchOptions(user: Partial<BenchOptions>): BenchOptions {
   for (const k of ['senderThreads', 'subscribers', 'settleMsMax', 'lateByMs', 'serverWorkers', 'ownerZipfS'] as const) positive(k, 0);
   for (const k of ['duplicatePct', 'latePct', 'invalidPct', 'skewPct'] as const) {
     if (!(o[k] >= 0 && o[k] <= 100)) throw new BenchOptionError(`${SPEC[k][0]} must be within 0..100`, SPEC[k][0]);
+  }
+  if (!(Number.isInteger(o.warmupMs / 1000) && o.warmupMs >= 0 && o.warmupMs < o.durationMs)) {
+    throw new BenchOptionError('warmup-ms must be whole seconds, >= 0 and below duration-ms', 'warmup-ms');
   }
   if (o.duplicatePct + o.latePct + o.invalidPct > 50) throw new BenchOptionError('dup-pct + late-pct + invalid-pct must stay <= 50', 'dup-pct');
   if (o.eventNames > 999) throw new BenchOptionError('names must be <= 999', 'names');

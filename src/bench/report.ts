@@ -102,7 +102,7 @@ export function markdownTable(result: BenchResult): string {
   const intro =
     `${o.protocol}, ${o.mode} loop${o.mode === 'open' ? ` at ${o.rateEventsPerS} events/s` : ''}, ${o.connections} connections, ` +
     `batch ${o.batchEvents} × ~${o.eventBytes} B, ${o.owners} owners (Zipf ${o.ownerZipfS}), ${o.subscribers} ws subscribers, ` +
-    `gzip ${o.gzip ? 'on' : 'off'}, ${o.durationMs / 1000} s, seed ${o.seed}. Node ${result.node}, ${result.machine}.`;
+    `gzip ${o.gzip ? 'on' : 'off'}, ${o.durationMs / 1000} s${o.warmupMs > 0 ? ` (the first ${o.warmupMs / 1000} s a warm-up, out of ack latency and events/s)` : ''}, seed ${o.seed}. Node ${result.node}, ${result.machine}.`;
   return `${intro}\n\n${lines.join('\n')}\n`;
 }
 

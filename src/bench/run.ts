@@ -211,7 +211,7 @@ async function fetchMetrics(target: BenchTarget, owner: number, fromMs: number, 
 export async function runAgainst(target: BenchTarget, o: BenchOptions, runTag: string, io: BenchIO): Promise<TargetResult> {
   const workload = workloadOf(o);
   const units = Math.max(1, o.senderThreads);
-  const base = { runTag, protocol: o.protocol, gzip: o.gzip, streamDepth: o.streamDepth, mode: o.mode, durationMs: o.durationMs, workload, target: { httpUrl: target.httpUrl, grpcTarget: target.grpcTarget }, keys: target.keys };
+  const base = { runTag, protocol: o.protocol, gzip: o.gzip, streamDepth: o.streamDepth, mode: o.mode, durationMs: o.durationMs, warmupMs: o.warmupMs, workload, target: { httpUrl: target.httpUrl, grpcTarget: target.grpcTarget }, keys: target.keys };
   const configs: SenderConfig[] = Array.from({ length: units }, (_, u) => ({
     ...base, unit: u, connections: Math.max(1, splitEvenly(o.connections, units, u)), rateEventsPerS: o.rateEventsPerS / units,
   }));
@@ -282,8 +282,11 @@ export async function runAgainst(target: BenchTarget, o: BenchOptions, runTag: s
   }
   pool.close();
   const acceptedEvents = series.accepted.reduce((a, b) => a + b, 0);
+  // events/s over the measured seconds only: those after the warm-up, up to the end of the load.
+  const warmupSeconds = o.warmupMs / 1000;
+  const measuredEvents = series.accepted.slice(warmupSeconds).reduce((a, b) => a + b, 0);
   return {
-    label: target.label, durationMs: o.durationMs, sentBatches, acceptedEvents, eventsPerS: acceptedEvents / (o.durationMs / 1000),
+    label: target.label, durationMs: o.durationMs, sentBatches, acceptedEvents, eventsPerS: measuredEvents / ((o.durationMs - o.warmupMs) / 1000),
     ack: latency.summary(), wsDelta: pool.latency.summary(), wsDeltaUntimedFrames: pool.untimedFrames, wsDeltaClockBehindFrames: pool.clockBehindFrames, refusals, errors, lateStarts, server, series: series.points(), check,
   };
 }

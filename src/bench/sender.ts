@@ -41,6 +41,8 @@ export interface SenderConfig {
   /** Open loop only: this unit's share of the target rate, events/s. */
   rateEventsPerS: number;
   durationMs: number;
+  /** Acks of batches due before startEpochMs + warmupMs stay out of the latency histogram (the series keeps them). */
+  warmupMs: number;
   workload: WorkloadOptions;
   target: { httpUrl: string; grpcTarget: string };
   /** Key per owner index. */
@@ -122,7 +124,7 @@ export class SenderUnit {
     const latencyMs = doneMs - intendedMs;
     const second = this.second(doneMs);
     if (answer.kind === 'ack') {
-      this.latency.recordMs(latencyMs);
+      if (intendedMs >= this.startEpochMs + cfg.warmupMs) this.latency.recordMs(latencyMs);
       this.series.ack(second, answer.counts.accepted + answer.counts.late, latencyMs);
       this.ledger.recordAck(owner, slot.meta, nowEpoch, cfg.workload.lateByMs, answer.counts, answer.receipts);
       return 0;

@@ -76,6 +76,9 @@ const FLUSH_RETRY_MS_MIN = 100;
 const FLUSH_RETRY_MS_MAX = 5_000;
 const STATS_INTERVAL_MS = 1_000;
 const IDLE_SWEEP_MS = 1_000;
+/** A snapshot round builds snapshots for this long, then lets ingest take a turn. */
+const SNAPSHOT_SLICE_MS = 4;
+const yieldTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 /** How often expired events are swept where the store cannot expire them itself. */
 const RETENTION_SWEEP_MS = 10 * 60_000;
 
@@ -92,6 +95,8 @@ export interface ShardHostOptions {
   walProcessEpoch?: number;
   /** Shards this worker hosts (recovery replays only their records); all when absent. */
   shards?: readonly number[];
+  /** How long a snapshot round builds before ingest gets a turn (default SNAPSHOT_SLICE_MS; tests use 0: a turn between every two owners). */
+  snapshotSliceMs?: number;
 }
 
 export class ShardHost {
@@ -101,6 +106,7 @@ export class ShardHost {
   readonly #snapshots: SnapshotStore;
   readonly #port: Pick<MessagePort, 'postMessage'>;
   readonly #now: () => number;
+  readonly #snapshotSliceMs: number;
   readonly #validator: Validator;
   readonly #ownerOptions: OwnerOptions;
   readonly #owners = new Map<string, Resident>();
@@ -150,6 +156,7 @@ export class ShardHost {
     this.#snapshots = options.snapshotStore;
     this.#port = options.port;
     this.#now = options.now ?? Date.now;
+    this.#snapshotSliceMs = options.snapshotSliceMs ?? SNAPSHOT_SLICE_MS;
     this.#validator = createValidator(eventLimitsFrom(config));
     this.#ownerOptions = Object.freeze({
       resolutions: ['1s', '1m', '1h', '1d'] as Resolution[],
@@ -658,6 +665,7 @@ export class ShardHost {
 
   async #snapshotRound(): Promise<void> {
     const nowMs = this.#now();
+    // The round's start: its checkpoint, and where the log may be trimmed once it is written.
     const position = this.#logPosition();
     const recoveryCovered = this.#recovery !== undefined && !this.#recoveryPosted;
     const byShard = new Map<number, OwnerSnapshot[]>();
@@ -666,11 +674,27 @@ export class ShardHost {
       if (list === undefined) byShard.set(shard, [snapshot]);
       else list.push(snapshot);
     };
-    for (const resident of this.#owners.values()) {
+    // Built in slices of SNAPSHOT_SLICE_MS with ingest in between: one pass over
+    // a hundred busy owners took 20-40 ms and showed as the ack p99 of its
+    // second. Each snapshot carries the log position it was taken at (replay
+    // skips that owner's records below it), so an owner snapshotted after a
+    // slice also holds the batches applied meanwhile, exactly once.
+    let latest = position;
+    let sliceNowMs = nowMs;
+    let sliceStarted = performance.now();
+    for (const [owner, resident] of this.#owners) {
       if (!resident.dirty) continue;
+      if (performance.now() - sliceStarted >= this.#snapshotSliceMs) {
+        await yieldTurn();
+        sliceStarted = performance.now();
+        sliceNowMs = this.#now();
+        latest = this.#logPosition();
+        // Evicted meanwhile (its own snapshot is on its way out) or snapshotted by the eviction path.
+        if (this.#owners.get(owner) !== resident || !resident.dirty) continue;
+      }
       resident.dirty = false;
-      const snapshot = resident.actor.snapshot(nowMs);
-      if (position !== undefined) snapshot.logPosition = position;
+      const snapshot = resident.actor.snapshot(sliceNowMs);
+      if (latest !== undefined) snapshot.logPosition = latest;
       add(resident.shard, snapshot);
     }
     // Owners on their way out are part of this round too: if their own write
@@ -680,7 +704,8 @@ export class ShardHost {
     }
     const mark = this.#producedMark();
     try {
-      await this.#covered(position, mark);
+      // Every snapshot's position synced in the log, every event before it in the store.
+      await this.#covered(latest, mark);
     } catch (err) {
       this.#snapshotFailures++;
       this.#lastSnapshotErrorCode = toWireError(err).code;

@@ -28,9 +28,9 @@ const SMOKE = resolveBenchOptions({
   compare: 'baseline',
 });
 
-async function smoke(target: BenchTarget, runTag: string): Promise<void> {
+async function smoke(target: BenchTarget, runTag: string, options = SMOKE): Promise<void> {
   try {
-    const r = await runAgainst(target, SMOKE, runTag, { progress: undefined, log: () => undefined });
+    const r = await runAgainst(target, options, runTag, { progress: undefined, log: () => undefined });
     assert.deepEqual(r.check.failures, []);
     assert.equal(r.check.ok, true);
     assert.ok(r.acceptedEvents > 0, 'some events were accepted');
@@ -39,6 +39,10 @@ async function smoke(target: BenchTarget, runTag: string): Promise<void> {
     assert.ok(r.wsDelta.count > 0, 'delta frames were measured');
     assert.equal(r.wsDeltaUntimedFrames, 0);
     assert.equal(r.wsDeltaClockBehindFrames, 0, 'one process, one clock');
+    const acks = r.sentBatches - Object.values(r.refusals).reduce((a, b) => a + b, 0);
+    if (options.warmupMs === 0) assert.equal(r.ack.count, acks, 'every ack is in the latency figures');
+    // The warm-up's acks are left out of the latency figures; its events are checked all the same (above).
+    else assert.ok(r.ack.count > 0 && r.ack.count < acks * 0.75, `${r.ack.count} of ${acks} acks measured after a ${options.warmupMs} ms warm-up`);
   } finally {
     await target.close();
   }
@@ -52,4 +56,16 @@ void test('smoke: eventide in-process passes the correctness check', async () =>
 void test('smoke: the baseline passes the same correctness check', async () => {
   const runTag = `b${Date.now().toString(36).slice(-5)}`;
   await smoke(await baselineTarget(SMOKE, runTag), runTag);
+});
+
+void test('smoke: a warm-up is sent and checked but left out of the latency figures', async () => {
+  const runTag = `w${Date.now().toString(36).slice(-5)}`;
+  const options = { ...SMOKE, warmupMs: 1_000, compare: 'none' as const };
+  await smoke(await eventideTarget(options, runTag), runTag, options);
+});
+
+void test('warmup-ms must be whole seconds below the duration', () => {
+  assert.throws(() => resolveBenchOptions({ warmupMs: 1_500 }), /warmup-ms/);
+  assert.throws(() => resolveBenchOptions({ warmupMs: 10_000, durationMs: 10_000 }), /warmup-ms/);
+  assert.equal(resolveBenchOptions({ warmupMs: 2_000 }).warmupMs, 2_000);
 });
