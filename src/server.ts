@@ -7,6 +7,7 @@
  * (503 / UNAVAILABLE while draining), let in-flight work finish, then close
  * the workers (each flushes, snapshots and closes its store handles).
  */
+import { dialHost } from './edge/listen-url.js';
 import { mkdirSync } from 'node:fs';
 import { loadConfig, type ResolvedConfig } from './config.js';
 import { flagName } from './config.js';
@@ -222,9 +223,9 @@ export async function startServer(overrides: Record<string, unknown> = {}, optio
   }
 
   return {
-    httpUrl: `${tls === undefined ? 'http' : 'https'}://${config.host}:${httpPort}`,
-    grpcTarget: `${config.host}:${grpc.port}`,
-    wsUrl: `${tls === undefined ? 'ws' : 'wss'}://${config.host}:${httpPort}/v1/stream`,
+    httpUrl: `${tls === undefined ? 'http' : 'https'}://${dialHost(config.host)}:${httpPort}`,
+    grpcTarget: `${dialHost(config.host)}:${grpc.port}`,
+    wsUrl: `${tls === undefined ? 'ws' : 'wss'}://${dialHost(config.host)}:${httpPort}/v1/stream`,
     metricsUrl: metricsListener?.url,
     devKey,
     config,

@@ -39,6 +39,7 @@
  *   decompressed; a compressed message that does not inflate; an unknown
  *   grpc-encoding): the interceptor maps them onto our codes.
  */
+import { bindHost } from './listen-url.js';
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -630,7 +631,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   new ReflectionService(reflectionDescriptors()).addToServer(server);
 
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${options.host}:${options.port}`, options.credentials ?? ServerCredentials.createInsecure(), (err, bound) => {
+    server.bindAsync(`${bindHost(options.host)}:${options.port}`, options.credentials ?? ServerCredentials.createInsecure(), (err, bound) => {
       if (err !== null) reject(err);
       else resolve(bound);
     });

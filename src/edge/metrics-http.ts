@@ -6,6 +6,7 @@
  * credentials. docs/operations.md says why metrics are unauthenticated by
  * default.
  */
+import { dialHost } from './listen-url.js';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -108,7 +109,7 @@ export async function startMetricsListener(options: {
   });
   const { port } = server.address() as AddressInfo;
   return {
-    url: `http://${options.host}:${port}`,
+    url: `http://${dialHost(options.host)}:${port}`,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
