@@ -42,10 +42,50 @@ export const DB_NAMES = {
 const BINARY_DBS: ReadonlySet<string> = new Set([DB_NAMES.eventBuckets]);
 
 /**
+ * Databases whose values lmdb-js compresses with LZ4 (values of at least
+ * LMDB_COMPRESSION_THRESHOLD_BYTES). Measured on the harness's many-owner
+ * data (bench/results/memory.md): a snapshot of 2.5 KB falls to about 1.1 KB
+ * and moves from its own 4 KiB overflow page into a shared leaf page (2.2×
+ * fewer pages), rollups take 1.35× fewer pages, event buckets 1.5-4× fewer
+ * depending on the events. The map is file-backed RSS, so these pages are
+ * memory as well as disk.
+ *
+ * Compatible with data written before: lmdb-js marks a compressed value by a
+ * first byte of 254 or 255 and reads any other value as stored, and none of
+ * these databases holds a value starting with a byte >= 250 (msgpack maps,
+ * arrays and records; bucket bytes start with a record or an array). Not
+ * the other way round: a version without compression reads compressed values
+ * as garbage (EVT_STORE_CORRUPT), so a data directory cannot be handed back
+ * to a version before this one.
+ */
+const COMPRESSED_DBS: ReadonlySet<string> = new Set([DB_NAMES.eventBuckets, DB_NAMES.rollups, DB_NAMES.snapshots]);
+/**
+ * Smaller values are stored as they are: LZ4 gains little on a few hundred
+ * bytes, and a value under this is rare here (a rollup is 500-700 bytes).
+ */
+export const LMDB_COMPRESSION_THRESHOLD_BYTES = 256;
+
+/**
  * Named databases the environment may hold. LMDB sizes a table by this at open
  * time; eight are used, the rest leave room for later stores without a format change.
  */
 export const LMDB_DBS_MAX = 16;
+
+/**
+ * Address space reserved for the map when the environment is opened: 64 GiB,
+ * virtual only (the file grows with the data, not with the map; without
+ * `useWritemap` LMDB never extends the file to the map's size).
+ *
+ * Why not lmdb-js's default (a 128 KiB map that doubles when full): lmdb-js
+ * keeps every earlier mapping when it grows the map (a read transaction of
+ * another thread may still point into it; see the "lmdb-js removal" around
+ * munmap in its mdb_env_set_mapsize), and those mappings keep the pages they
+ * read resident until the environment closes. Measured with 100K owners:
+ * 2.3 GiB of data.mdb resident for a 1.3 GB file (bench/results/memory.md).
+ * Reserved once, the map holds each page of the file at most once. A store
+ * past this size still works: the map then doubles as before.
+ */
+export const LMDB_MAP_BYTES = 64 * 1024 ** 3;
 
 export interface LmdbEnvOptions {
   /** Directory of the environment; created when missing. */
@@ -55,6 +95,12 @@ export interface LmdbEnvOptions {
    * directories: a machine crash can lose or corrupt committed data.
    */
   noSync?: boolean;
+  /**
+   * false: write every value uncompressed, as versions before compression did
+   * (tests of reading such data, benchmarks); values written compressed then
+   * read back as garbage. Fixed by the first holder of a path in a thread.
+   */
+  compress?: boolean;
 }
 
 export interface LmdbEnv {
@@ -81,11 +127,12 @@ export function acquireLmdbEnv(options: LmdbEnvOptions): LmdbEnv {
   }
   let root: RootDatabase;
   try {
-    root = open({ path: key, maxDbs: LMDB_DBS_MAX, noSync: options.noSync === true });
+    root = open({ path: key, maxDbs: LMDB_DBS_MAX, mapSize: LMDB_MAP_BYTES, noSync: options.noSync === true });
   } catch (cause) {
     throw new StoreOpenError(key, { cause });
   }
   const dbs = new Map<string, Database>();
+  const compress = options.compress !== false;
   const env: LmdbEnv = {
     path: key,
     root,
@@ -93,7 +140,11 @@ export function acquireLmdbEnv(options: LmdbEnvOptions): LmdbEnv {
       let db = dbs.get(name);
       if (db === undefined) {
         // Buckets hold bytes packed by the event store itself (off the write transaction); the rest is msgpack.
-        db = root.openDB(BINARY_DBS.has(name) ? { name, encoding: 'binary' } : { name });
+        db = root.openDB({
+          name,
+          ...(BINARY_DBS.has(name) ? { encoding: 'binary' as const } : {}),
+          ...(compress && COMPRESSED_DBS.has(name) ? { compression: { threshold: LMDB_COMPRESSION_THRESHOLD_BYTES } } : {}),
+        });
         dbs.set(name, db);
       }
       return db;
