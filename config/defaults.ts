@@ -23,6 +23,11 @@ export const defaults = {
   shardCount: 1024,
   /** Worker threads hosting shard actors. 0 means one per core. */
   workers: 0,
+  /**
+   * V8 old generation of each worker thread, MiB (its resourceLimits). 0: V8's own limit (about a quarter of RAM).
+   * A smaller limit also makes V8 collect sooner (bench/results/memory.md); a worker whose live data outgrows it dies and is restarted.
+   */
+  workerHeapMbMax: 0,
 
   /** Request bodies larger than this on the wire get 413 EVT_BODY_TOO_LARGE. */
   bodyBytesMax: 4 * 1024 * 1024,
