@@ -15,7 +15,7 @@
  *
  *   npm run build && node dist/bench/memory-e2e.js [--owners 100000] [--rate 20000] [--duration-ms 90000]
  *     [--server "<more eventide start flags>"] [--server-node "<node flags>"] [--bench "<more eventide bench flags>"]
- *     [--out bench/out/memory] [--port 18580] [--keep]
+ *     [--out bench/out/memory] [--port 18580] [--keep] [--server-root <another built checkout>]
  *
  * Prints one JSON summary line and writes <out>/memory.json (samples included)
  * and the harness's result.{json,md,svg}.
@@ -24,9 +24,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { createKey, loadOrCreateServerSecret } from '../src/auth/keys.js';
-import { openKeyStore } from '../src/store/open.js';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { lmdbPageStats, type LmdbPageStats } from './store/lmdb-pages.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -49,10 +47,12 @@ interface Args {
   out: string;
   port: number;
   keep: boolean;
+  /** Another built checkout whose server (and key store) to measure, e.g. an older commit; the harness stays this one. */
+  serverRoot: string;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { owners: 100_000, rate: 20_000, durationMs: 90_000, server: [], serverNode: [], bench: [], out: path.join(ROOT, 'bench/out/memory'), port: 18_580, keep: false };
+  const args: Args = { owners: 100_000, rate: 20_000, durationMs: 90_000, server: [], serverNode: [], bench: [], out: path.join(ROOT, 'bench/out/memory'), port: 18_580, keep: false, serverRoot: ROOT };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
     const value = (): string => {
@@ -69,6 +69,7 @@ function parseArgs(argv: string[]): Args {
     else if (flag === '--out') args.out = path.resolve(value());
     else if (flag === '--port') args.port = Number(value());
     else if (flag === '--keep') args.keep = true;
+    else if (flag === '--server-root') args.serverRoot = path.resolve(value());
     else throw new Error(`unknown flag ${flag}`);
   }
   return args;
@@ -139,7 +140,16 @@ async function scrape(httpUrl: string): Promise<Scraped> {
 const load1 = (): number => Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
 const round = (x: number, digits = 1): number => Math.round(x * 10 ** digits) / 10 ** digits;
 
-async function makeDataDir(dir: string, owners: number): Promise<Record<string, string>> {
+interface KeyModules {
+  openKeyStore(config: { dataDir: string }): Promise<{ close(): Promise<void> }>;
+  loadOrCreateServerSecret(dir: string): Promise<unknown>;
+  createKey(store: unknown, secret: unknown, input: { owner: string; scopes: string[]; nowMs: number }): Promise<{ key: string }>;
+}
+
+/** Keys are made by the server's own build, so the data directory is in the format that build writes. */
+async function makeDataDir(serverRoot: string, dir: string, owners: number): Promise<Record<string, string>> {
+  const { openKeyStore } = (await import(pathToFileURL(path.join(serverRoot, 'dist/src/store/open.js')).href)) as Pick<KeyModules, 'openKeyStore'>;
+  const { createKey, loadOrCreateServerSecret } = (await import(pathToFileURL(path.join(serverRoot, 'dist/src/auth/keys.js')).href)) as Omit<KeyModules, 'openKeyStore'>;
   const store = await openKeyStore({ dataDir: dir });
   const secret = await loadOrCreateServerSecret(dir);
   const keys: Record<string, string> = {};
@@ -163,13 +173,13 @@ async function main(): Promise<void> {
   const dataDir = path.join(work, 'data');
   mkdirSync(args.out, { recursive: true });
   const keysStarted = performance.now();
-  const keys = await makeDataDir(dataDir, args.owners);
+  const keys = await makeDataDir(args.serverRoot, dataDir, args.owners);
   const keysFile = path.join(work, 'keys.json');
   writeFileSync(keysFile, JSON.stringify(keys));
   process.stderr.write(`${args.owners} keys in ${round((performance.now() - keysStarted) / 1000)} s\n`);
 
   const httpUrl = `http://127.0.0.1:${args.port}`;
-  const serverArgs = [CLI, 'start', '--data-dir', dataDir, '--http-port', String(args.port), '--grpc-port', String(args.port + 1), '--no-dev-key', '--log-level', 'warn', ...args.server];
+  const serverArgs = [path.join(args.serverRoot, 'dist/src/cli.js'), 'start', '--data-dir', dataDir, '--http-port', String(args.port), '--grpc-port', String(args.port + 1), '--no-dev-key', '--log-level', 'warn', ...args.server];
   const server = spawn(process.execPath, [...args.serverNode, ...serverArgs], { stdio: ['ignore', 'inherit', 'inherit'] });
   const serverExit = exited(server);
   const pid = server.pid!;
