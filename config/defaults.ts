@@ -24,8 +24,9 @@ export const defaults = {
   /** Worker threads hosting shard actors. 0 means one per core. */
   workers: 0,
   /**
-   * V8 old generation of each worker thread, MiB (its resourceLimits). 0: V8's own limit (about a quarter of RAM).
-   * A smaller limit also makes V8 collect sooner (bench/results/memory.md); a worker whose live data outgrows it dies and is restarted.
+   * V8 old generation of each worker thread, MiB (its resourceLimits). 0: V8's own limit (4 GiB on a large machine).
+   * Under 2 GiB V8 also collects sooner (~2x the live data instead of ~4x: bench/results/memory.md);
+   * a worker whose live data outgrows it dies and is restarted.
    */
   workerHeapMbMax: 0,
 
