@@ -11,7 +11,9 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { open } from 'lmdb';
 import { LmdbEventStore } from '../../src/store/lmdb/event-store.js';
-import { LMDB_DBS_MAX, LMDB_MAP_BYTES } from '../../src/store/lmdb/env.js';
+import { addressSpaceLimitBytes, LMDB_DBS_MAX, LMDB_MAP_BYTES, lmdbMapBytes } from '../../src/store/lmdb/env.js';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { tempDir } from '../helpers.js';
 import { storedEvent } from './samples.js';
 
@@ -53,4 +55,28 @@ void test('(why) lmdb-js with its default map keeps each outgrown mapping', { sk
     });
   }
   assert.ok(mappingsOf(path.join(dir, 'data.mdb')) > 1, 'lmdb-js now unmaps an outgrown map: LMDB_MAP_BYTES may no longer be needed');
+});
+
+void test('under an address-space limit the map is a quarter of it', () => {
+  assert.equal(lmdbMapBytes(undefined), LMDB_MAP_BYTES);
+  assert.equal(lmdbMapBytes(16_384_000_000), 4_096_000_000);
+  assert.equal(lmdbMapBytes(16_384_100_000), 4_096_000_000);
+  assert.equal(lmdbMapBytes(1024 ** 4), LMDB_MAP_BYTES);
+  const limits = 'Limit                     Soft Limit           Hard Limit           Units\nMax address space         16384000000          unlimited            bytes\n';
+  assert.equal(addressSpaceLimitBytes(limits), 16_384_000_000);
+  assert.equal(addressSpaceLimitBytes(limits.replace('16384000000 ', 'unlimited   ')), undefined);
+});
+
+void test('a process under `ulimit -v` opens and writes the store (a 64 GiB map would kill it)', { skip: !fs.existsSync('/proc/self/limits') && 'no /proc/self/limits' }, (t) => {
+  const dir = tempDir(t, 'eventide-lmdb-ulimit-');
+  const store = fileURLToPath(new URL('../../src/store/lmdb/event-store.js', import.meta.url));
+  const script = `import { LmdbEventStore } from ${JSON.stringify(store)};
+    const s = new LmdbEventStore({ path: ${JSON.stringify(dir)}, noSync: true });
+    await s.writeEvents([{ owner: 'o', shard: 1, status: 'accepted', event: { id: 'e1', name: 'n', timestampMs: 1, clientTimestampMs: 1, receivedAtMs: 1, tags: [], properties: {} } }]);
+    console.log(JSON.stringify(await s.getEvent('o', 'e1')));
+    await s.close();`;
+  const result = spawnSync('bash', ['-c', 'ulimit -v 16000000 && exec "$0" --input-type=module -e "$1"', process.execPath, script], { encoding: 'utf8' });
+  assert.equal(result.signal, null, `killed by ${result.signal}: ${result.stderr}`);
+  assert.equal(result.status, 0, result.stderr);
+  assert.equal((JSON.parse(result.stdout) as { event: { id: string } }).event.id, 'e1');
 });

@@ -14,6 +14,7 @@
  * breaks its POSIX locks). test/store/lmdb.test.ts checks this with a real worker.
  * Write transactions from different threads are serialised by LMDB's writer lock.
  */
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { StoreOpenError } from '../errors.js';
@@ -91,9 +92,37 @@ export const LMDB_DBS_MAX = 16;
  * read resident until the environment closes. Measured with 100K owners:
  * 2.3 GiB of data.mdb resident for a 1.3 GB file (bench/results/memory.md).
  * Reserved once, the map holds each page of the file at most once. A store
- * past this size still works: the map then doubles as before.
+ * past this size still works: the map then doubles as before. A process
+ * whose address space is limited (`ulimit -v`) reserves less: lmdbMapBytes.
  */
 export const LMDB_MAP_BYTES = 64 * 1024 ** 3;
+
+/** The soft RLIMIT_AS of this process in bytes (Linux /proc/self/limits); undefined when unlimited or unknown. */
+export function addressSpaceLimitBytes(limitsText?: string): number | undefined {
+  let text = limitsText;
+  if (text === undefined) {
+    try {
+      text = readFileSync('/proc/self/limits', 'utf8');
+    } catch {
+      return undefined;
+    }
+  }
+  const line = text.split('\n').find((l) => l.startsWith('Max address space'));
+  const soft = line?.slice('Max address space'.length).trim().split(/\s+/)[0];
+  return soft !== undefined && /^\d+$/.test(soft) ? Number(soft) : undefined;
+}
+
+/**
+ * The map to reserve: LMDB_MAP_BYTES, or a quarter of a limited address
+ * space (V8 and the thread stacks reserve address space too). Measured:
+ * under `ulimit -v 16000000` a 64 GiB map made lmdb-js die with SIGSEGV
+ * rather than throw; test/store/lmdb-map.test.ts runs a store under a limit.
+ */
+export function lmdbMapBytes(limitBytes: number | undefined = addressSpaceLimitBytes()): number {
+  if (limitBytes === undefined) return LMDB_MAP_BYTES;
+  const MAP_ALIGN_BYTES = 64 * 1024;
+  return Math.min(LMDB_MAP_BYTES, Math.max(MAP_ALIGN_BYTES, Math.floor(limitBytes / 4 / MAP_ALIGN_BYTES) * MAP_ALIGN_BYTES));
+}
 
 export interface LmdbEnvOptions {
   /** Directory of the environment; created when missing. */
@@ -135,7 +164,7 @@ export function acquireLmdbEnv(options: LmdbEnvOptions): LmdbEnv {
   }
   let root: RootDatabase;
   try {
-    root = open({ path: key, maxDbs: LMDB_DBS_MAX, mapSize: LMDB_MAP_BYTES, noSync: options.noSync === true });
+    root = open({ path: key, maxDbs: LMDB_DBS_MAX, mapSize: lmdbMapBytes(), noSync: options.noSync === true });
   } catch (cause) {
     throw new StoreOpenError(key, { cause });
   }
