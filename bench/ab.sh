@@ -11,6 +11,7 @@
 # A_CLI / B_CLI: another build's cli.js for that side (e.g. a copy of dist/ from the commit before a change).
 # Usage: npm run build && A_NAME=applied A_FLAGS="--ack-default applied" \
 #          B_NAME=durable B_FLAGS="--ack-default durable" bench/ab.sh [rounds] [duration-ms] [extra bench flags...]
+# OWNERS=100000 for a many-owner workload (default 100 owners, one key each).
 # Writes bench/out/ab/<round>-<name>/result.{json,md}; prints one line per side and round:
 #   check  side  events/s  ack p50/p99 ms  server CPU s  CPU ms per 10K events  loadavg before
 set -euo pipefail
@@ -27,7 +28,7 @@ A_CLI=${A_CLI:-$CLI} B_CLI=${B_CLI:-$CLI}
 EXTRA=("${@:3}")
 WORK=$(mktemp -d /tmp/eventide-ab.XXXXXX)
 BASE_PORT=${BASE_PORT:-18480}
-OWNERS=100
+OWNERS=${OWNERS:-100}
 PIDS=()
 
 cleanup() {
@@ -47,7 +48,12 @@ node --input-type=module -e "
   const store = await openKeyStore({ dataDir: dir });
   const secret = await loadOrCreateServerSecret(dir);
   const keys = {};
-  for (let i = 0; i < $OWNERS; i++) keys['owner-' + i] = (await createKey(store, secret, { owner: 'owner-' + i, scopes: ['ingest', 'read'], nowMs: Date.now() })).key;
+  // 500 at a time: lmdb commits an event turn's puts together (100K owners in seconds, not minutes).
+  for (let i = 0; i < $OWNERS; i += 500) {
+    const owners = Array.from({ length: Math.min(500, $OWNERS - i) }, (_, j) => 'owner-' + (i + j));
+    const created = await Promise.all(owners.map((owner) => createKey(store, secret, { owner, scopes: ['ingest', 'read'], nowMs: Date.now() })));
+    owners.forEach((owner, j) => (keys[owner] = created[j].key));
+  }
   await store.close();
   writeFileSync('$WORK/keys.json', JSON.stringify(keys));
 "

@@ -23,6 +23,12 @@ export const defaults = {
   shardCount: 1024,
   /** Worker threads hosting shard actors. 0 means one per core. */
   workers: 0,
+  /**
+   * V8 old generation of each worker thread, MiB (its resourceLimits). 0: V8's own limit (4 GiB on a large machine).
+   * Under 2 GiB V8 also collects sooner (~2x the live data instead of ~4x: bench/results/memory.md);
+   * a worker whose live data outgrows it dies and is restarted.
+   */
+  workerHeapMbMax: 0,
 
   /** Request bodies larger than this on the wire get 413 EVT_BODY_TOO_LARGE. */
   bodyBytesMax: 4 * 1024 * 1024,

@@ -166,6 +166,9 @@ function coerce(schema: TSchema, raw: string | true): unknown {
   return raw;
 }
 
+/** Smallest non-zero workerHeapMbMax: a worker's code, name table and buffers alone take tens of MiB. */
+export const WORKER_HEAP_MB_MIN = 64;
+
 function crossCheck(out: Record<string, unknown>, merged: Map<SettingName, Sourced>, issues: ConfigIssue[]): void {
   const pairs: Array<[small: SettingName, large: SettingName]> = [
     ['bodyBytesMax', 'bodyInflatedBytesMax'],
@@ -184,6 +187,12 @@ function crossCheck(out: Record<string, unknown>, merged: Map<SettingName, Sourc
       source: sourced.source,
       message: `${label(blamed, sourced)}: ${small} (${String(out[small])}) must not exceed ${large} (${String(out[large])})`,
     });
+  }
+  // V8 cannot start an isolate in a few MiB; 0 means its own default.
+  const heapMb = out.workerHeapMbMax as number;
+  if (heapMb !== 0 && heapMb < WORKER_HEAP_MB_MIN) {
+    const sourced = merged.get('workerHeapMbMax')!;
+    issues.push({ setting: 'workerHeapMbMax', source: sourced.source, message: `${label('workerHeapMbMax', sourced)}: must be 0 (V8's default) or at least ${WORKER_HEAP_MB_MIN}` });
   }
   // TLS needs a certificate and its key; a CA for client certificates only makes sense with both.
   const tls = ['tlsCertFile', 'tlsKeyFile', 'tlsCaFile'] as const;

@@ -181,6 +181,14 @@ void test('settings that contradict each other are errors naming the one that wa
   assert.match(configError(() => load(['--snapshot-store', 'redis'])).message, /needs redisUrl/);
 });
 
+void test('workerHeapMbMax is 0 (V8 decides) or at least 64 MiB', () => {
+  assert.equal(load().workerHeapMbMax, 0);
+  assert.equal(load(['--worker-heap-mb-max', '64']).workerHeapMbMax, 64);
+  const error = configError(() => load([], { EVENTIDE_WORKER_HEAP_MB_MAX: '63' }));
+  assert.equal(error.field, 'workerHeapMbMax');
+  assert.match(error.message, /EVENTIDE_WORKER_HEAP_MB_MAX="63": must be 0 \(V8's default\) or at least 64/);
+});
+
 void test('secrets never appear in messages', () => {
   const error = configError(() => load([], { MONGODB_URI: 'http://user:hunter2@db', EVENTIDE_KEY_SECRET: 'short-secret' }));
   assert.doesNotMatch(error.message, /hunter2|short-secret/);

@@ -21,6 +21,8 @@ export interface BenchOptions extends WorkloadOptions {
   streamDepth: number;
   gzip: boolean;
   senderThreads: number;
+  /** Every owner gets one batch before owners are picked by Zipf (a many-owner run makes them all active early). */
+  touchOwners: boolean;
   subscribers: number;
   /** Longest wait after the load for the server's figures to settle before the check. */
   settleMsMax: number;
@@ -53,6 +55,7 @@ export const BENCH_DEFAULTS: Readonly<BenchOptions> = Object.freeze({
   streamDepth: 4,
   gzip: false,
   senderThreads: 0,
+  touchOwners: false,
   seed: 1,
   owners: 100,
   ownerZipfS: 1,
@@ -93,6 +96,7 @@ const SPEC: Record<keyof BenchOptions, [flag: string, kind: Kind, help: string]>
   streamDepth: ['stream-depth', 'int', 'grpc-stream: batches in flight per connection'],
   gzip: ['gzip', 'bool', 'gzip request bodies (compressed per send, off the main thread)'],
   senderThreads: ['sender-threads', 'int', 'sender worker threads; 0 sends from the main thread'],
+  touchOwners: ['touch-owners', 'bool', 'send every owner one batch first (in order, split over sender units), then pick by --zipf'],
   seed: ['seed', 'int', 'workload seed'],
   owners: ['owners', 'int', 'owners (one key each)'],
   ownerZipfS: ['zipf', 'num', 'Zipf exponent of traffic over owners; 0 = uniform'],

@@ -13,6 +13,9 @@ import type { ProbeSummary } from './probe.js';
 export interface TargetResult {
   label: string;
   durationMs: number;
+  /** Wall clock (unix ms) when the load began and ended, to line up outside samples (e.g. a remote server's RSS) with it. */
+  loadStartMs: number;
+  loadEndMs: number;
   sentBatches: number;
   acceptedEvents: number;
   eventsPerS: number;

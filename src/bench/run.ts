@@ -213,7 +213,7 @@ export async function runAgainst(target: BenchTarget, o: BenchOptions, runTag: s
   const units = Math.max(1, o.senderThreads);
   const base = { runTag, protocol: o.protocol, gzip: o.gzip, streamDepth: o.streamDepth, mode: o.mode, durationMs: o.durationMs, warmupMs: o.warmupMs, workload, target: { httpUrl: target.httpUrl, grpcTarget: target.grpcTarget }, keys: target.keys };
   const configs: SenderConfig[] = Array.from({ length: units }, (_, u) => ({
-    ...base, unit: u, connections: Math.max(1, splitEvenly(o.connections, units, u)), rateEventsPerS: o.rateEventsPerS / units,
+    ...base, unit: u, units, touchOwners: o.touchOwners, connections: Math.max(1, splitEvenly(o.connections, units, u)), rateEventsPerS: o.rateEventsPerS / units,
   }));
   const handles = o.senderThreads > 0 ? await Promise.all(configs.map(workerUnit)) : configs.map(localUnit);
 
@@ -286,7 +286,7 @@ export async function runAgainst(target: BenchTarget, o: BenchOptions, runTag: s
   const warmupSeconds = o.warmupMs / 1000;
   const measuredEvents = series.accepted.slice(warmupSeconds).reduce((a, b) => a + b, 0);
   return {
-    label: target.label, durationMs: o.durationMs, sentBatches, acceptedEvents, eventsPerS: measuredEvents / ((o.durationMs - o.warmupMs) / 1000),
+    label: target.label, durationMs: o.durationMs, loadStartMs: startWallMs, loadEndMs: endWallMs, sentBatches, acceptedEvents, eventsPerS: measuredEvents / ((o.durationMs - o.warmupMs) / 1000),
     ack: latency.summary(), wsDelta: pool.latency.summary(), wsDeltaUntimedFrames: pool.untimedFrames, wsDeltaClockBehindFrames: pool.clockBehindFrames, refusals, errors, lateStarts, server, series: series.points(), check,
   };
 }

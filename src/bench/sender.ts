@@ -47,6 +47,9 @@ export interface SenderConfig {
   target: { httpUrl: string; grpcTarget: string };
   /** Key per owner index. */
   keys: string[];
+  /** Sender units in the run; with touchOwners, this unit visits owners unit, unit + units, … first. */
+  units: number;
+  touchOwners: boolean;
 }
 
 export interface SenderResultJSON {
@@ -84,7 +87,7 @@ export class SenderUnit {
   constructor(readonly config: SenderConfig) {
     const w = config.workload;
     this.ledger = new Ledger(w.eventNames, w.usersPerOwner);
-    this.pick = createOwnerPicker(w, config.unit);
+    this.pick = createOwnerPicker(w, config.unit, config.touchOwners ? { units: config.units } : undefined);
     this.agent = new http.Agent({ keepAlive: true, maxSockets: config.connections });
     const format = formatOf(config.protocol);
     const depth = this.depth();

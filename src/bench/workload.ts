@@ -178,9 +178,22 @@ function padEvent(spec: EventSpec, eventBytes: number): void {
   if (padChars > 0) spec.properties.pad = 'x'.repeat(Math.min(padChars, 1000));
 }
 
-/** Picks owners for a sender; each sender has its own stream. */
-export function createOwnerPicker(o: WorkloadOptions, unit: number): () => number {
+/**
+ * Picks owners for a sender; each sender has its own stream. With `touch`,
+ * the sender first visits its share of every owner once, in order (unit u of
+ * U takes u, u + U, u + 2U, …), then picks by Zipf: a run of many owners
+ * makes each of them active early, where random picks reach only
+ * 1 − e^(−batches/owners) of them (63 % after as many batches as owners).
+ */
+export function createOwnerPicker(o: WorkloadOptions, unit: number, touch?: { units: number }): () => number {
   const zipf = new Zipf(o.owners, o.ownerZipfS);
   const random = mulberry32(forkSeed(o.seed, unit));
-  return () => zipf.sample(random);
+  if (touch === undefined) return () => zipf.sample(random);
+  let next = unit;
+  return () => {
+    if (next >= o.owners) return zipf.sample(random);
+    const owner = next;
+    next += touch.units;
+    return owner;
+  };
 }

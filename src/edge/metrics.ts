@@ -395,6 +395,8 @@ export class EdgeMetrics {
       gauge('eventide_worker_owners', 'Owners resident in the worker.', () => this.#perWorker((s) => s.owners)),
       counter('eventide_worker_events_applied_total', 'Events the worker applied to windows (since it started).', () => this.#perWorker((s) => s.eventsApplied)),
       gauge('eventide_worker_heap_used_bytes', "V8 heap used by the worker thread's isolate.", () => this.#perWorker((s) => s.telemetry?.heapUsedBytes)),
+      gauge('eventide_worker_heap_total_bytes', "V8 heap committed by the worker thread's isolate (used plus free space in its pages).", () => this.#perWorker((s) => s.telemetry?.heapTotalBytes)),
+      gauge('eventide_worker_heap_limit_bytes', "V8 heap limit of the worker thread's isolate (workerHeapMbMax, or V8's default); past it the worker dies out of memory and is restarted.", () => this.#perWorker((s) => s.telemetry?.heapLimitBytes)),
       gauge('eventide_worker_event_loop_delay_p99_seconds', "99th percentile of the worker thread's event-loop delay over its last stats interval (1 s).", () => this.#perWorker((s) => (s.telemetry === undefined ? undefined : s.telemetry.loopDelayP99Ms / 1_000))),
       gauge('eventide_worker_event_loop_delay_max_seconds', "Longest event-loop delay of the worker thread over its last stats interval (1 s).", () => this.#perWorker((s) => (s.telemetry === undefined ? undefined : s.telemetry.loopDelayMaxMs / 1_000))),
 

@@ -182,9 +182,13 @@ export class Supervisor extends EventEmitter<{
       walEpoch,
       walProcessEpoch: this.walProcessEpoch,
     };
+    const heapMbMax = this.#options.config.workerHeapMbMax;
     const worker = new Worker(this.#options.workerUrl ?? new URL('./worker.js', import.meta.url), {
       workerData: data,
       name: `eventide-shard-worker-${index}`,
+      // V8 scales how far the old generation may grow between full collections with this limit:
+      // ~4x the live data under its default (4 GiB here), ~2x under 2 GiB (bench/results/memory.md).
+      ...(typeof heapMbMax === 'number' && heapMbMax > 0 ? { resourceLimits: { maxOldGenerationSizeMb: heapMbMax } } : {}),
     });
     slot.worker = worker;
     slot.startedAtMs = Date.now();

@@ -45,6 +45,10 @@ export interface WorkerTelemetryStats {
   /** Random per worker start: a new epoch means the counters below started again from zero. */
   epoch: string;
   heapUsedBytes: number;
+  /** V8 heap committed by the isolate (used + free space in its pages): what the heap adds to RSS. */
+  heapTotalBytes: number;
+  /** The isolate's heap limit (workerHeapMbMax, or V8's default): past it the worker dies out of memory. */
+  heapLimitBytes: number;
   /** Event-loop delay of the worker thread over the last stats interval, ms. */
   loopDelayP99Ms: number;
   loopDelayMaxMs: number;
@@ -149,9 +153,12 @@ export class WorkerTelemetry {
     const loopDelayP99Ms = this.#loopDelay.percentile(99) / 1e6 - LOOP_MONITOR_RESOLUTION_MS;
     const loopDelayMaxMs = this.#loopDelay.max / 1e6 - LOOP_MONITOR_RESOLUTION_MS;
     this.#loopDelay.reset();
+    const heap = v8.getHeapStatistics();
     return {
       epoch: this.#epoch,
-      heapUsedBytes: v8.getHeapStatistics().used_heap_size,
+      heapUsedBytes: heap.used_heap_size,
+      heapTotalBytes: heap.total_heap_size,
+      heapLimitBytes: heap.heap_size_limit,
       loopDelayP99Ms: Number.isFinite(loopDelayP99Ms) ? Math.max(0, loopDelayP99Ms) : 0,
       loopDelayMaxMs: Number.isFinite(loopDelayMaxMs) ? Math.max(0, loopDelayMaxMs) : 0,
       storeOperations,

@@ -101,6 +101,8 @@ void test('after known traffic the counters moved by exactly its amounts', async
   // prom-client's defaults are there too: heap, RSS, event-loop lag.
   for (const name of ['process_resident_memory_bytes', 'nodejs_heap_size_used_bytes', 'nodejs_eventloop_lag_p99_seconds']) assert.ok(late!.has(name), name);
   assert.ok(late!.sum('eventide_worker_heap_used_bytes') > 0);
+  // Committed heap holds the used heap and the free space of its pages.
+  assert.ok(late!.sum('eventide_worker_heap_total_bytes') >= late!.sum('eventide_worker_heap_used_bytes'));
 });
 
 void test('many owners add no series: no label carries an owner', async (t) => {

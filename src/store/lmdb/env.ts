@@ -14,6 +14,7 @@
  * breaks its POSIX locks). test/store/lmdb.test.ts checks this with a real worker.
  * Write transactions from different threads are serialised by LMDB's writer lock.
  */
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { StoreOpenError } from '../errors.js';
@@ -50,10 +51,86 @@ export const DB_NAMES = {
 const BINARY_DBS: ReadonlySet<string> = new Set([DB_NAMES.eventBuckets, DB_NAMES.eventsByOwner]);
 
 /**
+ * Databases whose values lmdb-js compresses with LZ4 (values of at least
+ * LMDB_COMPRESSION_THRESHOLD_BYTES). Measured on the harness's many-owner
+ * data (bench/results/memory.md): a snapshot of 2.5 KB falls to about 1.1 KB
+ * and moves from its own 4 KiB overflow page into a shared leaf page (2.2×
+ * fewer pages), rollups take 1.35× fewer pages, event buckets 1.5-4× fewer
+ * depending on the events. The map is file-backed RSS, so these pages are
+ * memory as well as disk.
+ *
+ * Compatible with data written before: lmdb-js marks a compressed value by a
+ * first byte of 254 or 255 and reads any other value as stored, and none of
+ * these databases holds a value starting with a byte >= 250 (msgpack maps,
+ * arrays and records; bucket bytes start with a record or an array). Not
+ * the other way round: a version without compression reads compressed values
+ * as garbage (EVT_STORE_CORRUPT), so a data directory cannot be handed back
+ * to a version before this one.
+ */
+const COMPRESSED_DBS: ReadonlySet<string> = new Set([DB_NAMES.eventBuckets, DB_NAMES.rollups, DB_NAMES.snapshots]);
+/**
+ * Smaller values are stored as they are: LZ4 gains little on a few hundred
+ * bytes, and a value under this is rare here (a rollup is 500-700 bytes).
+ */
+export const LMDB_COMPRESSION_THRESHOLD_BYTES = 256;
+/**
+ * LZ4 without a dictionary. lmdb-js's default (5.5 KB of English and JSON
+ * words) is loaded into the compressor for every value: 10 µs per value,
+ * twice what compressing a 600-byte rollup costs, for 2 % fewer pages on our
+ * values (bench/results/memory.md). Fixed for good: a value compressed with
+ * one dictionary cannot be read with another.
+ */
+const LMDB_COMPRESSION = Object.freeze({ threshold: LMDB_COMPRESSION_THRESHOLD_BYTES, dictionary: Buffer.alloc(0) });
+
+/**
  * Named databases the environment may hold. LMDB sizes a table by this at open
  * time; eight are used, the rest leave room for later stores without a format change.
  */
 export const LMDB_DBS_MAX = 16;
+
+/**
+ * Address space reserved for the map when the environment is opened: 64 GiB,
+ * virtual only (the file grows with the data, not with the map; without
+ * `useWritemap` LMDB never extends the file to the map's size).
+ *
+ * Why not lmdb-js's default (a 128 KiB map that doubles when full): lmdb-js
+ * keeps every earlier mapping when it grows the map (a read transaction of
+ * another thread may still point into it; see the "lmdb-js removal" around
+ * munmap in its mdb_env_set_mapsize), and those mappings keep the pages they
+ * read resident until the environment closes. Measured with 100K owners:
+ * 2.3 GiB of data.mdb resident for a 1.3 GB file (bench/results/memory.md).
+ * Reserved once, the map holds each page of the file at most once. A store
+ * past this size still works: the map then doubles as before. A process
+ * whose address space is limited (`ulimit -v`) reserves less: lmdbMapBytes.
+ */
+export const LMDB_MAP_BYTES = 64 * 1024 ** 3;
+
+/** The soft RLIMIT_AS of this process in bytes (Linux /proc/self/limits); undefined when unlimited or unknown. */
+export function addressSpaceLimitBytes(limitsText?: string): number | undefined {
+  let text = limitsText;
+  if (text === undefined) {
+    try {
+      text = readFileSync('/proc/self/limits', 'utf8');
+    } catch {
+      return undefined;
+    }
+  }
+  const line = text.split('\n').find((l) => l.startsWith('Max address space'));
+  const soft = line?.slice('Max address space'.length).trim().split(/\s+/)[0];
+  return soft !== undefined && /^\d+$/.test(soft) ? Number(soft) : undefined;
+}
+
+/**
+ * The map to reserve: LMDB_MAP_BYTES, or a quarter of a limited address
+ * space (V8 and the thread stacks reserve address space too). Measured:
+ * under `ulimit -v 16000000` a 64 GiB map made lmdb-js die with SIGSEGV
+ * rather than throw; test/store/lmdb-map.test.ts runs a store under a limit.
+ */
+export function lmdbMapBytes(limitBytes: number | undefined = addressSpaceLimitBytes()): number {
+  if (limitBytes === undefined) return LMDB_MAP_BYTES;
+  const MAP_ALIGN_BYTES = 64 * 1024;
+  return Math.min(LMDB_MAP_BYTES, Math.max(MAP_ALIGN_BYTES, Math.floor(limitBytes / 4 / MAP_ALIGN_BYTES) * MAP_ALIGN_BYTES));
+}
 
 export interface LmdbEnvOptions {
   /** Directory of the environment; created when missing. */
@@ -63,6 +140,12 @@ export interface LmdbEnvOptions {
    * directories: a machine crash can lose or corrupt committed data.
    */
   noSync?: boolean;
+  /**
+   * false: write every value uncompressed, as versions before compression did
+   * (tests of reading such data, benchmarks); values written compressed then
+   * read back as garbage. Fixed by the first holder of a path in a thread.
+   */
+  compress?: boolean;
 }
 
 export interface LmdbEnv {
@@ -89,11 +172,12 @@ export function acquireLmdbEnv(options: LmdbEnvOptions): LmdbEnv {
   }
   let root: RootDatabase;
   try {
-    root = open({ path: key, maxDbs: LMDB_DBS_MAX, noSync: options.noSync === true });
+    root = open({ path: key, maxDbs: LMDB_DBS_MAX, mapSize: lmdbMapBytes(), noSync: options.noSync === true });
   } catch (cause) {
     throw new StoreOpenError(key, { cause });
   }
   const dbs = new Map<string, Database>();
+  const compress = options.compress !== false;
   const env: LmdbEnv = {
     path: key,
     root,
@@ -101,7 +185,12 @@ export function acquireLmdbEnv(options: LmdbEnvOptions): LmdbEnv {
       let db = dbs.get(name);
       if (db === undefined) {
         // Buckets hold bytes packed by the event store itself (off the write transaction); the rest is msgpack.
-        db = root.openDB(BINARY_DBS.has(name) ? { name, encoding: 'binary' } : { name });
+        db = root.openDB({
+          name,
+          ...(BINARY_DBS.has(name) ? { encoding: 'binary' as const } : {}),
+          // A fresh object per database: lmdb-js attaches its native compressor (and decompression buffer) to it.
+          ...(compress && COMPRESSED_DBS.has(name) ? { compression: { ...LMDB_COMPRESSION } } : {}),
+        });
         dbs.set(name, db);
       }
       return db;
