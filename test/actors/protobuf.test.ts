@@ -11,19 +11,8 @@ import { BinaryWriter } from '@bufbuild/protobuf/wire';
 import { IngestRequest, AckLevel } from '../../src/gen/eventide/v1/ingest.js';
 import type { Event as PbEvent, PropertyValue } from '../../src/gen/eventide/v1/event.js';
 import { generatedPlainEvents as oracle } from './protobuf-oracle.js';
+import { mulberry32 as prng } from '../../src/bench/prng.js';
 import { countEvents, ProtobufError, readIngestRequest } from '../../src/actors/protobuf.js';
-
-/** mulberry32: a small seeded generator, so a failure names its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const ALPHABET = ['a', 'Z', '0', '_', ' ', 'é', '日', '😀', '\u0000', '\ufeff', '"', '\\'];
 
