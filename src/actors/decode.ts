@@ -19,7 +19,9 @@
  *   format.
  * - Decoding holds no state between bodies: a msgpack record structure
  *   defined in one body is not visible to the next (no shared structures),
- *   so one owner's body can never change how another's is read.
+ *   so one owner's body can never change how another's is read. (The
+ *   protobuf reader's string cache only ever returns a string equal to the
+ *   bytes it is asked for: it changes what is allocated, not what is read.)
  */
 import { gunzipSync } from 'node:zlib';
 import { Unpackr } from 'msgpackr';

@@ -68,6 +68,8 @@ const RESOLUTION_SET: ReadonlySet<string> = new Set(RESOLUTIONS);
 
 /** Events per bucket record: bounds what one getEvent decodes and one put encodes. */
 export const EVENTS_PER_BUCKET_MAX = 500;
+// sortedByIdHash packs a place in a bucket into 10 bits of its sort key.
+if (EVENTS_PER_BUCKET_MAX > 1024) throw new Error('EVENTS_PER_BUCKET_MAX must stay <= 1024 (sortedByIdHash)');
 /** Format byte of an owner entry's id list: [format u8, 3 bytes zero, count u32 LE, count x hash32 u32 LE ascending]. */
 const ID_LIST_FORMAT = 1;
 const ID_LIST_HEADER_BYTES = 8;
@@ -192,12 +194,11 @@ export class LmdbEventStore implements EventStore {
   getEvent(owner: string, id: string): Promise<StoredEvent | undefined> {
     return settle(() => {
       this.#open('getEvent');
-      const hash = hash32(id);
       let found: unknown;
       try {
         // The legacy index first: a copy written there came before any in the bucket lists.
         found = this.#findInLegacyIndex(owner, id);
-        if (found === undefined) found = this.#findInOwnerBuckets(owner, id, hash);
+        if (found === undefined) found = this.#findInOwnerBuckets(owner, id);
       } catch (cause) {
         if (cause instanceof StoreCorruptError) throw cause;
         throw new StoreReadError('getEvent', { cause });
@@ -207,7 +208,8 @@ export class LmdbEventStore implements EventStore {
   }
 
   /** The first stored copy of (owner, id) in the owner's buckets, oldest bucket first. */
-  #findInOwnerBuckets(owner: string, id: string, hash: number): unknown {
+  #findInOwnerBuckets(owner: string, id: string): unknown {
+    const hash = hash32(id);
     for (const { key, value } of this.#byOwner.getRange({ start: [owner], end: [owner, WRITTEN_AT_END] })) {
       if (!(value instanceof Uint8Array) || value.length < ID_LIST_HEADER_BYTES || value[0] !== ID_LIST_FORMAT) {
         throw new StoreCorruptError('event id list is not an id list', 'event');
