@@ -52,6 +52,8 @@ const stats: StatsMessage = {
   wal: undefined,
   owners: 1_000,
   flushPendingEvents: 0,
+  ingestHeld: 0,
+  ingestHeldTotal: { store: 0, wal: 0 },
   flushFailures: 0,
   lastFlushErrorCode: undefined,
   snapshotAgeMs: 1_000,

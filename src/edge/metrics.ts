@@ -417,6 +417,12 @@ export class EdgeMetrics {
 
       // ---- flushes, snapshots, stores
       gauge('eventide_flush_pending_events', 'Flush lag: events applied but not yet written to the event store (at flushPendingEventsMax ingest is refused with EVT_STORE_BACKLOG).', () => this.#perWorker((s) => s.flushPendingEvents)),
+      gauge('eventide_ingest_held_batches', 'Ingest batches waiting in the worker for the event store (two flush batches behind) or the log (a quarter of walPendingBytesMax behind) to catch up: backpressure by latency.', () => this.#perWorker((s) => s.ingestHeld)),
+      counter('eventide_ingest_held_total', 'Ingest batches that waited in the worker for the store or the log, by what they waited for.', () =>
+        (['store', 'wal'] as const).flatMap((reason) =>
+          [...this.#perWorker((s) => s.ingestHeldTotal?.[reason])].map((sample) => ({ labels: { ...sample.labels, reason }, value: sample.value })),
+        ),
+      ),
       counter('eventide_flush_failures_total', 'Flushes to the event store that failed (retried with backoff; nothing is dropped).', () => this.#perWorker((s) => s.flushFailures)),
       gauge('eventide_snapshot_age_seconds', "Age of the worker's last complete snapshot round: what a crash now would lose of its window counts.", () => this.#perWorker((s) => s.snapshotAgeMs / 1_000)),
       counter('eventide_snapshot_failures_total', 'Snapshot writes that failed (skipped, retried next round).', () => this.#perWorker((s) => s.snapshotFailures)),

@@ -99,6 +99,10 @@ export interface StatsMessage {
   t: 'stats';
   owners: number;
   flushPendingEvents: number;
+  /** Ingest batches waiting for the store or the log to catch up (shard-host.ts FLUSH_HOLD_BATCHES, WAL_HOLD_SHARE). */
+  ingestHeld: number;
+  /** Batches ever held, by what they waited for. */
+  ingestHeldTotal: { store: number; wal: number };
   flushFailures: number;
   lastFlushErrorCode: string | undefined;
   snapshotAgeMs: number;

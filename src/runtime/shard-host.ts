@@ -11,7 +11,11 @@
  *   request; flushes, snapshots and deltas run on their own timers.
  * - Everything held is bounded: pending flush events (flushPendingEventsMax:
  *   over it ingest is refused with EVT_STORE_BACKLOG), resident owners
- *   (ownersPerWorkerMax: the least recently active are evicted early, counted).
+ *   (ownersPerWorkerMax: the least recently active are evicted early, counted),
+ *   held ingest (in flight at the edge, so its mailbox limits bound it).
+ * - A healthy store or log that is behind slows ingest by latency: new ingest
+ *   waits in `#held`, in arrival order, and is admitted as flushes and log
+ *   syncs complete. A failing one is never waited for (its hard limit refuses).
  * - With the write-ahead log (walEnabled): every batch applied to an owner is
  *   appended to the worker's log in apply order, with the clock it was
  *   applied at; an acknowledged `durable` batch is synced to the log before
@@ -78,6 +82,16 @@ const STATS_INTERVAL_MS = 1_000;
 const IDLE_SWEEP_MS = 1_000;
 /** A snapshot round builds snapshots for this long, then lets ingest take a turn. */
 const SNAPSHOT_SLICE_MS = 4;
+/**
+ * Ingest waits (is held, in arrival order) while this many flush batches
+ * (flushBatchEventsMax each) are pending and the store is healthy, so a
+ * worker that takes batches faster than its store writes them slows its
+ * senders by latency instead of filling flushPendingEventsMax and refusing
+ * them all with EVT_STORE_BACKLOG (measured in bench/RESULTS.md).
+ */
+export const FLUSH_HOLD_BATCHES = 2;
+/** Likewise while the log has this share of walPendingBytesMax waiting to be written and synced. */
+export const WAL_HOLD_SHARE = 0.25;
 const yieldTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 /** How often expired events are swept where the store cannot expire them itself. */
 const RETENTION_SWEEP_MS = 10 * 60_000;
@@ -147,6 +161,12 @@ export class ShardHost {
   #recoveryPosted = false;
   #timers: NodeJS.Timeout[] = [];
   #closed = false;
+  /** Ingest waiting for the store or the log to catch up (FLUSH_HOLD_BATCHES, WAL_HOLD_SHARE), in arrival order. */
+  #held: Array<{ message: IngestMessage; started: number }> = [];
+  #releasing = false;
+  /** What the line of held ingest last waited for: a batch that joins the line behind others is counted with it. */
+  #lastHoldReason: 'store' | 'wal' = 'store';
+  readonly #heldTotal = { store: 0, wal: 0 };
 
   constructor(options: ShardHostOptions) {
     const config = options.config;
@@ -363,6 +383,59 @@ export class ShardHost {
   // ---- ingest -------------------------------------------------------------
 
   #ingest(message: IngestMessage, started: number): void {
+    // Behind someone held, or behind a store or log that is catching up: wait in line.
+    if (this.#held.length > 0 || this.#holdFor() !== undefined) {
+      this.#held.push({ message, started });
+      this.#heldTotal[this.#holdReason() ?? this.#lastHoldReason]++;
+      void this.#releaseHeld();
+      return;
+    }
+    this.#admit(message, started);
+  }
+
+  /** Why ingest should wait now: the store is FLUSH_HOLD_BATCHES behind, or the log WAL_HOLD_SHARE. Never while either is failing. */
+  #holdReason(): 'store' | 'wal' | undefined {
+    if (this.#closed) return undefined;
+    if (this.#consecutiveFlushFailures === 0 && this.#flushBuffer.length >= this.#config.flushBatchEventsMax * FLUSH_HOLD_BATCHES) return 'store';
+    const wal = this.#wal;
+    if (wal !== undefined && !wal.failing && wal.pendingBytes >= this.#config.walPendingBytesMax * WAL_HOLD_SHARE) return 'wal';
+    return undefined;
+  }
+
+  /** What held ingest waits for now (a flush, a log sync), or undefined when it may run. */
+  #holdFor(): Promise<unknown> | undefined {
+    switch (this.#holdReason()) {
+      case 'store':
+        return this.flush();
+      case 'wal':
+        return this.#wal!.whenSynced(this.#wal!.appendedLsn);
+      default:
+        return undefined;
+    }
+  }
+
+  /** Admits held ingest in order while nothing is behind; one loop at a time. */
+  async #releaseHeld(): Promise<void> {
+    if (this.#releasing) return;
+    this.#releasing = true;
+    try {
+      while (this.#held.length > 0) {
+        const wait = this.#holdFor();
+        if (wait !== undefined) {
+          this.#lastHoldReason = this.#holdReason() ?? this.#lastHoldReason;
+          // A failure shows in the store's or the log's state; the next #holdFor sees it and lets ingest meet the hard limits.
+          await wait.catch(() => undefined);
+          continue;
+        }
+        const { message, started } = this.#held.shift()!;
+        this.#admit(message, started);
+      }
+    } finally {
+      this.#releasing = false;
+    }
+  }
+
+  #admit(message: IngestMessage, started: number): void {
     if (this.#flushBuffer.length >= this.#config.flushPendingEventsMax) {
       const retryAfterMs = clampRetryAfterMs(this.#config.flushIntervalMs * (1 + this.#consecutiveFlushFailures));
       this.#replyError(message.id, started, new StoreBacklogError(this.#flushBuffer.length, retryAfterMs));
@@ -761,6 +834,8 @@ export class ShardHost {
       t: 'stats',
       owners: this.#owners.size,
       flushPendingEvents: this.#flushBuffer.length,
+      ingestHeld: this.#held.length,
+      ingestHeldTotal: { ...this.#heldTotal },
       flushFailures: this.#flushFailures,
       lastFlushErrorCode: this.#lastFlushErrorCode,
       snapshotAgeMs: this.#now() - this.#lastSnapshotMs,
@@ -887,6 +962,11 @@ export class ShardHost {
     if (this.#closed) return;
     this.#closed = true;
     for (const timer of this.#timers) clearInterval(timer);
+    // Held ingest was admitted by the edge before it began to close: apply it (or refuse it by the hard limits) now.
+    while (this.#held.length > 0) {
+      const { message, started } = this.#held.shift()!;
+      this.#admit(message, started);
+    }
     this.closeTick();
     await this.#drainFlushes();
     await this.#snapshotting; // a round in flight may predate the last events
@@ -914,5 +994,15 @@ export class ShardHost {
 
   get flushPendingEvents(): number {
     return this.#flushBuffer.length;
+  }
+
+  /** Ingest batches waiting now for the store or the log to catch up. */
+  get ingestHeld(): number {
+    return this.#held.length;
+  }
+
+  /** Batches ever held, by what they waited for. */
+  get ingestHeldTotal(): { store: number; wal: number } {
+    return { ...this.#heldTotal };
   }
 }

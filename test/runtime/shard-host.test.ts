@@ -68,6 +68,8 @@ function ingest(h: Harness, owner: string, count: number, extra: Partial<IngestM
 
 async function reply(h: Harness, id: number): Promise<ReplyMessage> {
   for (let i = 0; i < 200 && !h.replies.has(id); i++) await new Promise((resolve) => setImmediate(resolve));
+  // A store failure answers held batches after the flush's retry delay (FLUSH_RETRY_MS_MIN * 2).
+  for (let i = 0; i < 100 && !h.replies.has(id); i++) await new Promise((resolve) => setTimeout(resolve, 10));
   const message = h.replies.get(id);
   assert.ok(message !== undefined, `no reply to request ${id}`);
   return message;
@@ -132,6 +134,105 @@ test('while the event store fails, events are held, then refused with EVT_STORE_
   assert.equal((await h.events.getEvent('acme', `acme-${first}-0`))?.status, 'accepted');
   assert.equal((await h.events.getEvent('acme', `acme-${second}-599`))?.status, 'accepted');
   assert.equal((await reply(h, ingest(h, 'acme', 1))).ok, true, 'accepted again once drained');
+});
+
+/** An event store whose writes wait for `open()` and then succeed, or fail with `fail()`. */
+function gated(real: EventStore): { store: EventStore; open: () => void; fail: () => void; writes: () => number } {
+  const newGate = () => {
+    let resolve!: () => void;
+    let reject!: (err: Error) => void;
+    const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
+    promise.catch(() => undefined); // a gate nobody waits on may fail unobserved
+    return { promise, resolve, reject };
+  };
+  let gate = newGate();
+  let writes = 0;
+  const wait = () => gate.promise;
+  return {
+    store: {
+      writeEvents: async (events) => {
+        writes++;
+        await wait();
+        return real.writeEvents(events);
+      },
+      getEvent: (owner, id) => real.getEvent(owner, id),
+      writeRollups: async (rollups) => {
+        await wait();
+        return real.writeRollups(rollups);
+      },
+      queryRollups: (query) => real.queryRollups(query),
+      close: () => Promise.resolve(),
+    },
+    open: () => gate.resolve(),
+    fail: () => {
+      gate.reject(new Error('store down'));
+      gate = newGate();
+    },
+    writes: () => writes,
+  };
+}
+
+test('a store a flush behind holds ingest, in arrival order, until it catches up (no refusal)', async (t) => {
+  let store!: ReturnType<typeof gated>;
+  const h = setup(t, { flushBatchEventsMax: 100, flushPendingEventsMax: 10_000 }, { events: (real) => (store = gated(real)).store });
+  // 250 pending: the ingest itself starts a flush of 100, which waits at the gate; 150 stay pending.
+  assert.equal((await reply(h, ingest(h, 'acme', 250))).ok, true);
+  assert.equal(store.writes(), 1);
+  // 150 pending is under FLUSH_HOLD_BATCHES (2) x 100: admitted.
+  assert.equal((await reply(h, ingest(h, 'acme', 100))).ok, true);
+  assert.equal(h.host.flushPendingEvents, 250);
+  // 250 pending: the store is two flushes behind, so these wait.
+  const held = [ingest(h, 'acme', 10), ingest(h, 'acme', 10), ingest(h, 'beta', 10)];
+  for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+  for (const id of held) assert.equal(h.replies.has(id), false, `request ${id} is held, not answered`);
+  assert.equal(h.host.ingestHeld, 3);
+  assert.deepEqual(h.host.ingestHeldTotal, { store: 3, wal: 0 });
+  // A query is not held.
+  assert.equal(await total(h, 'acme'), 350);
+  store.open();
+  const answers = await Promise.all(held.map((id) => reply(h, id)));
+  assert.deepEqual(answers.map((a) => a.ok), [true, true, true]);
+  assert.equal(h.host.ingestHeld, 0);
+  assert.equal(await total(h, 'acme'), 370, 'every held batch applied once');
+  assert.equal(await total(h, 'beta'), 10);
+  while (h.host.flushPendingEvents > 0) await h.host.flush();
+  assert.equal((await h.events.getEvent('acme', `acme-${held[1]!}-9`))?.status, 'accepted');
+});
+
+test('held ingest meets the hard limit when the store starts failing', async (t) => {
+  let store!: ReturnType<typeof gated>;
+  const h = setup(t, { flushBatchEventsMax: 100, flushPendingEventsMax: 255 }, { events: (real) => (store = gated(real)).store });
+  assert.equal((await reply(h, ingest(h, 'acme', 250))).ok, true);
+  assert.equal((await reply(h, ingest(h, 'acme', 100))).ok, true);
+  const held = [ingest(h, 'acme', 10), ingest(h, 'acme', 10)];
+  for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(h.host.ingestHeld, 2);
+  // The flush fails: its 100 events go back, the retry takes them again (250 pending), and the store
+  // is failing, so nothing waits for it any more: the held batches meet flushPendingEventsMax (255).
+  store.fail();
+  const first = await reply(h, held[0]!);
+  assert.equal(first.ok, true, '250 pending is under flushPendingEventsMax');
+  const second = await reply(h, held[1]!);
+  assert.equal(second.ok, false);
+  assert.equal(second.error?.code, 'EVT_STORE_BACKLOG');
+  store.open();
+  while (h.host.flushPendingEvents > 0) await h.host.flush();
+  assert.equal((await h.events.getEvent('acme', `acme-${held[0]!}-0`))?.status, 'accepted');
+});
+
+test('ingest held at close is applied before the last flush', async (t) => {
+  let store!: ReturnType<typeof gated>;
+  const h = setup(t, { flushBatchEventsMax: 100, flushPendingEventsMax: 10_000 }, { events: (real) => (store = gated(real)).store });
+  assert.equal((await reply(h, ingest(h, 'acme', 250))).ok, true);
+  assert.equal((await reply(h, ingest(h, 'acme', 100))).ok, true);
+  const held = ingest(h, 'acme', 10);
+  for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(h.host.ingestHeld, 1);
+  const closing = h.host.close();
+  assert.equal((await reply(h, held)).ok, true, 'answered as the close begins');
+  store.open();
+  await closing;
+  assert.equal((await h.events.getEvent('acme', `acme-${held}-9`))?.status, 'accepted', 'and written by the close');
 });
 
 test('a failing snapshot store is counted, and an owner it could not save stays in memory', async (t) => {
