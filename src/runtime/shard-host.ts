@@ -43,7 +43,7 @@ import {
 } from '../actors/types.js';
 import { createValidator, type Validator } from '../actors/validate.js';
 import { eventLimitsFrom } from '../actors/schema.js';
-import type { EventStore, Rollup, SnapshotStore } from '../store/port.js';
+import type { EventStore, PreparedEvents, Rollup, SnapshotStore } from '../store/port.js';
 import type { ResolvedConfig } from '../config.js';
 import { clampRetryAfterMs, StoreBacklogError, toWireError, WalBacklogError, WalWriteError } from './errors.js';
 import { listEpochs, listWorkerLogs, logDir, readLog, WalWriter, walRoot, type LogDamage, type ReadRecord } from './wal.js';
@@ -92,6 +92,23 @@ const SNAPSHOT_SLICE_MS = 4;
 export const FLUSH_HOLD_BATCHES = 2;
 /** Likewise while the log has this share of walPendingBytesMax waiting to be written and synced. */
 export const WAL_HOLD_SHARE = 0.25;
+/**
+ * A request that stores at least this many events has them encoded for the
+ * store right after it is applied (EventStore.prepareEvents), so only bytes
+ * wait for the flush: the objects die young, and the flush is puts. Smaller
+ * ones wait as objects and are encoded at the flush, grouped per owner, so a
+ * stream of single events does not become a bucket per event.
+ */
+export const PREPARE_EVENTS_MIN = 64;
+/** Events held as objects that the flush encodes between two turns for requests. */
+const PREPARE_RUN_EVENTS_MAX = 2_000;
+
+/** One applied request's events waiting for the store: prepared by the store, or as objects. */
+interface PendingChunk {
+  readonly count: number;
+  readonly events?: StoredEvent[];
+  readonly prepared?: PreparedEvents;
+}
 const yieldTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 /** How often expired events are swept where the store cannot expire them itself. */
 const RETENTION_SWEEP_MS = 10 * 60_000;
@@ -117,6 +134,8 @@ export class ShardHost {
   readonly #config: ResolvedConfig;
   readonly #workerIndex: number;
   readonly #events: EventStore;
+  /** The store's prepareEvents when it has one (and writePrepared), bound once. */
+  readonly #prepare: ((events: readonly StoredEvent[]) => PreparedEvents) | undefined;
   readonly #snapshots: SnapshotStore;
   readonly #port: Pick<MessagePort, 'postMessage'>;
   readonly #now: () => number;
@@ -129,7 +148,9 @@ export class ShardHost {
   readonly #evicting = new Map<string, { snapshot: OwnerSnapshot; shard: number }>();
   /** Owners with at least one watched resolution. */
   readonly #watched = new Set<string>();
-  #flushBuffer: StoredEvent[] = [];
+  /** Events waiting for the store, in apply order, a chunk per request; #pendingEvents counts them. */
+  #flushBuffer: PendingChunk[] = [];
+  #pendingEvents = 0;
   /** Durable acks waiting for the flush that covers them: `upTo` counts events ever flushed. FIFO, `upTo` ascending. */
   #flushWaiters: Array<{ upTo: number; release: () => void }> = [];
   /** Events written to the event store since start; with the buffer length it numbers every pending event. */
@@ -137,7 +158,8 @@ export class ShardHost {
   #rollupBuffer: Rollup[] = [];
   #flushing: Promise<void> | undefined;
   /** The events of the flush in progress: no longer in the buffer, not yet in the store. */
-  #flushingEvents: readonly StoredEvent[] = [];
+  #flushingChunks: readonly PendingChunk[] = [];
+  #flushingCount = 0;
   /** Likewise the rollups of the flush in progress: closed windows that reads must still see. */
   #flushingRollups: readonly Rollup[] = [];
   #flushFailures = 0;
@@ -173,6 +195,11 @@ export class ShardHost {
     this.#config = config;
     this.#workerIndex = options.workerIndex;
     this.#events = options.eventStore;
+    const store = this.#events;
+    this.#prepare =
+      typeof store.prepareEvents === 'function' && typeof store.writePrepared === 'function'
+        ? (events: readonly StoredEvent[]) => store.prepareEvents!(events)
+        : undefined;
     this.#snapshots = options.snapshotStore;
     this.#port = options.port;
     this.#now = options.now ?? Date.now;
@@ -328,15 +355,16 @@ export class ShardHost {
         counts: { accepted: 0, duplicate: 0, late: 0, tooLate: 0, rejected: batch.rejected },
         receipts: batch.receipts,
         receiptsAll: false,
-        stored: this.#flushBuffer,
+        stored: [],
       };
       resident.actor.applyBatch(batch.records, batch.indexes, record.nowMs, sink);
+      this.#queueStored(sink.stored);
       resident.dirty = true;
       report.events += batch.records.length;
     }
     // Bounded like live ingest: over the pending limit, wait for the store to take some.
-    while (this.#flushBuffer.length >= this.#config.flushPendingEventsMax) await this.flush();
-    if (this.#flushBuffer.length >= this.#config.flushBatchEventsMax) void this.flush();
+    while (this.#pendingEvents >= this.#config.flushPendingEventsMax) await this.flush();
+    if (this.#pendingEvents >= this.#config.flushBatchEventsMax) void this.flush();
   }
 
   async #loadForReplay(record: ReadRecord): Promise<void> {
@@ -396,7 +424,7 @@ export class ShardHost {
   /** Why ingest should wait now: the store is FLUSH_HOLD_BATCHES behind, or the log WAL_HOLD_SHARE. Never while either is failing. */
   #holdReason(): 'store' | 'wal' | undefined {
     if (this.#closed) return undefined;
-    if (this.#consecutiveFlushFailures === 0 && this.#flushBuffer.length >= this.#config.flushBatchEventsMax * FLUSH_HOLD_BATCHES) return 'store';
+    if (this.#consecutiveFlushFailures === 0 && this.#pendingEvents >= this.#config.flushBatchEventsMax * FLUSH_HOLD_BATCHES) return 'store';
     const wal = this.#wal;
     if (wal !== undefined && !wal.failing && wal.pendingBytes >= this.#config.walPendingBytesMax * WAL_HOLD_SHARE) return 'wal';
     return undefined;
@@ -436,9 +464,9 @@ export class ShardHost {
   }
 
   #admit(message: IngestMessage, started: number): void {
-    if (this.#flushBuffer.length >= this.#config.flushPendingEventsMax) {
+    if (this.#pendingEvents >= this.#config.flushPendingEventsMax) {
       const retryAfterMs = clampRetryAfterMs(this.#config.flushIntervalMs * (1 + this.#consecutiveFlushFailures));
-      this.#replyError(message.id, started, new StoreBacklogError(this.#flushBuffer.length, retryAfterMs));
+      this.#replyError(message.id, started, new StoreBacklogError(this.#pendingEvents, retryAfterMs));
       return;
     }
     const walRefusal = this.#walRefusal();
@@ -475,9 +503,10 @@ export class ShardHost {
         counts: { accepted: 0, duplicate: 0, late: 0, tooLate: 0, rejected: batch.rejected },
         receipts: batch.receipts,
         receiptsAll,
-        stored: this.#flushBuffer,
+        stored: [],
       };
       resident.actor.applyBatch(batch.records, batch.indexes, this.#now(), sink);
+      this.#queueStored(sink.stored);
       resident.dirty = true;
       this.#eventsApplied += batch.records.length;
       let loggedTo = -1;
@@ -498,7 +527,7 @@ export class ShardHost {
       if (sink.receipts.length > 1) sink.receipts.sort((a, b) => a.index - b.index);
       const receipt: BatchReceipt = { single: decoded.single, counts: sink.counts, receipts: sink.receipts };
       if (decoded.batchId !== undefined) receipt.batchId = decoded.batchId;
-      if (this.#flushBuffer.length >= this.#config.flushBatchEventsMax) void this.flush();
+      if (this.#pendingEvents >= this.#config.flushBatchEventsMax) void this.flush();
       if (ack === 'durable' && this.#wal !== undefined && batch.records.length > 0) {
         // Answer once the log is synced past this batch (and so past any earlier copy of a duplicate).
         this.#wal.whenSynced(loggedTo).then(
@@ -508,7 +537,7 @@ export class ShardHost {
       } else if (ack === 'durable' && this.#wal === undefined && sink.stored.length > 0) {
         // Answer once the flush that holds these events has committed.
         this.#flushWaiters.push({
-          upTo: this.#flushedCount + this.#flushBuffer.length,
+          upTo: this.#flushedCount + this.#flushingCount + this.#pendingEvents,
           release: () => this.#reply(message.id, started, receipt),
         });
       } else {
@@ -642,17 +671,26 @@ export class ShardHost {
   /** Write pending events and rollups; one flush at a time; a failure keeps them for the next try. */
   flush(): Promise<void> {
     if (this.#flushing !== undefined) return this.#flushing;
-    if (this.#flushBuffer.length === 0 && this.#rollupBuffer.length === 0) return Promise.resolve();
-    const events = this.#flushBuffer.splice(0, this.#config.flushBatchEventsMax);
+    if (this.#pendingEvents === 0 && this.#rollupBuffer.length === 0) return Promise.resolve();
+    // Whole chunks from the front, at least one, up to flushBatchEventsMax events (more when one request stored more).
+    let take = 0;
+    let count = 0;
+    while (take < this.#flushBuffer.length && (take === 0 || count + this.#flushBuffer[take]!.count <= this.#config.flushBatchEventsMax)) {
+      count += this.#flushBuffer[take]!.count;
+      take++;
+    }
+    const chunks = this.#flushBuffer.splice(0, take);
+    this.#pendingEvents -= count;
     const rollups = this.#rollupBuffer;
     this.#rollupBuffer = [];
-    this.#flushingEvents = events;
+    this.#flushingChunks = chunks;
+    this.#flushingCount = count;
     this.#flushingRollups = rollups;
     this.#flushing = (async () => {
       try {
-        if (events.length > 0) await this.#events.writeEvents(events);
+        if (count > 0) await this.#writeChunks(chunks);
         if (rollups.length > 0) await this.#events.writeRollups(rollups);
-        this.#flushedCount += events.length;
+        this.#flushedCount += count;
         this.#rollupsFlushed += rollups.length;
         this.#consecutiveFlushFailures = 0;
         this.#lastFlushErrorCode = undefined;
@@ -660,7 +698,8 @@ export class ShardHost {
         this.#releaseCoverage();
       } catch (err) {
         // Put everything back in order, ahead of what arrived meanwhile; nothing is dropped.
-        this.#flushBuffer.unshift(...events);
+        this.#flushBuffer.unshift(...chunks);
+        this.#pendingEvents += count;
         this.#rollupBuffer.unshift(...rollups);
         this.#flushFailures++;
         this.#consecutiveFlushFailures++;
@@ -669,12 +708,61 @@ export class ShardHost {
         await new Promise((resolve) => setTimeout(resolve, delayMs));
       } finally {
         this.#flushing = undefined;
-        this.#flushingEvents = [];
+        this.#flushingChunks = [];
+        this.#flushingCount = 0;
         this.#flushingRollups = [];
       }
-      if (this.#flushBuffer.length >= this.#config.flushBatchEventsMax && !this.#closed) void this.flush();
+      if (this.#pendingEvents >= this.#config.flushBatchEventsMax && !this.#closed) void this.flush();
     })();
     return this.#flushing;
+  }
+
+  /** One applied request's stored events into the buffer: encoded by the store now when there are enough. */
+  #queueStored(stored: StoredEvent[]): void {
+    if (stored.length === 0) return;
+    let chunk: PendingChunk = { count: stored.length, events: stored };
+    if (stored.length >= PREPARE_EVENTS_MIN && this.#prepare !== undefined) {
+      try {
+        chunk = { count: stored.length, prepared: this.#prepare(stored) };
+      } catch {
+        // Kept as objects: the flush's write names what the store cannot take, and retries like any failure.
+      }
+    }
+    this.#flushBuffer.push(chunk);
+    this.#pendingEvents += stored.length;
+  }
+
+  /**
+   * Writes chunks in order as one store write. With a preparing store, the
+   * chunks still held as objects are encoded here, a run at a time with a
+   * turn for requests between runs.
+   */
+  async #writeChunks(chunks: readonly PendingChunk[]): Promise<void> {
+    const store = this.#events;
+    if (this.#prepare === undefined || store.writePrepared === undefined) {
+      const events: StoredEvent[] = [];
+      for (const chunk of chunks) for (const stored of chunk.events!) events.push(stored);
+      return store.writeEvents(events);
+    }
+    const prepared: PreparedEvents[] = [];
+    let run: StoredEvent[] = [];
+    const endRun = async (): Promise<void> => {
+      if (run.length === 0) return;
+      prepared.push(this.#prepare!(run));
+      run = [];
+      await yieldTurn();
+    };
+    for (const chunk of chunks) {
+      if (chunk.prepared !== undefined) {
+        await endRun();
+        prepared.push(chunk.prepared);
+        continue;
+      }
+      for (const stored of chunk.events!) run.push(stored);
+      if (run.length >= PREPARE_RUN_EVENTS_MAX) await endRun();
+    }
+    await endRun();
+    return store.writePrepared(prepared);
   }
 
   #releaseWaiters(): void {
@@ -696,7 +784,7 @@ export class ShardHost {
   /** Events and rollups produced so far, counted from start (committed + in flight + buffered). */
   #producedMark(): { events: number; rollups: number } {
     return {
-      events: this.#flushedCount + this.#flushingEvents.length + this.#flushBuffer.length,
+      events: this.#flushedCount + this.#flushingCount + this.#pendingEvents,
       rollups: this.#rollupsFlushed + this.#flushingRollups.length + this.#rollupBuffer.length,
     };
   }
@@ -833,7 +921,7 @@ export class ShardHost {
     this.#port.postMessage({
       t: 'stats',
       owners: this.#owners.size,
-      flushPendingEvents: this.#flushBuffer.length,
+      flushPendingEvents: this.#pendingEvents,
       ingestHeld: this.#held.length,
       ingestHeldTotal: { ...this.#heldTotal },
       flushFailures: this.#flushFailures,
@@ -915,11 +1003,13 @@ export class ShardHost {
 
   async #getEvent(message: GetEventMessage): Promise<ReplyValue> {
     // The store keeps the first write of an id, so the oldest pending copy is the one that will stay.
-    for (const pending of [this.#flushingEvents, this.#flushBuffer]) {
-      for (const stored of pending) {
-        if (stored.owner === message.owner && stored.event.id === message.eventId) {
-          return { state: 'pending', shard: message.shard, event: stored };
-        }
+    for (const pending of [this.#flushingChunks, this.#flushBuffer]) {
+      for (const chunk of pending) {
+        const found =
+          chunk.prepared !== undefined
+            ? this.#events.findPrepared?.(chunk.prepared, message.owner, message.eventId)
+            : chunk.events!.find((stored) => stored.owner === message.owner && stored.event.id === message.eventId);
+        if (found !== undefined) return { state: 'pending', shard: message.shard, event: found };
       }
     }
     const stored = await this.#events.getEvent(message.owner, message.eventId);
@@ -978,7 +1068,7 @@ export class ShardHost {
 
   async #drainFlushes(): Promise<void> {
     const before = this.#flushFailures;
-    while (this.#flushBuffer.length > 0 || this.#rollupBuffer.length > 0 || this.#flushing !== undefined) {
+    while (this.#pendingEvents > 0 || this.#rollupBuffer.length > 0 || this.#flushing !== undefined) {
       await this.flush();
       if (this.#flushFailures > before + 3) throw new Error('event store keeps failing; pending events could not be flushed');
     }
@@ -993,7 +1083,7 @@ export class ShardHost {
   }
 
   get flushPendingEvents(): number {
-    return this.#flushBuffer.length;
+    return this.#pendingEvents;
   }
 
   /** Ingest batches waiting now for the store or the log to catch up. */

@@ -62,6 +62,7 @@ const LOOP_MONITOR_RESOLUTION_MS = 10;
 
 const EVENT_STORE_OPERATIONS = {
   writeEvents: 'write_events',
+  writePrepared: 'write_events',
   writeRollups: 'write_rollups',
   getEvent: 'get_event',
   queryRollups: 'query_rollups',

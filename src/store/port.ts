@@ -26,8 +26,24 @@ export interface RollupQuery {
   limit: number;
 }
 
+/** Events an adapter has encoded ahead of their write (its own format); see EventStore.prepareEvents. */
+export interface PreparedEvents {
+  readonly count: number;
+}
+
 export interface EventStore {
   writeEvents(events: readonly StoredEvent[]): Promise<void>;
+  /**
+   * Optional, with writePrepared and findPrepared: encode events now and write
+   * them later. The runtime encodes a batch on its hot path, while its objects
+   * are young, and keeps only the bytes until the flush. Synchronous; throws
+   * StoreInputError where writeEvents would reject with it.
+   */
+  prepareEvents?(events: readonly StoredEvent[]): PreparedEvents;
+  /** Writes prepared events, in order, with every guarantee of writeEvents (one commit, first write wins). */
+  writePrepared?(prepared: readonly PreparedEvents[]): Promise<void>;
+  /** The first prepared copy of (owner, id), for reads of events not yet written; undefined when absent. */
+  findPrepared?(prepared: PreparedEvents, owner: string, id: string): StoredEvent | undefined;
   getEvent(owner: string, id: string): Promise<StoredEvent | undefined>;
   writeRollups(rollups: readonly Rollup[]): Promise<void>;
   queryRollups(query: RollupQuery): Promise<Rollup[]>;

@@ -10,8 +10,8 @@ import path from 'node:path';
 import { ShardHost } from '../../src/runtime/shard-host.js';
 import { LmdbEventStore } from '../../src/store/lmdb/event-store.js';
 import { LmdbSnapshotStore } from '../../src/store/lmdb/snapshot-store.js';
-import type { EventStore, SnapshotStore } from '../../src/store/port.js';
-import type { BatchReceipt } from '../../src/actors/types.js';
+import type { EventStore, PreparedEvents, SnapshotStore } from '../../src/store/port.js';
+import type { BatchReceipt, StoredEvent } from '../../src/actors/types.js';
 import type { IngestMessage, ReplyMessage } from '../../src/runtime/messages.js';
 import type { MetricsResult } from '../../src/runtime/router.js';
 import { configWith } from '../../src/server.js';
@@ -124,6 +124,8 @@ test('while the event store fails, events are held, then refused with EVT_STORE_
   await h.host.flush(); // fails, keeps the events
   const second = ingest(h, 'acme', 600);
   assert.equal((await reply(h, second)).ok, true, 'under flushPendingEventsMax still accepted');
+  // The second batch starts a flush (1,200 pending) that fails and puts its events back.
+  for (let i = 0; i < 100 && h.host.flushPendingEvents !== 1_200; i++) await new Promise((resolve) => setTimeout(resolve, 5));
   assert.equal(h.host.flushPendingEvents, 1_200);
   const refused = await reply(h, ingest(h, 'acme', 1));
   assert.equal(refused.ok, false);
@@ -136,8 +138,8 @@ test('while the event store fails, events are held, then refused with EVT_STORE_
   assert.equal((await reply(h, ingest(h, 'acme', 1))).ok, true, 'accepted again once drained');
 });
 
-/** An event store whose writes wait for `open()` and then succeed, or fail with `fail()`. */
-function gated(real: EventStore): { store: EventStore; open: () => void; fail: () => void; writes: () => number } {
+/** An event store whose writes wait for `open()` and then succeed, or fail with `fail()`; `prepared`: it also prepares events (as LMDB does). */
+function gated(real: EventStore, prepared = false): { store: EventStore; open: () => void; fail: () => void; writes: () => number } {
   const newGate = () => {
     let resolve!: () => void;
     let reject!: (err: Error) => void;
@@ -162,6 +164,17 @@ function gated(real: EventStore): { store: EventStore; open: () => void; fail: (
       },
       queryRollups: (query) => real.queryRollups(query),
       close: () => Promise.resolve(),
+      ...(prepared
+        ? {
+            prepareEvents: (events: readonly StoredEvent[]) => real.prepareEvents!(events),
+            findPrepared: (batch: PreparedEvents, owner: string, id: string) => real.findPrepared!(batch, owner, id),
+            writePrepared: async (batches: readonly PreparedEvents[]) => {
+              writes++;
+              await wait();
+              return real.writePrepared!(batches);
+            },
+          }
+        : {}),
     },
     open: () => gate.resolve(),
     fail: () => {
@@ -175,13 +188,15 @@ function gated(real: EventStore): { store: EventStore; open: () => void; fail: (
 test('a store a flush behind holds ingest, in arrival order, until it catches up (no refusal)', async (t) => {
   let store!: ReturnType<typeof gated>;
   const h = setup(t, { flushBatchEventsMax: 100, flushPendingEventsMax: 10_000 }, { events: (real) => (store = gated(real)).store });
-  // 250 pending: the ingest itself starts a flush of 100, which waits at the gate; 150 stay pending.
-  assert.equal((await reply(h, ingest(h, 'acme', 250))).ok, true);
+  // The first request starts a flush (a request's events are flushed whole), which waits at the gate.
+  assert.equal((await reply(h, ingest(h, 'acme', 150))).ok, true);
   assert.equal(store.writes(), 1);
-  // 150 pending is under FLUSH_HOLD_BATCHES (2) x 100: admitted.
+  assert.equal(h.host.flushPendingEvents, 0);
+  // 100, then 200 pending: under FLUSH_HOLD_BATCHES (2) x 100 when they arrive, so admitted.
   assert.equal((await reply(h, ingest(h, 'acme', 100))).ok, true);
-  assert.equal(h.host.flushPendingEvents, 250);
-  // 250 pending: the store is two flushes behind, so these wait.
+  assert.equal((await reply(h, ingest(h, 'acme', 100))).ok, true);
+  assert.equal(h.host.flushPendingEvents, 200);
+  // The store is two flushes behind: these wait.
   const held = [ingest(h, 'acme', 10), ingest(h, 'acme', 10), ingest(h, 'beta', 10)];
   for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
   for (const id of held) assert.equal(h.replies.has(id), false, `request ${id} is held, not answered`);
@@ -201,17 +216,18 @@ test('a store a flush behind holds ingest, in arrival order, until it catches up
 
 test('held ingest meets the hard limit when the store starts failing', async (t) => {
   let store!: ReturnType<typeof gated>;
-  const h = setup(t, { flushBatchEventsMax: 100, flushPendingEventsMax: 255 }, { events: (real) => (store = gated(real)).store });
-  assert.equal((await reply(h, ingest(h, 'acme', 250))).ok, true);
+  const h = setup(t, { flushBatchEventsMax: 100, flushPendingEventsMax: 205 }, { events: (real) => (store = gated(real)).store });
+  assert.equal((await reply(h, ingest(h, 'acme', 150))).ok, true);
+  assert.equal((await reply(h, ingest(h, 'acme', 100))).ok, true);
   assert.equal((await reply(h, ingest(h, 'acme', 100))).ok, true);
   const held = [ingest(h, 'acme', 10), ingest(h, 'acme', 10)];
   for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
   assert.equal(h.host.ingestHeld, 2);
-  // The flush fails: its 100 events go back, the retry takes them again (250 pending), and the store
-  // is failing, so nothing waits for it any more: the held batches meet flushPendingEventsMax (255).
+  // The flush fails: its 150 events go back, the retry takes them again (200 pending), and the store
+  // is failing, so nothing waits for it any more: the held batches meet flushPendingEventsMax (205).
   store.fail();
   const first = await reply(h, held[0]!);
-  assert.equal(first.ok, true, '250 pending is under flushPendingEventsMax');
+  assert.equal(first.ok, true, '200 pending is under flushPendingEventsMax');
   const second = await reply(h, held[1]!);
   assert.equal(second.ok, false);
   assert.equal(second.error?.code, 'EVT_STORE_BACKLOG');
@@ -223,7 +239,8 @@ test('held ingest meets the hard limit when the store starts failing', async (t)
 test('ingest held at close is applied before the last flush', async (t) => {
   let store!: ReturnType<typeof gated>;
   const h = setup(t, { flushBatchEventsMax: 100, flushPendingEventsMax: 10_000 }, { events: (real) => (store = gated(real)).store });
-  assert.equal((await reply(h, ingest(h, 'acme', 250))).ok, true);
+  assert.equal((await reply(h, ingest(h, 'acme', 150))).ok, true);
+  assert.equal((await reply(h, ingest(h, 'acme', 100))).ok, true);
   assert.equal((await reply(h, ingest(h, 'acme', 100))).ok, true);
   const held = ingest(h, 'acme', 10);
   for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
@@ -233,6 +250,48 @@ test('ingest held at close is applied before the last flush', async (t) => {
   store.open();
   await closing;
   assert.equal((await h.events.getEvent('acme', `acme-${held}-9`))?.status, 'accepted', 'and written by the close');
+});
+
+async function getEvent(h: Harness, owner: string, eventId: string): Promise<{ state: string } | null> {
+  const id = nextId++;
+  h.host.handle({ t: 'getEvent', id, shard: 3, owner, eventId });
+  const answer = await reply(h, id);
+  assert.ok(answer.ok, JSON.stringify(answer.error));
+  return answer.value as { state: string } | null;
+}
+
+test('large requests wait for the store encoded, small ones as objects; both are read while pending and written in one flush', async (t) => {
+  const h = setup(t);
+  const big = ingest(h, 'acme', 100); // >= PREPARE_EVENTS_MIN: encoded by the store at apply
+  const small = ingest(h, 'acme', 5);
+  const other = ingest(h, 'beta', 70);
+  for (const id of [big, small, other]) assert.equal((await reply(h, id)).ok, true);
+  assert.equal(h.host.flushPendingEvents, 175);
+  assert.equal((await getEvent(h, 'acme', `acme-${big}-63`))?.state, 'pending');
+  assert.equal((await getEvent(h, 'acme', `acme-${small}-4`))?.state, 'pending');
+  assert.equal((await getEvent(h, 'beta', `beta-${other}-0`))?.state, 'pending');
+  assert.equal(await getEvent(h, 'beta', `acme-${big}-0`), null, 'an id of another owner is not found');
+  await h.host.flush();
+  assert.equal(h.host.flushPendingEvents, 0);
+  for (const [owner, id, n] of [['acme', big, 100], ['acme', small, 5], ['beta', other, 70]] as const) {
+    for (let i = 0; i < n; i++) assert.equal((await h.events.getEvent(owner, `${owner}-${id}-${i}`))?.status, 'accepted', `${owner}-${id}-${i}`);
+    assert.equal((await getEvent(h, owner, `${owner}-${id}-0`))?.state, 'stored');
+  }
+});
+
+test('a durable answer (no log) waits for the flush that holds its own events, not the one in flight when it came', async (t) => {
+  let store!: ReturnType<typeof gated>;
+  const h = setup(t, { flushBatchEventsMax: 100, flushPendingEventsMax: 10_000 }, { events: (real) => (store = gated(real, true)).store });
+  assert.equal((await reply(h, ingest(h, 'acme', 150))).ok, true);
+  assert.equal(store.writes(), 1, 'a flush of 150 waits at the gate');
+  const durable = ingest(h, 'acme', 10, { ack: 'durable' });
+  for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+  store.open();
+  for (let i = 0; i < 50 && h.host.flushPendingEvents > 0 && store.writes() === 1; i++) await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(h.replies.has(durable), false, 'the flush in flight did not hold its events');
+  await h.host.flush();
+  assert.equal((await reply(h, durable)).ok, true);
+  assert.equal((await h.events.getEvent('acme', `acme-${durable}-9`))?.status, 'accepted');
 });
 
 test('a failing snapshot store is counted, and an owner it could not save stays in memory', async (t) => {

@@ -251,3 +251,43 @@ void test('a worker thread opens the path the main thread holds open, and each r
   assert.equal((await events.getEvent('acme', 'from-worker'))?.event.id, 'from-worker');
   await events.close();
 });
+
+void test('prepared events: written in order with writeEvents, first write wins across both, found while pending', async () => {
+  const dir = await tempDir();
+  const store = new LmdbEventStore({ path: dir });
+  try {
+    const first = Array.from({ length: 600 }, (_, i) => storedEvent(i % 2 === 0 ? 'acme' : 'beta', `e-${i}`, { status: 'accepted' }));
+    const prepared = store.prepareEvents(first);
+    assert.equal(prepared.count, 600);
+    // Found before it is written: the first copy, for its own owner only.
+    assert.deepEqual(store.findPrepared(prepared, 'acme', 'e-598'), first[598]);
+    assert.equal(store.findPrepared(prepared, 'beta', 'e-598'), undefined);
+    assert.equal(store.findPrepared(prepared, 'acme', 'e-9999'), undefined);
+    assert.equal(await store.getEvent('acme', 'e-0'), undefined, 'not written by preparing');
+    // A later copy of e-0 (late) prepared after the first: the first write wins.
+    const later = store.prepareEvents([storedEvent('acme', 'e-0', { status: 'late' })]);
+    await store.writePrepared([prepared, later]);
+    assert.equal((await store.getEvent('acme', 'e-0'))?.status, 'accepted');
+    for (let i = 0; i < 600; i++) assert.deepEqual(await store.getEvent(i % 2 === 0 ? 'acme' : 'beta', `e-${i}`), first[i]);
+    // And a plain writeEvents afterwards adds a later copy that getEvent does not return.
+    await store.writeEvents([storedEvent('acme', 'e-2', { status: 'late' })]);
+    assert.equal((await store.getEvent('acme', 'e-2'))?.status, 'accepted');
+  } finally {
+    await store.close();
+  }
+});
+
+void test('prepareEvents refuses what writeEvents refuses, and writePrepared only what this store prepared', async () => {
+  const dir = await tempDir();
+  const store = new LmdbEventStore({ path: dir });
+  try {
+    assert.throws(
+      () => store.prepareEvents([storedEvent('acme', 'ok'), storedEvent('acme', '')]),
+      (error: unknown) => (error as { code?: unknown; field?: unknown }).code === 'EVT_STORE_INPUT' && (error as { field?: unknown }).field === '1/event/id',
+    );
+    assert.throws(() => store.prepareEvents([storedEvent('x'.repeat(65), 'a')]), (error: unknown) => (error as { code?: unknown }).code === 'EVT_STORE_INPUT');
+    await rejectsWithCode(store.writePrepared([{ count: 1 }]), 'EVT_STORE_INPUT');
+  } finally {
+    await store.close();
+  }
+});

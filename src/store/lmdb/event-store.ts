@@ -49,7 +49,7 @@
 import { randomBytes } from 'node:crypto';
 import { Packr } from 'msgpackr';
 import { RESOLUTIONS, type StoredEvent } from '../../actors/types.js';
-import type { EventStore, Rollup, RollupQuery } from '../port.js';
+import type { EventStore, PreparedEvents, Rollup, RollupQuery } from '../port.js';
 import { StoreClosedError, StoreCorruptError, StoreInputError, StoreReadError, StoreWriteError } from '../errors.js';
 import { acquireLmdbEnv, DB_NAMES, releaseLmdbEnv, type LmdbEnv, type LmdbEnvOptions } from './env.js';
 import { readRollup, readStoredEvent, settle, storableWindow } from './codec.js';
@@ -118,6 +118,64 @@ function sortedByIdHash(
   return { group, ids };
 }
 
+/** One packed bucket, waiting for its write: the owner entry's key parts and both values. */
+interface PackedBucket {
+  readonly owner: string;
+  readonly seq: number;
+  readonly bytes: Buffer;
+  readonly ids: Buffer;
+}
+
+/** What prepareEvents hands out: an owner's events packed into buckets, seq numbers drawn in order. */
+interface LmdbPrepared extends PreparedEvents {
+  readonly lmdbBuckets: readonly PackedBucket[];
+}
+
+function isLmdbPrepared(prepared: PreparedEvents): prepared is LmdbPrepared {
+  return Array.isArray((prepared as Partial<LmdbPrepared>).lmdbBuckets);
+}
+
+/** Checks every event's owner and id (StoreInputError names the first at fault) and groups their places by owner, in order. */
+function groupByOwner(events: readonly StoredEvent[]): Map<string, number[]> {
+  const byOwner = new Map<string, number[]>();
+  for (let i = 0; i < events.length; i++) {
+    const stored = events[i]!;
+    checkOwner(stored.owner, `${i}/owner`);
+    const id = stored.event?.id;
+    if (typeof id !== 'string' || id.length === 0 || id.length > EVENT_ID_CHARS_MAX) {
+      throw new StoreInputError(`event id must be a string of 1..${EVENT_ID_CHARS_MAX} characters`, `${i}/event/id`);
+    }
+    const indexes = byOwner.get(stored.owner);
+    if (indexes === undefined) byOwner.set(stored.owner, [i]);
+    else indexes.push(i);
+  }
+  return byOwner;
+}
+
+/** Events [start, end) of `indexes` (one owner's) as one bucket. */
+function packBucket(owner: string, events: readonly StoredEvent[], indexes: readonly number[], start: number, end: number): PackedBucket {
+  const { group, ids } = sortedByIdHash(events, indexes, start, end);
+  let bytes: Buffer;
+  try {
+    bytes = BUCKET_PACKR.pack(group);
+  } catch (cause) {
+    throw new StoreInputError(`events of owner "${owner}" cannot be encoded: ${String(cause)}`, `${indexes[start]!}/event`);
+  }
+  return { owner, seq: nextBucketSeq(), bytes, ids };
+}
+
+/** Lower bound of `hash` in an id list's ascending hashes; count when every hash is below it. */
+function lowerBound(list: DataView, count: number, hash: number): number {
+  let lo = 0;
+  let hi = count;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (list.getUint32(ID_LIST_HEADER_BYTES + 4 * mid, true) < hash) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 /** Throws StoreInputError for the first key part that cannot be stored; runs before any write. */
 export function checkOwner(owner: unknown, field: string): void {
   if (typeof owner !== 'string' || owner.length === 0 || owner.length > OWNER_CHARS_MAX) {
@@ -144,20 +202,8 @@ export class LmdbEventStore implements EventStore {
   async writeEvents(events: readonly StoredEvent[]): Promise<void> {
     this.#open('writeEvents');
     if (events.length === 0) return;
-    const byOwner = new Map<string, number[]>();
-    for (let i = 0; i < events.length; i++) {
-      const stored = events[i]!;
-      checkOwner(stored.owner, `${i}/owner`);
-      const id = stored.event?.id;
-      if (typeof id !== 'string' || id.length === 0 || id.length > EVENT_ID_CHARS_MAX) {
-        throw new StoreInputError(`event id must be a string of 1..${EVENT_ID_CHARS_MAX} characters`, `${i}/event/id`);
-      }
-      const indexes = byOwner.get(stored.owner);
-      if (indexes === undefined) byOwner.set(stored.owner, [i]);
-      else indexes.push(i);
-    }
-    const writtenAtMs = Date.now();
-    const packed: Array<{ owner: string; seq: number; bytes: Buffer; ids: Buffer }> = [];
+    const byOwner = groupByOwner(events);
+    const packed: PackedBucket[] = [];
     let packedSinceYield = 0;
     for (const [owner, indexes] of byOwner) {
       for (let start = 0; start < indexes.length; start += EVENTS_PER_BUCKET_MAX) {
@@ -166,28 +212,71 @@ export class LmdbEventStore implements EventStore {
           await yieldTurn();
         }
         const end = Math.min(indexes.length, start + EVENTS_PER_BUCKET_MAX);
-        const { group, ids } = sortedByIdHash(events, indexes, start, end);
-        let bytes: Buffer;
-        try {
-          bytes = BUCKET_PACKR.pack(group);
-        } catch (cause) {
-          throw new StoreInputError(`events of owner "${owner}" cannot be encoded: ${String(cause)}`, `${indexes[start]!}/event`);
-        }
-        packed.push({ owner, seq: nextBucketSeq(), bytes, ids });
+        packed.push(packBucket(owner, events, indexes, start, end));
         packedSinceYield += end - start;
       }
     }
+    await this.#putBuckets([packed], 'writeEvents');
+  }
+
+  /** Packs now (no yield: meant for one request's events), for writePrepared later. */
+  prepareEvents(events: readonly StoredEvent[]): PreparedEvents {
+    this.#open('prepareEvents');
+    const byOwner = groupByOwner(events);
+    const lmdbBuckets: PackedBucket[] = [];
+    for (const [owner, indexes] of byOwner) {
+      for (let start = 0; start < indexes.length; start += EVENTS_PER_BUCKET_MAX) {
+        lmdbBuckets.push(packBucket(owner, events, indexes, start, Math.min(indexes.length, start + EVENTS_PER_BUCKET_MAX)));
+      }
+    }
+    const prepared: LmdbPrepared = { count: events.length, lmdbBuckets };
+    return prepared;
+  }
+
+  async writePrepared(prepared: readonly PreparedEvents[]): Promise<void> {
+    this.#open('writePrepared');
+    const lists: Array<readonly PackedBucket[]> = [];
+    for (let i = 0; i < prepared.length; i++) {
+      const one = prepared[i]!;
+      if (!isLmdbPrepared(one)) throw new StoreInputError('not prepared by this store (prepareEvents)', `${i}`);
+      lists.push(one.lmdbBuckets);
+    }
+    await this.#putBuckets(lists, 'writePrepared');
+  }
+
+  findPrepared(prepared: PreparedEvents, owner: string, id: string): StoredEvent | undefined {
+    if (!isLmdbPrepared(prepared)) return undefined;
+    const hash = hash32(id);
+    for (const bucket of prepared.lmdbBuckets) {
+      if (bucket.owner !== owner) continue;
+      const list = new DataView(bucket.ids.buffer, bucket.ids.byteOffset, bucket.ids.byteLength);
+      const count = list.getUint32(4, true);
+      const lo = lowerBound(list, count, hash);
+      if (lo === count || list.getUint32(ID_LIST_HEADER_BYTES + 4 * lo, true) !== hash) continue;
+      const events = BUCKET_PACKR.unpack(bucket.bytes) as StoredEvent[];
+      for (let p = lo; p < count && list.getUint32(ID_LIST_HEADER_BYTES + 4 * p, true) === hash; p++) {
+        if (events[p]?.event.id === id) return events[p];
+      }
+    }
+    return undefined;
+  }
+
+  /** One child transaction: every bucket and its owner entry, in order. */
+  async #putBuckets(lists: ReadonlyArray<readonly PackedBucket[]>, operation: string): Promise<void> {
+    const writtenAtMs = Date.now();
     const buckets = this.#buckets;
-    const lists = this.#byOwner;
+    const byOwner = this.#byOwner;
     try {
-      await lists.childTransaction(() => {
-        for (const bucket of packed) {
-          void buckets.put([BUCKET_TAG, bucket.seq], bucket.bytes);
-          void lists.put([bucket.owner, writtenAtMs, BUCKET_TAG, bucket.seq], bucket.ids);
+      await byOwner.childTransaction(() => {
+        for (const packed of lists) {
+          for (const bucket of packed) {
+            void buckets.put([BUCKET_TAG, bucket.seq], bucket.bytes);
+            void byOwner.put([bucket.owner, writtenAtMs, BUCKET_TAG, bucket.seq], bucket.ids);
+          }
         }
       });
     } catch (cause) {
-      throw new StoreWriteError('writeEvents', { cause });
+      throw new StoreWriteError(operation, { cause });
     }
   }
 
@@ -217,14 +306,8 @@ export class LmdbEventStore implements EventStore {
       const list = new DataView(value.buffer, value.byteOffset, value.byteLength);
       const count = list.getUint32(4, true);
       if (value.length !== ID_LIST_HEADER_BYTES + 4 * count) throw new StoreCorruptError('event id list has the wrong length', 'event');
-      // Lower bound of hash in the ascending list: equal hashes sit next to each other, first copy first.
-      let lo = 0;
-      let hi = count;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        if (list.getUint32(ID_LIST_HEADER_BYTES + 4 * mid, true) < hash) lo = mid + 1;
-        else hi = mid;
-      }
+      // Equal hashes sit next to each other, first copy first.
+      const lo = lowerBound(list, count, hash);
       if (lo === count || list.getUint32(ID_LIST_HEADER_BYTES + 4 * lo, true) !== hash) continue;
       const at = key as unknown[];
       const events = this.#bucket(at[2], at[3]);
