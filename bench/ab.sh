@@ -40,23 +40,7 @@ trap cleanup EXIT
 mkdir -p "$OUT"
 
 # One data directory with a key per owner, copied for every server.
-node --input-type=module -e "
-  import { writeFileSync } from 'node:fs';
-  const { openKeyStore } = await import('$ROOT/dist/src/store/open.js');
-  const { createKey, loadOrCreateServerSecret } = await import('$ROOT/dist/src/auth/keys.js');
-  const dir = '$WORK/template';
-  const store = await openKeyStore({ dataDir: dir });
-  const secret = await loadOrCreateServerSecret(dir);
-  const keys = {};
-  // 500 at a time: lmdb commits an event turn's puts together (100K owners in seconds, not minutes).
-  for (let i = 0; i < $OWNERS; i += 500) {
-    const owners = Array.from({ length: Math.min(500, $OWNERS - i) }, (_, j) => 'owner-' + (i + j));
-    const created = await Promise.all(owners.map((owner) => createKey(store, secret, { owner, scopes: ['ingest', 'read'], nowMs: Date.now() })));
-    owners.forEach((owner, j) => (keys[owner] = created[j].key));
-  }
-  await store.close();
-  writeFileSync('$WORK/keys.json', JSON.stringify(keys));
-"
+node "$ROOT/dist/bench/keys-template.js" "$WORK/template" $OWNERS "$WORK/keys.json"
 
 cpu_seconds() { # utime + stime of a process (all its threads), seconds
   awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/$1/stat"

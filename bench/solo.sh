@@ -34,18 +34,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-node --input-type=module -e "
-  import { writeFileSync } from 'node:fs';
-  const { openKeyStore } = await import('$ROOT/dist/src/store/open.js');
-  const { createKey, loadOrCreateServerSecret } = await import('$ROOT/dist/src/auth/keys.js');
-  const dir = '$WORK/template';
-  const store = await openKeyStore({ dataDir: dir });
-  const secret = await loadOrCreateServerSecret(dir);
-  const owners = Array.from({ length: 100 }, (_, i) => 'owner-' + i);
-  const created = await Promise.all(owners.map((owner) => createKey(store, secret, { owner, scopes: ['ingest', 'read'], nowMs: Date.now() })));
-  await store.close();
-  writeFileSync('$WORK/keys.json', JSON.stringify(Object.fromEntries(owners.map((owner, i) => [owner, created[i].key]))));
-"
+node "$ROOT/dist/bench/keys-template.js" "$WORK/template" 100 "$WORK/keys.json"
 
 cpu_seconds() { awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/$1/stat"; }
 

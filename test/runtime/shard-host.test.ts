@@ -214,15 +214,23 @@ test('a store a flush behind holds ingest, in arrival order, until it catches up
   assert.equal((await h.events.getEvent('acme', `acme-${held[1]!}-9`))?.status, 'accepted');
 });
 
-test('held ingest meets the hard limit when the store starts failing', async (t) => {
+/**
+ * A host with flushBatchEventsMax 100 behind a gated store, brought to the
+ * point where ingest is held: a flush of 150 waits at the gate and 200 more
+ * are pending; then `count` batches of 10 are sent and wait.
+ */
+async function backlogged(t: TestContext, flushPendingEventsMax: number, count: number): Promise<{ h: Harness; store: ReturnType<typeof gated>; held: number[] }> {
   let store!: ReturnType<typeof gated>;
-  const h = setup(t, { flushBatchEventsMax: 100, flushPendingEventsMax: 205 }, { events: (real) => (store = gated(real)).store });
-  assert.equal((await reply(h, ingest(h, 'acme', 150))).ok, true);
-  assert.equal((await reply(h, ingest(h, 'acme', 100))).ok, true);
-  assert.equal((await reply(h, ingest(h, 'acme', 100))).ok, true);
-  const held = [ingest(h, 'acme', 10), ingest(h, 'acme', 10)];
+  const h = setup(t, { flushBatchEventsMax: 100, flushPendingEventsMax }, { events: (real) => (store = gated(real)).store });
+  for (const n of [150, 100, 100]) assert.equal((await reply(h, ingest(h, 'acme', n))).ok, true);
+  const held = Array.from({ length: count }, () => ingest(h, 'acme', 10));
   for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
-  assert.equal(h.host.ingestHeld, 2);
+  assert.equal(h.host.ingestHeld, count);
+  return { h, store, held };
+}
+
+test('held ingest meets the hard limit when the store starts failing', async (t) => {
+  const { h, store, held } = await backlogged(t, 205, 2);
   // The flush fails: its 150 events go back, the retry takes them again (200 pending), and the store
   // is failing, so nothing waits for it any more: the held batches meet flushPendingEventsMax (205).
   store.fail();
@@ -237,19 +245,13 @@ test('held ingest meets the hard limit when the store starts failing', async (t)
 });
 
 test('ingest held at close is applied before the last flush', async (t) => {
-  let store!: ReturnType<typeof gated>;
-  const h = setup(t, { flushBatchEventsMax: 100, flushPendingEventsMax: 10_000 }, { events: (real) => (store = gated(real)).store });
-  assert.equal((await reply(h, ingest(h, 'acme', 150))).ok, true);
-  assert.equal((await reply(h, ingest(h, 'acme', 100))).ok, true);
-  assert.equal((await reply(h, ingest(h, 'acme', 100))).ok, true);
-  const held = ingest(h, 'acme', 10);
-  for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
-  assert.equal(h.host.ingestHeld, 1);
+  const { h, store, held } = await backlogged(t, 10_000, 1);
+  const id = held[0]!;
   const closing = h.host.close();
-  assert.equal((await reply(h, held)).ok, true, 'answered as the close begins');
+  assert.equal((await reply(h, id)).ok, true, 'answered as the close begins');
   store.open();
   await closing;
-  assert.equal((await h.events.getEvent('acme', `acme-${held}-9`))?.status, 'accepted', 'and written by the close');
+  assert.equal((await h.events.getEvent('acme', `acme-${id}-9`))?.status, 'accepted', 'and written by the close');
 });
 
 async function getEvent(h: Harness, owner: string, eventId: string): Promise<{ state: string } | null> {
