@@ -284,12 +284,19 @@ test('large requests wait for the store encoded, small ones as objects; both are
 test('a durable answer (no log) waits for the flush that holds its own events, not the one in flight when it came', async (t) => {
   let store!: ReturnType<typeof gated>;
   const h = setup(t, { flushBatchEventsMax: 100, flushPendingEventsMax: 10_000 }, { events: (real) => (store = gated(real, true)).store });
-  assert.equal((await reply(h, ingest(h, 'acme', 150))).ok, true);
+  const first = ingest(h, 'acme', 150);
+  assert.equal((await reply(h, first)).ok, true);
   assert.equal(store.writes(), 1, 'a flush of 150 waits at the gate');
   const durable = ingest(h, 'acme', 10, { ack: 'durable' });
   for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(h.host.flushPendingEvents, 10);
   store.open();
-  for (let i = 0; i < 50 && h.host.flushPendingEvents > 0 && store.writes() === 1; i++) await new Promise((resolve) => setImmediate(resolve));
+  // The flush in flight commits; its continuation (which releases durable answers) runs right after.
+  for (let i = 0; i < 400 && (await h.events.getEvent('acme', `acme-${first}-149`)) === undefined; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(store.writes(), 1, 'no second flush started (10 pending is under flushBatchEventsMax)');
   assert.equal(h.replies.has(durable), false, 'the flush in flight did not hold its events');
   await h.host.flush();
   assert.equal((await reply(h, durable)).ok, true);
