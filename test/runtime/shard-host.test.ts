@@ -7,7 +7,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { ShardHost } from '../../src/runtime/shard-host.js';
+import { FLUSH_ROLLUPS_MAX, ShardHost } from '../../src/runtime/shard-host.js';
 import { LmdbEventStore } from '../../src/store/lmdb/event-store.js';
 import { LmdbSnapshotStore } from '../../src/store/lmdb/snapshot-store.js';
 import type { EventStore, PreparedEvents, SnapshotStore } from '../../src/store/port.js';
@@ -27,7 +27,12 @@ interface Harness {
   snapshots: SnapshotStore;
 }
 
-function setup(t: TestContext, overrides: Record<string, unknown> = {}, wrap?: { events?: (s: EventStore) => EventStore; snapshots?: (s: SnapshotStore) => SnapshotStore }): Harness {
+function setup(
+  t: TestContext,
+  overrides: Record<string, unknown> = {},
+  wrap?: { events?: (s: EventStore) => EventStore; snapshots?: (s: SnapshotStore) => SnapshotStore },
+  hostOptions: { closeSliceMs?: number } = {},
+): Harness {
   const dir = tempDir(t);
   const lmdb = { path: path.join(dir, 'lmdb'), noSync: true };
   const realEvents = new LmdbEventStore(lmdb);
@@ -51,6 +56,7 @@ function setup(t: TestContext, overrides: Record<string, unknown> = {}, wrap?: {
       },
     },
     now: () => clock.nowMs,
+    ...hostOptions,
   });
   return { host, clock, replies, events, snapshots };
 }
@@ -303,6 +309,40 @@ test('a durable answer (no log) waits for the flush that holds its own events, n
   assert.equal((await h.events.getEvent('acme', `acme-${durable}-9`))?.status, 'accepted');
 });
 
+test('a close pass over many owners takes turns with requests, and its rollups are flushed FLUSH_ROLLUPS_MAX at a time', async (t) => {
+  const rollupWrites: number[] = [];
+  const h = setup(
+    t,
+    {},
+    {
+      events: (real) => ({
+        writeEvents: (events) => real.writeEvents(events),
+        getEvent: (owner, id) => real.getEvent(owner, id),
+        writeRollups: (rollups) => {
+          rollupWrites.push(rollups.length);
+          return real.writeRollups(rollups);
+        },
+        queryRollups: (query) => real.queryRollups(query),
+        close: () => Promise.resolve(),
+      }),
+    },
+    { closeSliceMs: 0 },
+  );
+  const owners = Array.from({ length: 300 }, (_, i) => `o${i}`);
+  for (const owner of owners) assert.equal((await reply(h, ingest(h, owner, 1))).ok, true);
+  await h.host.flush();
+  h.clock.nowMs += 86_400_000 + 3_600_000; // past the end of every window (the day's too) and the allowed lateness
+  const pass = h.host.closeTick();
+  let during = -1;
+  setImmediate(() => (during = ingest(h, 'o0', 1))); // runs at the pass's first turn for requests
+  await pass;
+  assert.ok(during > 0 && h.replies.get(during)?.ok === true, 'a request was applied in the middle of the pass');
+  while (rollupWrites.reduce((a, b) => a + b, 0) < 1_200) await h.host.flush();
+  assert.ok(rollupWrites.every((n) => n <= FLUSH_ROLLUPS_MAX), `rollup writes of ${rollupWrites.join(', ')}`);
+  assert.ok(rollupWrites.length >= 2);
+  for (const owner of ['o1', 'o150', 'o299']) assert.equal(await total(h, owner), 1, `${owner}: its closed windows read back from the store`);
+});
+
 test('a failing snapshot store is counted, and an owner it could not save stays in memory', async (t) => {
   let failing = true;
   const h = setup(t, {}, {
@@ -350,7 +390,7 @@ test('a window closed while the store cannot take its rollup is still read until
   });
   assert.equal((await reply(h, ingest(h, 'acme', 5))).ok, true);
   h.clock.nowMs += 3_600_000 + 10_000; // past the 1-h window's end and the allowed lateness
-  h.host.closeTick();
+  await h.host.closeTick();
   await h.host.flush(); // fails: the closed windows wait in the worker
   assert.equal(await total(h, 'acme'), 5, 'neither in memory nor in the store, yet still read');
   failing = false;
