@@ -267,6 +267,11 @@ export class OwnerActor {
     }
   }
 
+  /** Whether closeDue(nowMs) would close a window; no side effects (closeDue also advances the clock). */
+  hasDue(nowMs: number): boolean {
+    return Math.max(nowMs, this.clockMs) >= this.nextCloseMs;
+  }
+
   /**
    * Removes and returns (open = false) every window whose end + allowedLatenessMs <= nowMs,
    * finest resolution first, oldest first per resolution; each rolls up into its coarser window.

@@ -704,6 +704,8 @@ export class ShardHost {
           if (this.#owners.get(owner) !== resident) continue;
         }
       }
+      // Most owners have nothing due: skip them without a call that allocates (a pass over 40K owners took 20-30 ms).
+      if (!resident.actor.hasDue(nowMs)) continue;
       const closed = resident.actor.closeDue(nowMs);
       if (closed.length > 0) {
         this.#queueRollups(owner, closed);

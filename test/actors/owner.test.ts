@@ -179,8 +179,11 @@ void test('the names bound folds into ~other and is counted on the actor, also w
 void test('closeDue closes exactly the windows whose end + lateness has passed; they never reopen', () => {
   const actor = new OwnerActor('o', OPTIONS, T);
   apply(actor, [event(T), event(T + 1_000)], T + 1_000);
+  assert.equal(actor.hasDue(T + 1_000 + 4_999), false);
   assert.deepEqual(actor.closeDue(T + 1_000 + 4_999), []);
+  assert.equal(actor.hasDue(T + 1_000 + 5_000), true, 'hasDue agrees with closeDue');
   const closed = actor.closeDue(T + 1_000 + 5_000);
+  assert.equal(actor.hasDue(T + 1_000 + 5_000), false, 'nothing due right after');
   assert.deepEqual(closed.map((w) => [w.resolution, w.startMs - T, w.open, w.total]), [['1s', 0, false, 1]]);
   assert.equal(actor.window('1s', T), undefined);
   assert.equal(actor.openWindows('1s').length, 1);
