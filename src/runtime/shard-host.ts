@@ -438,7 +438,8 @@ export class ShardHost {
 
   #ingest(message: IngestMessage, started: number): void {
     // Behind someone held, or behind a store or log that is catching up: wait in line.
-    if (this.#held.length > 0 || this.#holdFor() !== undefined) {
+    // (#holdReason, not #holdFor: only the release loop waits, and it catches what it waits on.)
+    if (this.#held.length > 0 || this.#holdReason() !== undefined) {
       this.#held.push({ message, started });
       this.#heldTotal[this.#holdReason() ?? this.#lastHoldReason]++;
       void this.#releaseHeld();
