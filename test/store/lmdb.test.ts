@@ -183,6 +183,31 @@ void test('a data dir written with the per-event index is still read, and its co
   await releaseLmdbEnv(env);
 });
 
+void test('buckets in both formats are read: the fixed layout, and msgpack (events of another shape, data written before it)', async () => {
+  const dir = await tempDir();
+  const events = new LmdbEventStore({ path: dir });
+  const plain = [storedEvent('acme', 'c-1'), storedEvent('acme', 'c-2', { status: 'too_late' })];
+  // One owner on two shards cannot be a fixed-layout bucket (the layout holds one shard): msgpack.
+  const odd = [storedEvent('acme', 'm-1', { shard: 1 }), storedEvent('acme', 'm-2', { shard: 2 })];
+  await events.writeEvents(plain);
+  await events.writeEvents(odd);
+  // Written before the codec: a msgpack bucket and its owner entry, as that version wrote them.
+  const env = acquireLmdbEnv({ path: dir });
+  const before = storedEvent('acme', 'old-1', { status: 'late' });
+  const ids = Buffer.alloc(12);
+  ids.writeUInt32LE(1, 0);
+  ids.writeUInt32LE(1, 4);
+  ids.writeUInt32LE(hash32('old-1'), 8);
+  await env.db(DB_NAMES.eventBuckets).put([5, 1], new Packr({ useRecords: true, moreTypes: false }).pack([before]));
+  await env.db(DB_NAMES.eventsByOwner).put(['acme', 1, 5, 1], ids);
+  const firstBytes = [...env.db(DB_NAMES.eventBuckets).getRange({})].map(({ value }) => (value as Uint8Array)[0]);
+  assert.equal(firstBytes.filter((b) => b === 0xc1).length, 1, 'one bucket in the fixed layout');
+  assert.equal(firstBytes.length, 3);
+  for (const e of [...plain, ...odd, before]) assert.deepEqual(await events.getEvent('acme', e.event.id), e, e.event.id);
+  await events.close();
+  await releaseLmdbEnv(env);
+});
+
 void test('owner bucket lists: owners that prefix each other stay apart; ids whose hashes collide are both found', async () => {
   const dir = await tempDir();
   const events = new LmdbEventStore({ path: dir });

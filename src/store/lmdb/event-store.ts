@@ -2,7 +2,8 @@
  * EventStore over LMDB.
  *
  * Layout (see env.ts): an owner's events in buckets of up to
- * EVENTS_PER_BUCKET_MAX under [bucketTag, bucketSeq], each packed once, and
+ * EVENTS_PER_BUCKET_MAX under [bucketTag, bucketSeq], each packed once (in
+ * the fixed layout of bucket-codec.ts; msgpack before it, still read), and
  * per bucket one entry [owner, writtenAtMs, bucketTag, bucketSeq] -> the
  * 32-bit hashes of its ids, sorted (the bucket's events are stored in that
  * order); rollups under [owner, resolution, startMs].
@@ -54,6 +55,7 @@ import { StoreClosedError, StoreCorruptError, StoreInputError, StoreReadError, S
 import { acquireLmdbEnv, DB_NAMES, releaseLmdbEnv, type LmdbEnv, type LmdbEnvOptions } from './env.js';
 import { readRollup, readStoredEvent, settle, storableWindow } from './codec.js';
 import { hash32 } from '../../actors/hash.js';
+import { decodeBucket, encodeBucket, isCodecBucket } from './bucket-codec.js';
 import type { Database } from 'lmdb';
 
 /**
@@ -79,11 +81,16 @@ const WRITTEN_AT_END = Number.MAX_SAFE_INTEGER;
 const BUCKET_TAG = randomBytes(6).readUIntBE(0, 6);
 let bucketSeq = 0;
 /**
- * Packs a bucket with msgpack records: the record shape is written once per
- * bucket (no structures shared across records in the store, so any thread and
- * any later process decodes a bucket on its own).
+ * Packs a bucket with msgpack records when its events do not have the shape
+ * bucket-codec.ts writes (and read buckets of versions before it): the record
+ * shape is written once per bucket (no structures shared across records in
+ * the store, so any thread and any later process decodes a bucket on its own).
  */
 const BUCKET_PACKR = new Packr({ useRecords: true, moreTypes: false });
+/** A bucket in either format: the fixed layout (bucket-codec.ts) or msgpack (earlier versions, and events of another shape). */
+function unpackBucket(bytes: Uint8Array): unknown {
+  return isCodecBucket(bytes) ? decodeBucket(bytes) : BUCKET_PACKR.unpack(bytes);
+}
 const yieldTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 function nextBucketSeq(): number {
   return bucketSeq++;
@@ -157,7 +164,7 @@ function packBucket(owner: string, events: readonly StoredEvent[], indexes: read
   const { group, ids } = sortedByIdHash(events, indexes, start, end);
   let bytes: Buffer;
   try {
-    bytes = BUCKET_PACKR.pack(group);
+    bytes = encodeBucket(group) ?? BUCKET_PACKR.pack(group);
   } catch (cause) {
     throw new StoreInputError(`events of owner "${owner}" cannot be encoded: ${String(cause)}`, `${indexes[start]!}/event`);
   }
@@ -253,7 +260,7 @@ export class LmdbEventStore implements EventStore {
       const count = list.getUint32(4, true);
       const lo = lowerBound(list, count, hash);
       if (lo === count || list.getUint32(ID_LIST_HEADER_BYTES + 4 * lo, true) !== hash) continue;
-      const events = BUCKET_PACKR.unpack(bucket.bytes) as StoredEvent[];
+      const events = unpackBucket(bucket.bytes) as StoredEvent[];
       for (let p = lo; p < count && list.getUint32(ID_LIST_HEADER_BYTES + 4 * p, true) === hash; p++) {
         if (events[p]?.event.id === id) return events[p];
       }
@@ -333,8 +340,9 @@ export class LmdbEventStore implements EventStore {
     if (!(bucket instanceof Uint8Array)) throw new StoreCorruptError('event bucket is missing', 'event');
     let events: unknown;
     try {
-      events = BUCKET_PACKR.unpack(bucket);
-    } catch {
+      events = unpackBucket(bucket);
+    } catch (cause) {
+      if (cause instanceof StoreCorruptError) throw cause;
       throw new StoreCorruptError('event bucket cannot be decoded', 'event');
     }
     if (!Array.isArray(events)) throw new StoreCorruptError('event bucket is not a list', 'event');

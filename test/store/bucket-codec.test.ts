@@ -1,0 +1,116 @@
+/**
+ * The event bucket format (src/store/lmdb/bucket-codec.ts): exact round trips
+ * of every field an event may carry, the fallback for events of another shape,
+ * and damaged bytes reported as EVT_STORE_CORRUPT. The store-level tests
+ * (both formats in one data dir) are in lmdb.test.ts.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { BUCKET_MARK, decodeBucket, encodeBucket, isCodecBucket } from '../../src/store/lmdb/bucket-codec.js';
+import { SEVERITIES, type StoredEvent } from '../../src/actors/types.js';
+import { storedEvent, T0_MS } from './samples.js';
+
+function roundTrip(group: StoredEvent[]): StoredEvent[] {
+  const bytes = encodeBucket(group);
+  assert.ok(bytes !== undefined, 'the group has the bucket shape');
+  assert.ok(isCodecBucket(bytes));
+  assert.equal(bytes[0], BUCKET_MARK);
+  return decodeBucket(bytes);
+}
+
+void test('every field survives exactly: statuses, severities, optional fields, timestamps, tags and properties', () => {
+  const group: StoredEvent[] = [];
+  for (let i = 0; i < 40; i++) {
+    const e = storedEvent('acme', `e-${i}`, { status: (['accepted', 'late', 'too_late'] as const)[i % 3] });
+    e.event.severity = SEVERITIES[i % SEVERITIES.length]!;
+    // Some equal client and corrected timestamps, some not; receivedAtMs changing every 7 events.
+    e.event.clientTimestampMs = i % 2 === 0 ? e.event.timestampMs : e.event.timestampMs - i;
+    e.event.timestampMs += i;
+    e.event.receivedAtMs = T0_MS + Math.floor(i / 7);
+    e.event.userId = i % 4 === 0 ? undefined : `user-${i}`;
+    e.event.value = i % 5 === 0 ? undefined : i * 1.25 - 7;
+    e.event.tags = i % 6 === 0 ? [] : ['a', `t${i}`];
+    e.event.properties = i % 8 === 0 ? {} : { path: `/p/${i}`, n: i, big: 2 ** 53 - 1, neg: -0, ok: i % 2 === 0, no: false };
+    group.push(e);
+  }
+  const back = roundTrip(group);
+  assert.deepEqual(back, group);
+  assert.ok(Object.is(back[1]!.event.properties.neg, -0), '-0 stays -0');
+  assert.ok(Object.hasOwn(back[0]!.event, 'userId') && back[0]!.event.userId === undefined, 'an absent userId is an own undefined, as validate.ts builds it');
+});
+
+void test('strings: non-ASCII, surrogate pairs, the 42/43-character boundary, long ones, empty ones', () => {
+  const samples = ['', 'é', 'ünïcødé', '日本語のイベント', '🎉 party 🎉', 'a'.repeat(42), 'é'.repeat(42), '🎉'.repeat(21), 'a'.repeat(43), 'é'.repeat(43), 'x'.repeat(5_000), `${'a'.repeat(41)}€`];
+  const group = samples.map((s, i) => {
+    const e = storedEvent(`owner-${'ö'.repeat(10)}`, `${s}#${i}`);
+    e.event.name = s || 'n';
+    e.event.userId = s;
+    e.event.category = s;
+    e.event.tags = [s, s];
+    e.event.properties = { [s || 'k']: s, other: s };
+    return e;
+  });
+  assert.deepEqual(roundTrip(group), group);
+});
+
+void test('a property key __proto__ stays an own key, with its value, and changes no prototype', () => {
+  const e = storedEvent('acme', 'p-1');
+  const properties: Record<string, string | number | boolean> = {};
+  Object.defineProperty(properties, '__proto__', { value: 'x', enumerable: true, writable: true, configurable: true });
+  properties.constructor2 = 1;
+  e.event.properties = properties;
+  const [back] = roundTrip([e]);
+  assert.ok(Object.hasOwn(back!.event.properties, '__proto__'));
+  assert.equal(back!.event.properties['__proto__'], 'x');
+  assert.equal(Object.getPrototypeOf(back!.event.properties), Object.prototype);
+  assert.deepEqual(Object.keys(back!.event.properties), ['__proto__', 'constructor2']);
+});
+
+void test('events of another shape are not encoded (the store packs them with msgpack instead)', () => {
+  const shapes: Array<(e: StoredEvent) => void> = [
+    (e) => ((e.event as { severity: string }).severity = 'fatal'),
+    (e) => ((e as { status: string }).status = 'duplicate'),
+    (e) => ((e.event.properties as Record<string, unknown>).nested = { a: 1 }),
+    (e) => ((e.event.properties as Record<string, unknown>).nothing = null),
+    (e) => ((e.event.tags as unknown[]).push(3)),
+    (e) => ((e.event as { value: unknown }).value = '3'),
+    (e) => ((e.event as { userId: unknown }).userId = 7),
+    (e) => (e.shard = 8),
+    (e) => (e.owner = 'other'),
+  ];
+  for (const [i, change] of shapes.entries()) {
+    const odd = storedEvent('acme', 'odd');
+    change(odd);
+    assert.equal(encodeBucket([storedEvent('acme', 'fine'), odd]), undefined, `shape ${i}`);
+  }
+  assert.equal(encodeBucket([]), undefined);
+});
+
+void test('damaged bytes are EVT_STORE_CORRUPT: truncated, trailing, another version, unknown codes', () => {
+  const bytes = encodeBucket([storedEvent('acme', 'a'), storedEvent('acme', 'b')])!;
+  const corrupt = (b: Uint8Array, why: string) =>
+    assert.throws(() => decodeBucket(b), (err: unknown) => (err as { code?: string }).code === 'EVT_STORE_CORRUPT', why);
+  for (const cut of [1, 2, 5, bytes.length - 1]) corrupt(bytes.subarray(0, cut), `cut at ${cut}`);
+  corrupt(Buffer.concat([bytes, Buffer.from([0])]), 'a trailing byte');
+  const version = Buffer.from(bytes);
+  version[1] = 9;
+  corrupt(version, 'version 9');
+  corrupt(Buffer.from([0x92, 0x01, 0x02]), 'msgpack is not this format');
+  // The first event's flags sit after the header: mark, version, count, owner (1 + 4 bytes), shard: byte 9.
+  const status = Buffer.from(bytes);
+  status[9] = 0b11;
+  corrupt(status, 'status 3');
+  const severity = Buffer.from(bytes);
+  severity[10] = 6;
+  corrupt(severity, 'severity 6');
+});
+
+void test('encoding a large bucket after a small one reuses nothing the first still holds', () => {
+  const small = [storedEvent('acme', 's-1')];
+  const smallBytes = encodeBucket(small)!;
+  const copy = Buffer.from(smallBytes);
+  const big = Array.from({ length: 500 }, (_, i) => storedEvent('acme', `b-${i}-${'y'.repeat(300)}`));
+  assert.deepEqual(decodeBucket(encodeBucket(big)!), big);
+  assert.deepEqual(smallBytes, copy, 'the first bucket is its own copy');
+  assert.deepEqual(decodeBucket(smallBytes), small);
+});
