@@ -30,12 +30,24 @@ void test('every field survives exactly: statuses, severities, optional fields, 
     e.event.userId = i % 4 === 0 ? undefined : `user-${i}`;
     e.event.value = i % 5 === 0 ? undefined : i * 1.25 - 7;
     e.event.tags = i % 6 === 0 ? [] : ['a', `t${i}`];
-    e.event.properties = i % 8 === 0 ? {} : { path: `/p/${i}`, n: i, big: 2 ** 53 - 1, neg: -0, ok: i % 2 === 0, no: false };
+    e.event.properties =
+      i % 8 === 0
+        ? {}
+        : { path: `/p/${i}`, n: i, negInt: -12_345 * i, big: 2 ** 53 - 1, neg: -0, frac: i / 3, ok: i % 2 === 0, no: false, long: `${'z'.repeat(40)}${i % 3}` };
     group.push(e);
   }
+  // Timestamps the deltas cannot carry: fractional, then far before the previous, then far after.
+  group[5]!.event.timestampMs = T0_MS + 0.25;
+  group[6]!.event.timestampMs = -(2 ** 52);
+  group[7]!.event.timestampMs = 2 ** 52;
+  group[8]!.event.timestampMs = T0_MS - 86_400_000;
   const back = roundTrip(group);
   assert.deepEqual(back, group);
   assert.ok(Object.is(back[1]!.event.properties.neg, -0), '-0 stays -0');
+  assert.deepEqual(
+    back.map((e) => e.event.timestampMs),
+    group.map((e) => e.event.timestampMs),
+  );
   assert.ok(Object.hasOwn(back[0]!.event, 'userId') && back[0]!.event.userId === undefined, 'an absent userId is an own undefined, as validate.ts builds it');
 });
 
@@ -51,6 +63,28 @@ void test('strings: non-ASCII, surrogate pairs, the 42/43-character boundary, lo
     return e;
   });
   assert.deepEqual(roundTrip(group), group);
+});
+
+void test('the string table: repeated strings are written once and read back in place, long and non-ASCII ones too', () => {
+  const repeated = ['page_view', 'é'.repeat(30), '🎉'.repeat(15), 'x'.repeat(32), 'y'.repeat(33)];
+  const group = Array.from({ length: 60 }, (_, i) => {
+    const e = storedEvent('acme', `id-${i}`);
+    e.event.name = repeated[i % repeated.length]!;
+    e.event.category = repeated[(i + 1) % repeated.length]!;
+    e.event.tags = [repeated[(i + 2) % repeated.length]!, repeated[i % repeated.length]!];
+    e.event.properties = { [repeated[(i + 3) % repeated.length]!]: repeated[(i + 4) % repeated.length]! };
+    return e;
+  });
+  const bytes = encodeBucket(group)!;
+  assert.deepEqual(decodeBucket(bytes), group);
+  // Written out, each event's six strings would take ~230 bytes; through the table each is a byte after its first time.
+  assert.ok(bytes.length < 60 * 60, `60 events of 5 repeated strings take ${bytes.length} B`);
+  const once = encodeBucket(group.slice(0, repeated.length))!;
+  // A reference past the table is damage.
+  const tampered = Buffer.from(once);
+  // The first event's name is its first ref: after flags (9), severity (10), the id (11: length 4, 'id-0'), at byte 16.
+  tampered[16] = 41;
+  assert.throws(() => decodeBucket(tampered), (err: unknown) => (err as { code?: string }).code === 'EVT_STORE_CORRUPT');
 });
 
 void test('a property key __proto__ stays an own key, with its value, and changes no prototype', () => {
