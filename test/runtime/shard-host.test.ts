@@ -31,7 +31,7 @@ function setup(
   t: TestContext,
   overrides: Record<string, unknown> = {},
   wrap?: { events?: (s: EventStore) => EventStore; snapshots?: (s: SnapshotStore) => SnapshotStore },
-  hostOptions: { closeSliceMs?: number } = {},
+  hostOptions: { closeSliceMs?: number; walEpoch?: number } = {},
 ): Harness {
   const dir = tempDir(t);
   const lmdb = { path: path.join(dir, 'lmdb'), noSync: true };
@@ -285,6 +285,33 @@ test('large requests wait for the store encoded, small ones as objects; both are
     for (let i = 0; i < n; i++) assert.equal((await h.events.getEvent(owner, `${owner}-${id}-${i}`))?.status, 'accepted', `${owner}-${id}-${i}`);
     assert.equal((await getEvent(h, owner, `${owner}-${id}-0`))?.state, 'stored');
   }
+});
+
+test('a log a quarter of walPendingBytesMax behind holds ingest, in arrival order, until it syncs (no refusal)', async (t) => {
+  // The smallest walPendingBytesMax (1 MiB): one ~340 KB body puts the log past a quarter of it until its sync.
+  const h = setup(t, { walEnabled: true, walSyncIntervalMs: 20, walPendingBytesMax: 1_048_576, flushBatchEventsMax: 10_000, flushPendingEventsMax: 100_000 }, undefined, { walEpoch: 1 });
+  await h.host.recover();
+  // Resident first (a first request may wait for the snapshot store), and the log synced.
+  assert.equal((await reply(h, ingest(h, 'acme', 1))).ok, true);
+  await new Promise((resolve) => setTimeout(resolve, 60));
+  const big = Array.from({ length: 2_000 }, (_, i) => ({ id: `big-${i}`, name: 'n', timestamp: h.clock.nowMs, userId: `u${i}`, properties: { pad: 'x'.repeat(100) } }));
+  const body = Buffer.from(JSON.stringify({ events: big }));
+  assert.ok(body.length > 1_048_576 / 4, `the body (${body.length} B) is more than a quarter of walPendingBytesMax`);
+  const first = ingest(h, 'acme', 1, { body });
+  // Both carry one event with the same id: the one applied first is accepted, the other a duplicate.
+  const same = Buffer.from(JSON.stringify({ events: [{ id: 'same', name: 'n', timestamp: h.clock.nowMs }] }));
+  const second = ingest(h, 'acme', 1, { body: same });
+  const third = ingest(h, 'acme', 1, { body: same });
+  assert.equal(h.host.ingestHeld, 2, 'the two behind the big body wait for the log');
+  assert.deepEqual(h.host.ingestHeldTotal, { store: 0, wal: 2 });
+  const answers = await Promise.all([first, second, third].map((id) => reply(h, id)));
+  assert.deepEqual(answers.map((a) => a.ok), [true, true, true], 'none refused');
+  const counts = answers.map((a) => (a.value as BatchReceipt).counts);
+  assert.equal(counts[0]!.accepted, 2_000);
+  assert.deepEqual([counts[1]!.accepted, counts[2]!.duplicate], [1, 1], 'released in arrival order');
+  assert.equal(h.host.ingestHeld, 0);
+  assert.equal(await total(h, 'acme'), 2_002);
+  await h.host.close();
 });
 
 test('a durable answer (no log) waits for the flush that holds its own events, not the one in flight when it came', async (t) => {
