@@ -130,16 +130,18 @@ console.table(
 
 // ---- the store: LZ4 and the put, then pages
 
+/** `codec-nolz4`: the same buckets into an environment without compression, for what LZ4 costs and saves on top of the layout. */
+const FORMATS = ['msgpack', 'codec', 'codec-nolz4'] as const;
 const dirs = shapes.flatMap(({ shape }) =>
-  ['msgpack', 'codec'].map((format) => ({ shape, format, dir: fs.mkdtempSync(path.join(os.tmpdir(), `eventide-bucket-${shape}-${format}-`)) })),
+  FORMATS.map((format) => ({ shape, format, dir: fs.mkdtempSync(path.join(os.tmpdir(), `eventide-bucket-${shape}-${format}-`)) })),
 );
 const putMs = new Map<string, number[]>();
 let seq = 0;
 for (let round = 0; round < ROUNDS; round++) {
   for (const side of dirs) {
     const { packed, encoded } = shapes.find((s) => s.shape === side.shape)!;
-    const bytes = side.format === 'codec' ? encoded : packed;
-    const env = acquireLmdbEnv({ path: side.dir, noSync: true });
+    const bytes = side.format === 'msgpack' ? packed : encoded;
+    const env = acquireLmdbEnv({ path: side.dir, noSync: true, compress: side.format !== 'codec-nolz4' });
     const db = env.db(DB_NAMES.eventBuckets);
     const t0 = performance.now();
     await db.transaction(() => {
@@ -157,7 +159,7 @@ const rows = dirs.map((side) => {
   const pages = lmdbPageStats(side.dir, [DB_NAMES.eventBuckets]).dbs[0]!;
   return {
     side: key,
-    'bucket bytes': (side.format === 'codec' ? shapes.find((s) => s.shape === side.shape)!.encoded : shapes.find((s) => s.shape === side.shape)!.packed).length,
+    'bucket bytes': (side.format === 'msgpack' ? shapes.find((s) => s.shape === side.shape)!.packed : shapes.find((s) => s.shape === side.shape)!.encoded).length,
     'µs per event to put (LZ4 + LMDB), median': ((times[times.length >> 1]! * 1_000) / (BUCKETS_PER_ROUND * EVENTS)).toFixed(3),
     'bytes per event in pages': (pages.bytes / (ROUNDS * BUCKETS_PER_ROUND * EVENTS)).toFixed(1),
   };
@@ -166,11 +168,13 @@ console.table(rows);
 for (const { shape } of shapes) {
   const enc = median(`${shape}: encode, bucket-codec`) / median(`${shape}: encode, msgpackr records (before)`);
   const dec = median(`${shape}: decode, bucket-codec`) / median(`${shape}: decode, msgpackr records (before)`);
-  const [m, c] = [rows.find((r) => r.side === `${shape}/msgpack`)!, rows.find((r) => r.side === `${shape}/codec`)!];
+  const row = (format: string) => rows.find((r) => r.side === `${shape}/${format}`)!;
+  const put = (format: string) => Number(row(format)['µs per event to put (LZ4 + LMDB), median']);
+  const pages = (format: string) => Number(row(format)['bytes per event in pages']);
   console.log(
-    `${shape}: encode ${enc.toFixed(2)}x the time of msgpackr, decode ${dec.toFixed(2)}x, bucket ${(c['bucket bytes'] / m['bucket bytes']).toFixed(2)}x the bytes, ` +
-      `put ${(Number(c['µs per event to put (LZ4 + LMDB), median']) / Number(m['µs per event to put (LZ4 + LMDB), median'])).toFixed(2)}x the time, ` +
-      `pages ${(Number(c['bytes per event in pages']) / Number(m['bytes per event in pages'])).toFixed(2)}x.`,
+    `${shape}: encode ${enc.toFixed(2)}x the time of msgpackr, decode ${dec.toFixed(2)}x, bucket ${(row('codec')['bucket bytes'] / row('msgpack')['bucket bytes']).toFixed(2)}x the bytes, ` +
+      `put ${(put('codec') / put('msgpack')).toFixed(2)}x the time (${(put('codec-nolz4') / put('msgpack')).toFixed(2)}x without LZ4), ` +
+      `pages ${(pages('codec') / pages('msgpack')).toFixed(2)}x (${(pages('codec-nolz4') / pages('msgpack')).toFixed(2)}x without LZ4).`,
   );
 }
 console.log(`Node ${process.version}; ${ROUNDS} rounds of ${BUCKETS_PER_ROUND} buckets of ${EVENTS} events per side, the first round a warm-up.`);

@@ -2,7 +2,9 @@
  * LZ4 compression of event buckets, rollups and snapshots (src/store/lmdb/env.ts):
  * values are stored compressed and come back whole, and a data directory
  * written uncompressed (as versions before compression wrote it) is still
- * read, and can be written on, by the current code.
+ * read, and can be written on, by the current code. Event buckets are
+ * compressed only with eventCompression 'lz4' (lmdbEventCompression); either
+ * setting reads what the other wrote.
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,6 +12,7 @@ import { open } from 'lmdb';
 import { LmdbEventStore } from '../../src/store/lmdb/event-store.js';
 import { LmdbSnapshotStore } from '../../src/store/lmdb/snapshot-store.js';
 import { DB_NAMES, LMDB_COMPRESSION_THRESHOLD_BYTES, LMDB_DBS_MAX } from '../../src/store/lmdb/env.js';
+import { BUCKET_MARK } from '../../src/store/lmdb/bucket-codec.js';
 import type { StoredEvent } from '../../src/actors/types.js';
 import { tempDir } from '../helpers.js';
 import { ownerSnapshot, recentIdHashes, rollup, storedEvent, T0_MS } from './samples.js';
@@ -36,8 +39,8 @@ function rawValues(dir: string, name: string): Buffer[] {
   }
 }
 
-async function writeAll(dir: string, compress: boolean, prefix: string): Promise<void> {
-  const eventStore = new LmdbEventStore({ path: dir, noSync: true, compress });
+async function writeAll(dir: string, compress: boolean, prefix: string, eventCompression: 'none' | 'lz4' = 'lz4'): Promise<void> {
+  const eventStore = new LmdbEventStore({ path: dir, noSync: true, compress, eventCompression });
   const snapshotStore = new LmdbSnapshotStore({ path: dir, noSync: true, compress });
   await eventStore.writeEvents(events(prefix));
   await eventStore.writeRollups([rollup('owner-1', '1s', T0_MS, 3), rollup('owner-1', '1m', T0_MS - (T0_MS % 60_000), 4)]);
@@ -46,8 +49,8 @@ async function writeAll(dir: string, compress: boolean, prefix: string): Promise
   await snapshotStore.close();
 }
 
-async function readBack(t: TestContext, dir: string, prefix: string): Promise<void> {
-  const eventStore = new LmdbEventStore({ path: dir });
+async function readBack(t: TestContext, dir: string, prefix: string, eventCompression: 'none' | 'lz4' = 'none'): Promise<void> {
+  const eventStore = new LmdbEventStore({ path: dir, eventCompression });
   const snapshotStore = new LmdbSnapshotStore({ path: dir });
   t.after(() => Promise.all([eventStore.close(), snapshotStore.close()]));
   const expected = events(prefix);
@@ -59,7 +62,7 @@ async function readBack(t: TestContext, dir: string, prefix: string): Promise<vo
   assert.deepEqual(await snapshotStore.getOwnerSnapshot(3, `${prefix}-owner`), { ...ownerSnapshot(`${prefix}-owner`), recentIdHashes: recentIdHashes() });
 }
 
-test('buckets, rollups and snapshots are stored LZ4-compressed and read back whole', async (t) => {
+test('with eventCompression lz4, buckets, rollups and snapshots are stored LZ4-compressed and read back whole', async (t) => {
   const dir = tempDir(t, 'eventide-lmdb-lz4-');
   await writeAll(dir, true, 'new');
   await readBack(t, dir, 'new');
@@ -82,11 +85,32 @@ test('a data directory written uncompressed (before compression) is still read, 
   for (const name of [DB_NAMES.eventBuckets, DB_NAMES.rollups, DB_NAMES.snapshots]) {
     for (const value of rawValues(dir, name)) assert.ok(value[0]! < 250, `${name}: an old value starts with ${value[0]}`);
   }
-  await readBack(t, dir, 'old');
+  // (The stores readBack opens stay open to the end, and the first opener of a database decides its compression: lz4 here.)
+  await readBack(t, dir, 'old', 'lz4');
   // The current code adds compressed values beside the old ones; both stay readable.
   await writeAll(dir, true, 'new');
-  await readBack(t, dir, 'old');
-  await readBack(t, dir, 'new');
+  await readBack(t, dir, 'old', 'lz4');
+  await readBack(t, dir, 'new', 'lz4');
   const buckets = rawValues(dir, DB_NAMES.eventBuckets);
   assert.ok(buckets.some((v) => v[0] === LZ4_MARKER) && buckets.some((v) => v[0]! < 250));
+});
+
+test('by default (eventCompression none) buckets are stored as the bucket codec lays them out, rollups and snapshots compressed; each setting reads the other\'s buckets', async (t) => {
+  const dir = tempDir(t, 'eventide-lmdb-none-');
+  await writeAll(dir, true, 'plain', 'none');
+  const buckets = rawValues(dir, DB_NAMES.eventBuckets);
+  assert.ok(buckets.length > 0);
+  for (const value of buckets) assert.equal(value[0], BUCKET_MARK, `a bucket of ${value.length} bytes is not stored as laid out`);
+  for (const name of [DB_NAMES.rollups, DB_NAMES.snapshots]) {
+    for (const value of rawValues(dir, name)) if (value.length >= LMDB_COMPRESSION_THRESHOLD_BYTES) assert.equal(value[0], LZ4_MARKER, name);
+  }
+  // The codec's string table is the compression: still well under the ~100 bytes per event written out.
+  const bucketBytes = buckets.reduce((a, v) => a + v.length, 0);
+  assert.ok(bucketBytes < EVENTS * 70, `buckets hold ${bucketBytes} bytes for ${EVENTS} events`);
+  await readBack(t, dir, 'plain', 'lz4');
+  await writeAll(dir, true, 'packed', 'lz4');
+  await readBack(t, dir, 'plain', 'none');
+  await readBack(t, dir, 'packed', 'none');
+  const both = rawValues(dir, DB_NAMES.eventBuckets);
+  assert.ok(both.some((v) => v[0] === LZ4_MARKER) && both.some((v) => v[0] === BUCKET_MARK));
 });

@@ -81,6 +81,13 @@ export const LMDB_COMPRESSION_THRESHOLD_BYTES = 256;
  * one dictionary cannot be read with another.
  */
 const LMDB_COMPRESSION = Object.freeze({ threshold: LMDB_COMPRESSION_THRESHOLD_BYTES, dictionary: Buffer.alloc(0) });
+/**
+ * A compressed database that writes nothing compressed: lmdb-js compresses a
+ * value of at least `threshold` bytes, and decompresses by the value's first
+ * byte whatever the threshold, so values written compressed before are still
+ * read. Event buckets without LZ4 (lmdbEventCompression 'none').
+ */
+const LMDB_COMPRESSION_READ_ONLY = Object.freeze({ ...LMDB_COMPRESSION, threshold: 2 ** 31 });
 
 /**
  * Named databases the environment may hold. LMDB sizes a table by this at open
@@ -151,8 +158,13 @@ export interface LmdbEnvOptions {
 export interface LmdbEnv {
   readonly path: string;
   readonly root: RootDatabase;
-  /** Opens (or returns the already opened) named database with ordered-binary keys and msgpack values. */
-  db(name: (typeof DB_NAMES)[keyof typeof DB_NAMES]): Database;
+  /**
+   * Opens (or returns the already opened) named database with ordered-binary
+   * keys and msgpack values. `lz4: false` stops new values of a compressed
+   * database from being compressed (they are still read either way); the
+   * first opener of a name in a thread decides.
+   */
+  db(name: (typeof DB_NAMES)[keyof typeof DB_NAMES], options?: { lz4?: boolean }): Database;
 }
 
 interface Entry {
@@ -181,7 +193,7 @@ export function acquireLmdbEnv(options: LmdbEnvOptions): LmdbEnv {
   const env: LmdbEnv = {
     path: key,
     root,
-    db(name) {
+    db(name, dbOptions) {
       let db = dbs.get(name);
       if (db === undefined) {
         // Buckets hold bytes packed by the event store itself (off the write transaction); the rest is msgpack.
@@ -189,7 +201,7 @@ export function acquireLmdbEnv(options: LmdbEnvOptions): LmdbEnv {
           name,
           ...(BINARY_DBS.has(name) ? { encoding: 'binary' as const } : {}),
           // A fresh object per database: lmdb-js attaches its native compressor (and decompression buffer) to it.
-          ...(compress && COMPRESSED_DBS.has(name) ? { compression: { ...LMDB_COMPRESSION } } : {}),
+          ...(compress && COMPRESSED_DBS.has(name) ? { compression: { ...(dbOptions?.lz4 === false ? LMDB_COMPRESSION_READ_ONLY : LMDB_COMPRESSION) } } : {}),
         });
         dbs.set(name, db);
       }
