@@ -31,7 +31,7 @@ export const DB_NAMES = {
    * see event-store.ts): one entry per bucket of an owner's events, in write order.
    */
   eventsByOwner: 'eventsByOwner',
-  /** [bucketTag, bucketSeq] -> msgpack bytes of StoredEvent[] (up to EVENTS_PER_BUCKET_MAX), packed by the event store. */
+  /** [bucketTag, bucketSeq] -> StoredEvent[] (up to EVENTS_PER_BUCKET_MAX) encoded by the event store (bucket-codec.ts, or msgpack). */
   eventBuckets: 'eventBuckets',
   /** [owner, resolution, startMs] -> Rollup; ordered-binary keys sort by startMs within (owner, resolution). */
   rollups: 'rollups',
@@ -57,12 +57,15 @@ const BINARY_DBS: ReadonlySet<string> = new Set([DB_NAMES.eventBuckets, DB_NAMES
  * and moves from its own 4 KiB overflow page into a shared leaf page (2.2×
  * fewer pages), rollups take 1.35× fewer pages, event buckets 1.5-4× fewer
  * depending on the events. The map is file-backed RSS, so these pages are
- * memory as well as disk.
+ * memory as well as disk. Event buckets are opened with LMDB_COMPRESSION_READ_ONLY
+ * unless lmdbEventCompression is 'lz4': since the bucket codec they are about
+ * as small without LZ4 as msgpack buckets were with it, and LZ4 was 0.3-0.7
+ * µs per event on the writing worker (bench/results/store.md).
  *
  * Compatible with data written before: lmdb-js marks a compressed value by a
  * first byte of 254 or 255 and reads any other value as stored, and none of
  * these databases holds a value starting with a byte >= 250 (msgpack maps,
- * arrays and records; bucket bytes start with a record or an array). Not
+ * arrays and records; bucket bytes start with 0xC1, a record or an array). Not
  * the other way round: a version without compression reads compressed values
  * as garbage (EVT_STORE_CORRUPT), so a data directory cannot be handed back
  * to a version before this one.
