@@ -35,14 +35,16 @@
  *   and which takes the next index. Names, categories, tags, property keys
  *   and short property values repeat within a bucket. Ids, user ids and long
  *   values are mostly unique: they are plain strings, because a table entry
- *   that is never used again costs more than it saves (with user ids in the
- *   table the encoding took 1.5x the time, for 0.3 % fewer bytes).
+ *   that is never used again costs more than it saves (with the harness's
+ *   user ids in the table the encoding took 1.5x the time, and the bucket was
+ *   no smaller: 31,244 bytes against 31,148).
  *
  * Why the table and the deltas: they halve the bucket (31 KB instead of
  * 66 KB for the harness's 500 events; 42 instead of 75 KB for events with
- * random ids, users and paths), which makes the encoding itself cheaper and,
- * because lmdb-js runs LZ4 over every byte of it on the worker's thread,
- * the compression too (bench/store/bucket-codec.bench.ts).
+ * random ids, users and paths), which makes the encoding itself cheaper, and
+ * small enough that the store keeps buckets without LZ4 by default
+ * (lmdbEventCompression): they take about the pages that LZ4 gave msgpack
+ * buckets, without its 0.3-0.7 µs per event (bench/store/bucket-codec.bench.ts).
  *
  * Invariants:
  * - 0xC1 is the one byte msgpack never uses, so a reader tells this format
