@@ -24,9 +24,10 @@ export const defaults = {
   /** Worker threads hosting shard actors. 0 means one per core. */
   workers: 0,
   /**
-   * V8 old generation of each worker thread, MiB (its resourceLimits). 0: V8's own limit (4 GiB on a large machine).
-   * Under 2 GiB V8 also collects sooner (~2x the live data instead of ~4x: bench/results/memory.md);
-   * a worker whose live data outgrows it dies and is restarted.
+   * V8 old generation of each worker thread, MiB (its resourceLimits). 0: V8's own limit for the machine,
+   * capped at 2000 (WORKER_HEAP_MB_AUTO_MAX in src/runtime/supervisor.ts): under 2 GiB V8 collects sooner
+   * (~2x the live data instead of ~4x: bench/results/memory.md). A worker whose live data outgrows it dies
+   * and is restarted; set more (e.g. 4096) for more than ~400K busy owners per worker.
    */
   workerHeapMbMax: 0,
 

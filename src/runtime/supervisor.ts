@@ -13,6 +13,7 @@
  * timeout); `pending` holds only requests to a worker that is up.
  */
 import { EventEmitter } from 'node:events';
+import { getHeapStatistics } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import { writeLogRecord, type Logger } from '../log.js';
 import { nextEpoch } from './wal.js';
@@ -26,6 +27,25 @@ const STABLE_AFTER_MS = 10_000;
 const TIMEOUT_SWEEP_MS = 250;
 /** A closing worker gets this long to flush and snapshot; below the CLI's 30 s hard stop. */
 const CLOSE_TIMEOUT_MS = 25_000;
+
+
+/**
+ * The old generation a worker gets when workerHeapMbMax is 0: V8's own limit
+ * for this machine (as the main thread has it), but at most this. V8 lets an
+ * old generation grow between full collections to ~4x its live data when its
+ * limit is 2 GiB or more, and to at most ~2x under that (its heap controller
+ * scales the factor from 1.3 at 256 MiB to 2 just under 2 GiB): with 100K
+ * owners the workers' garbage took the process from 1.7 to 2.2-2.4 GiB in
+ * some runs under V8's default 4 GiB, and stayed under 1.6 GiB with 2000
+ * (bench/results/memory.md), for ~2.5 % more CPU per event at saturation.
+ */
+export const WORKER_HEAP_MB_AUTO_MAX = 2_000;
+
+/** workerHeapMbMax as the workers get it: the setting, or for 0 V8's own limit capped at WORKER_HEAP_MB_AUTO_MAX. */
+export function workerHeapMb(configured: number): number {
+  if (configured > 0) return configured;
+  return Math.min(WORKER_HEAP_MB_AUTO_MAX, Math.floor(getHeapStatistics().heap_size_limit / (1024 * 1024)));
+}
 
 export interface SupervisorOptions {
   workerCount: number;
@@ -182,13 +202,12 @@ export class Supervisor extends EventEmitter<{
       walEpoch,
       walProcessEpoch: this.walProcessEpoch,
     };
-    const heapMbMax = this.#options.config.workerHeapMbMax;
+    const configuredHeapMb = this.#options.config.workerHeapMbMax;
+    const heapMbMax = workerHeapMb(typeof configuredHeapMb === 'number' ? configuredHeapMb : 0);
     const worker = new Worker(this.#options.workerUrl ?? new URL('./worker.js', import.meta.url), {
       workerData: data,
       name: `eventide-shard-worker-${index}`,
-      // V8 scales how far the old generation may grow between full collections with this limit:
-      // ~4x the live data under its default (4 GiB here), ~2x under 2 GiB (bench/results/memory.md).
-      ...(typeof heapMbMax === 'number' && heapMbMax > 0 ? { resourceLimits: { maxOldGenerationSizeMb: heapMbMax } } : {}),
+      resourceLimits: { maxOldGenerationSizeMb: heapMbMax },
     });
     slot.worker = worker;
     slot.startedAtMs = Date.now();

@@ -1,25 +1,42 @@
 /**
  * workerHeapMbMax reaches the worker threads: each isolate's heap limit is
  * the setting (plus V8's young generation), as the workers report it on
- * /metrics (eventide_worker_heap_limit_bytes).
+ * /metrics (eventide_worker_heap_limit_bytes); 0 is V8's own limit for the
+ * machine, at most WORKER_HEAP_MB_AUTO_MAX.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { eventually } from '../helpers.js';
+import { getHeapStatistics } from 'node:v8';
 import { scrape, startOpsServer, type Scrape } from '../ops/helpers.js';
+import { WORKER_HEAP_MB_AUTO_MAX, workerHeapMb } from '../../src/runtime/supervisor.js';
 
 const MiB = 1024 * 1024;
 /** V8 adds its young generation (semi-spaces) to the old generation's limit. */
 const YOUNG_GENERATION_MIB_MAX = 64;
 
-void test('workerHeapMbMax sets the V8 heap limit of every worker thread', async (t) => {
-  const server = await startOpsServer(t, { workers: 2, workerHeapMbMax: 192 });
+async function workerLimits(settings: Record<string, unknown>, t: Parameters<typeof startOpsServer>[0]): Promise<number[]> {
+  const server = await startOpsServer(t, { workers: 2, ...settings });
   let metrics: Scrape | undefined;
   await eventually(async () => {
     metrics = await scrape(server.httpUrl);
     return metrics.series.filter((s) => s.name === 'eventide_worker_heap_limit_bytes').length === 2;
   });
-  for (const series of metrics!.series.filter((s) => s.name === 'eventide_worker_heap_limit_bytes')) {
-    assert.ok(series.value >= 192 * MiB && series.value <= (192 + YOUNG_GENERATION_MIB_MAX) * MiB, `worker ${series.labels.worker}: limit ${series.value / MiB} MiB`);
+  return metrics!.series.filter((s) => s.name === 'eventide_worker_heap_limit_bytes').map((s) => s.value);
+}
+
+void test('workerHeapMbMax sets the V8 heap limit of every worker thread', async (t) => {
+  for (const limit of await workerLimits({ workerHeapMbMax: 192 }, t)) {
+    assert.ok(limit >= 192 * MiB && limit <= (192 + YOUNG_GENERATION_MIB_MAX) * MiB, `limit ${limit / MiB} MiB`);
+  }
+});
+
+void test('workerHeapMbMax 0 (the default) is V8\'s own limit, but at most 2000 MiB', async (t) => {
+  const v8Mb = Math.floor(getHeapStatistics().heap_size_limit / MiB);
+  const expected = Math.min(WORKER_HEAP_MB_AUTO_MAX, v8Mb);
+  assert.equal(workerHeapMb(0), expected);
+  assert.equal(workerHeapMb(3_000), 3_000, 'a setting is taken as it is');
+  for (const limit of await workerLimits({ workerHeapMbMax: 0 }, t)) {
+    assert.ok(limit >= expected * MiB && limit <= (expected + YOUNG_GENERATION_MIB_MAX) * MiB, `limit ${limit / MiB} MiB, expected ${expected} (V8's own: ${v8Mb})`);
   }
 });
