@@ -77,14 +77,8 @@ function variedEvent(i: number): Record<string, unknown> {
 
 function storedGroup(make: (i: number) => Record<string, unknown>): StoredEvent[] {
   const body = JSON.stringify({ events: Array.from({ length: EVENTS }, (_, i) => make(i)) });
-  const decoded = decodeBody(new TextEncoder().encode(body), 'json', 'identity', {
-    bodyInflatedBytesMax: defaults.bodyInflatedBytesMax,
-    batchEventsMax: defaults.batchEventsMax,
-    idCharsMax: defaults.idCharsMax,
-    bodyDepthMax: defaults.bodyDepthMax,
-    tagsMax: defaults.tagsMax,
-    propertiesMax: defaults.propertiesMax,
-  });
+  // The defaults hold every decode limit, as the shard host's config does.
+  const decoded = decodeBody(new TextEncoder().encode(body), 'json', 'identity', defaults);
   const batch = createValidatedBatch();
   validateBatch(decoded.events, { requestId: 'bench', receivedAtMs: NOW_MS, validator: createValidator(DEFAULT_EVENT_LIMITS) }, batch);
   if (batch.records.length !== EVENTS) throw new Error(`validated ${batch.records.length} of ${EVENTS} events`);

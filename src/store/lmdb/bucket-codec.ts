@@ -178,33 +178,18 @@ class Writer {
       return;
     }
     this.table.set(s, this.table.size);
-    const n = s.length;
-    if (n <= SHORT_REF_CHARS) {
-      this.ensure(1 + 3 * n);
-      const b = this.buf;
-      const at = this.pos;
-      let p = at + 1;
-      for (let i = 0; i < n; i++) {
-        const c = s.charCodeAt(i);
-        if (c >= 0x80) {
-          p += b.write(s.slice(i), p, 'utf8');
-          break;
-        }
-        b[p++] = c;
-      }
-      b[at] = (p - at - 1) * 2;
-      this.pos = p;
-      return;
-    }
-    const bytes = Buffer.byteLength(s, 'utf8');
-    this.varuint(bytes * 2);
-    this.ensure(bytes);
-    this.pos += this.buf.write(s, this.pos, 'utf8');
+    // A new string: its byte length times 2 (even), then its bytes.
+    this.#text(s, 2, SHORT_REF_CHARS);
   }
 
   str(s: string): void {
+    this.#text(s, 1, SHORT_STRING_CHARS);
+  }
+
+  /** `s` as a varint of (byte length × scale) and its UTF-8 bytes; up to shortChars the header fits one byte, written first and patched. */
+  #text(s: string, scale: 1 | 2, shortChars: number): void {
     const n = s.length;
-    if (n <= SHORT_STRING_CHARS) {
+    if (n <= shortChars) {
       this.ensure(1 + 3 * n);
       const b = this.buf;
       const at = this.pos;
@@ -218,12 +203,12 @@ class Writer {
         }
         b[p++] = c;
       }
-      b[at] = p - at - 1;
+      b[at] = (p - at - 1) * scale;
       this.pos = p;
       return;
     }
     const bytes = Buffer.byteLength(s, 'utf8');
-    this.varuint(bytes);
+    this.varuint(bytes * scale);
     this.ensure(bytes);
     this.pos += this.buf.write(s, this.pos, 'utf8');
   }
