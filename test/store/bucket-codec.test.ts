@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BUCKET_MARK, decodeBucket, encodeBucket, isCodecBucket } from '../../src/store/lmdb/bucket-codec.js';
+import { BUCKET_MARK, bucketScratchBytes, decodeBucket, encodeBucket, isCodecBucket } from '../../src/store/lmdb/bucket-codec.js';
 import { SEVERITIES, type StoredEvent } from '../../src/actors/types.js';
 import { storedEvent, T0_MS } from './samples.js';
 
@@ -137,6 +137,20 @@ void test('damaged bytes are EVT_STORE_CORRUPT: truncated, trailing, another ver
   const severity = Buffer.from(bytes);
   severity[10] = 6;
   corrupt(severity, 'severity 6');
+});
+
+void test('a bucket larger than the scratch keeps, megabytes of properties, round-trips, and the next small one too', () => {
+  const big = Array.from({ length: 40 }, (_, i) => {
+    const e = storedEvent('acme', `l-${i}`);
+    e.event.properties = Object.fromEntries(Array.from({ length: 8 }, (_, k) => [`p${k}`, `${k}`.repeat(8_000)]));
+    return e;
+  });
+  const bytes = encodeBucket(big)!;
+  assert.ok(bytes.length > 2_000_000, `${bytes.length} bytes`);
+  assert.deepEqual(decodeBucket(bytes), big);
+  assert.ok(bucketScratchBytes() <= 1024 * 1024, `the scratch went back to ${bucketScratchBytes()} bytes`);
+  const small = [storedEvent('acme', 'after')];
+  assert.deepEqual(decodeBucket(encodeBucket(small)!), small);
 });
 
 void test('encoding a large bucket after a small one reuses nothing the first still holds', () => {

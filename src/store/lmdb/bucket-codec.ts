@@ -214,8 +214,21 @@ class Writer {
   }
 }
 
-/** One per thread, reused by every encodeBucket call (it grows to the largest bucket and stays). */
-const SCRATCH = new Writer(128 * 1024);
+/** The scratch buffer's size: a bucket of 500 harness events takes ~31 KB, one of 500 large events more. */
+const SCRATCH_BYTES = 128 * 1024;
+/**
+ * A scratch that grew past this for a bucket of large events (bounded by the
+ * body limits, up to tens of MiB) is dropped after that bucket, so one such
+ * bucket does not pin its size in every worker for good.
+ */
+const SCRATCH_BYTES_KEPT_MAX = 1024 * 1024;
+/** One per thread, reused by every encodeBucket call. */
+let SCRATCH = new Writer(SCRATCH_BYTES);
+
+/** Bytes the thread's scratch holds now (tests: it does not stay large). */
+export function bucketScratchBytes(): number {
+  return SCRATCH.buf.length;
+}
 
 function isShaped(stored: StoredEvent, owner: string, shard: number): boolean {
   const e = stored.event;
@@ -249,6 +262,8 @@ export function encodeBucket(group: readonly StoredEvent[]): Buffer | undefined 
   if (group.length === 0) return undefined;
   const { owner, shard } = group[0]!;
   if (typeof owner !== 'string' || !Number.isSafeInteger(shard) || shard < 0) return undefined;
+  // (Also here: a bucket given up half way, events of another shape, may have grown it.)
+  if (SCRATCH.buf.length > SCRATCH_BYTES_KEPT_MAX) SCRATCH = new Writer(SCRATCH_BYTES);
   const w = SCRATCH;
   w.pos = 0;
   w.table.clear();
@@ -326,7 +341,9 @@ export function encodeBucket(group: readonly StoredEvent[]): Buffer | undefined 
     if (e.value !== undefined) w.f64(e.value);
   }
   // A copy of exactly its size: the bucket may wait in the flush buffer a while, and the scratch is reused.
-  return Buffer.from(w.buf.subarray(0, w.pos));
+  const bytes = Buffer.from(w.buf.subarray(0, w.pos));
+  if (w.buf.length > SCRATCH_BYTES_KEPT_MAX) SCRATCH = new Writer(SCRATCH_BYTES);
+  return bytes;
 }
 
 /** True when `bytes` is a bucket in this format (else it is a msgpack bucket of an earlier version). */
