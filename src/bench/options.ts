@@ -118,7 +118,7 @@ const SPEC: Record<keyof BenchOptions, [flag: string, kind: Kind, help: string]>
   wsUrl: ['ws-url', 'str', 'remote server: ws URL of /v1/stream'],
   keysFile: ['keys-file', 'str', 'remote server: JSON { "owner": "key", ... }'],
   serverWorkers: ['server-workers', 'int', 'in-process server: worker threads (0 = one per core)'],
-  serverConfig: ['server-config', 'str', 'in-process eventide: more settings as JSON, e.g. {"ackDefault":"durable"}'],
+  serverConfig: ['server-config', 'str', 'in-process eventide: more settings as JSON, e.g. {"ackDefault":"durable"}; the only way to set them: EVENTIDE_* variables are not read (MONGODB_URI and REDIS_URL are)'],
   dataDir: ['data-dir', 'str', 'in-process server: data directory (default: a fresh temp dir)'],
   outDir: ['out', 'str', 'directory for result.json / result.md / result.svg ("" = none)'],
   compare: ['compare', 'str', '"baseline": run the same workload against bench/baselines too'],
