@@ -13,6 +13,7 @@ import { LmdbEventStore } from '../../src/store/lmdb/event-store.js';
 import { LmdbSnapshotStore } from '../../src/store/lmdb/snapshot-store.js';
 import { DB_NAMES, LMDB_COMPRESSION_THRESHOLD_BYTES, LMDB_DBS_MAX } from '../../src/store/lmdb/env.js';
 import { BUCKET_MARK } from '../../src/store/lmdb/bucket-codec.js';
+import { lmdbPath, openEventStore } from '../../src/store/open.js';
 import type { StoredEvent } from '../../src/actors/types.js';
 import { tempDir } from '../helpers.js';
 import { ownerSnapshot, recentIdHashes, rollup, storedEvent, T0_MS } from './samples.js';
@@ -113,4 +114,15 @@ test('by default (eventCompression none) buckets are stored as the bucket codec 
   await readBack(t, dir, 'packed', 'none');
   const both = rawValues(dir, DB_NAMES.eventBuckets);
   assert.ok(both.some((v) => v[0] === LZ4_MARKER) && both.some((v) => v[0] === BUCKET_MARK));
+});
+
+test('lmdbEventCompression reaches the event store that openEventStore opens (the workers open theirs this way)', async (t) => {
+  for (const [setting, first] of [['lz4', LZ4_MARKER], ['none', BUCKET_MARK]] as const) {
+    const dir = tempDir(t, `eventide-lmdb-setting-${setting}-`);
+    const store = await openEventStore({ dataDir: dir, eventStore: 'lmdb', snapshotStore: 'lmdb', lmdbEventCompression: setting }, { noSync: true });
+    await store.writeEvents(events(setting));
+    await store.close();
+    const buckets = rawValues(lmdbPath(dir), DB_NAMES.eventBuckets);
+    assert.ok(buckets.length > 0 && buckets.every((v) => v[0] === first), `${setting}: buckets start with ${[...new Set(buckets.map((v) => v[0]))].join(', ')}`);
+  }
 });
