@@ -180,7 +180,8 @@ export const defaults = {
   /**
    * LMDB event store: 'none' writes event buckets as the bucket codec lays them out (its string table is
    * the compression), 'lz4' runs LZ4 over them too: 0.5-0.8x the pages for ~0.3-0.7 µs of CPU per event
-   * on the worker (bench/results/store.md). Rollups and snapshots are LZ4-compressed either way; either
+   * on the worker (bench/results/store.md); 'none' costs disk and RSS (the map's pages), 'lz4' CPU.
+   * Rollups and snapshots are LZ4-compressed either way; either
    * setting reads buckets written with the other.
    */
   lmdbEventCompression: 'none',
