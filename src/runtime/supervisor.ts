@@ -28,7 +28,6 @@ const TIMEOUT_SWEEP_MS = 250;
 /** A closing worker gets this long to flush and snapshot; below the CLI's 30 s hard stop. */
 const CLOSE_TIMEOUT_MS = 25_000;
 
-
 /**
  * The old generation a worker gets when workerHeapMbMax is 0: V8's own limit
  * for this machine (as the main thread has it), but at most this. V8 lets an
