@@ -162,3 +162,37 @@ void test('encoding a large bucket after a small one reuses nothing the first st
   assert.deepEqual(smallBytes, copy, 'the first bucket is its own copy');
   assert.deepEqual(decodeBucket(smallBytes), small);
 });
+
+void test('damaged buckets never decode to anything but events or EVT_STORE_CORRUPT (2,000 seeded mutations)', () => {
+  const group = Array.from({ length: 30 }, (_, i) => {
+    const e = storedEvent('acme', `f-${i}`, { status: (['accepted', 'late', 'too_late'] as const)[i % 3] });
+    e.event.userId = i % 2 === 0 ? `user-${i}` : undefined;
+    e.event.value = i % 3 === 0 ? undefined : i / 7;
+    e.event.properties = { plan: i % 2 === 0 ? 'free' : 'pro', n: i, big: 1.5 * i, ok: true, long: 'é'.repeat(40) };
+    return e;
+  });
+  const bytes = encodeBucket(group)!;
+  // xorshift32, seeded: the same mutations every run.
+  let state = 0x9e3779b9;
+  const next = (): number => {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    return (state >>> 0) / 2 ** 32;
+  };
+  let corrupt = 0;
+  for (let round = 0; round < 2_000; round++) {
+    const damaged = Buffer.from(bytes);
+    const flips = 1 + Math.floor(next() * 4);
+    for (let f = 0; f < flips; f++) damaged[2 + Math.floor(next() * (damaged.length - 2))] = Math.floor(next() * 256);
+    const cut = next() < 0.2 ? damaged.subarray(0, Math.floor(next() * damaged.length)) : damaged;
+    try {
+      const events = decodeBucket(cut);
+      assert.ok(Array.isArray(events));
+    } catch (err) {
+      assert.equal((err as { code?: string }).code, 'EVT_STORE_CORRUPT', `round ${round}: ${String(err)}`);
+      corrupt++;
+    }
+  }
+  assert.ok(corrupt > 500, `${corrupt} of 2,000 damaged buckets were reported`);
+});
