@@ -115,3 +115,37 @@ modes
 await modes.run();
 console.table(modes.table());
 console.log(`bytes: sparse(100) table ${sparse.dataBytes}, serialized ${sparse.serialize().length}; dense ${ours.dataBytes}, serialized ${ours.serialize().length}`);
+
+// Merging stored sketches: a range query's windows, a coarse window made of its finer ones. Registers are
+// counted once, when the estimate is read; the second task counts them after every merge, as before.
+const MERGED_SKETCHES = 60;
+const stored = Array.from({ length: MERGED_SKETCHES }, (_, s) => {
+  const sketch = new HyperLogLog(PRECISION);
+  for (let i = 0; i < 5_000; i++) sketch.add(ourHashes[(s * 1_500 + i) % DISTINCT_VALUES]!);
+  return sketch.serialize();
+});
+const merges = new Bench({ time: BENCH_TIME_MS / 2 });
+merges
+  .add(`mergeSerialized(${MERGED_SKETCHES} dense), then estimate`, () => HyperLogLog.mergeSerialized(stored, PRECISION).estimate())
+  .add(`the same, counting the registers after every merge (before)`, () => {
+    const merged = HyperLogLog.deserialize(stored[0]!);
+    merged.estimate();
+    for (let i = 1; i < stored.length; i++) {
+      const next = HyperLogLog.deserialize(stored[i]!);
+      next.estimate();
+      merged.merge(next).estimate();
+    }
+    return merged.estimate();
+  });
+await merges.run();
+console.table(merges.table());
+const mergeMs = (name: string): number => {
+  const result = merges.tasks.find((t) => t.name === name)?.result;
+  if (result === undefined || !('latency' in result)) throw new Error(`task ${name} has no result`);
+  return result.latency.p50;
+};
+console.log(
+  `merge of ${MERGED_SKETCHES}: ${mergeMs(`mergeSerialized(${MERGED_SKETCHES} dense), then estimate`).toFixed(3)} ms, ` +
+    `${mergeMs('the same, counting the registers after every merge (before)').toFixed(3)} ms counting after every merge ` +
+    `(${(mergeMs(`mergeSerialized(${MERGED_SKETCHES} dense), then estimate`) / mergeMs('the same, counting the registers after every merge (before)')).toFixed(2)}x)`,
+);

@@ -86,6 +86,34 @@ void test('merge of two halves equals the sketch of the whole (sparse, dense and
   }
 });
 
+void test('after merges and a deserialize (counted lazily), adds and clones estimate as a sketch built value by value', () => {
+  const whole = new HyperLogLog(12);
+  const parts = [0, 1, 2].map((part) => {
+    const sketch = new HyperLogLog(12);
+    for (let i = 0; i < 20_000; i++) {
+      sketch.addString(`p${part}-${i}`);
+      whole.addString(`p${part}-${i}`);
+    }
+    return sketch;
+  });
+  const merged = parts[0]!.clone().merge(parts[1]!).merge(parts[2]!);
+  // Adds after merges: the sum is updated by difference, so it must have been recounted first.
+  const cloned = merged.clone();
+  for (let i = 0; i < 5_000; i++) {
+    merged.addString(`late-${i}`);
+    cloned.addString(`late-${i}`);
+    whole.addString(`late-${i}`);
+  }
+  assert.equal(merged.estimate(), whole.estimate());
+  assert.equal(cloned.estimate(), whole.estimate());
+  const restored = HyperLogLog.deserialize(parts[0]!.serialize());
+  restored.addString('one more');
+  const direct = parts[0]!.clone();
+  direct.addString('one more');
+  assert.equal(restored.estimate(), direct.estimate());
+  assert.equal(HyperLogLog.mergeSerialized(parts.map((p) => p.serialize()), 12).estimate(), parts[0]!.clone().merge(parts[1]!).merge(parts[2]!).estimate());
+});
+
 void test('merge refuses a sketch of another precision', () => {
   assert.throws(() => new HyperLogLog(12).merge(new HyperLogLog(10)), (error: unknown) => {
     assert.ok(error instanceof HllPrecisionMismatchError);
