@@ -7,14 +7,19 @@
  * - Every body shape (JSON, msgpack, protobuf) yields the same plain shape,
  *   the JSON field names of schema.ts, so validate.ts has one input model.
  *   Absent protobuf optionals are undefined here, never zero (the validator
- *   reads undefined as absent).
+ *   reads undefined as absent); so are absent fields of events the one-pass
+ *   JSON reader built (json-fast.ts), which also drops keys the schema does
+ *   not have.
  * - Whole-body failures throw an actors error (errors.ts) and nothing of the
  *   batch is applied; per-event problems are left to validate.ts.
  * - Nothing is parsed before it is bounded. A JSON or msgpack body is first
  *   scanned (scan.ts) for depth (bodyDepthMax), values (derived from
  *   batchEventsMax, tagsMax, propertiesMax) and the length of its events
  *   array; a msgpack body also for extension types, non-string keys and
- *   `__proto__`. A protobuf body's events are counted by a field scan. So
+ *   `__proto__`. A JSON batch is first tried by the one-pass reader
+ *   (json-fast.ts), which counts the same bounds as it reads and gives up
+ *   past them (or on anything unusual), leaving the body to the scan and
+ *   JSON.parse. A protobuf body's events are counted by a field scan. So
  *   batchEventsMax is checked before the events are materialised, in every
  *   format.
  * - Decoding holds no state between bodies: a msgpack record structure
@@ -26,6 +31,7 @@
 import { gunzipSync } from 'node:zlib';
 import { Unpackr } from 'msgpackr';
 import { AckLevel as PbAckLevel } from '../gen/eventide/v1/ingest.js';
+import { readJsonFast } from './json-fast.js';
 import { countEvents, readIngestRequest, type ProtobufIngest } from './protobuf.js';
 import { BatchEmptyError, BatchTooLongError, BodyMalformedError, BodyTooLargeError } from './errors.js';
 import { bodyStructureLimits, scanJson, scanMsgpack, type ScanFault, type StructureLimits } from './scan.js';
@@ -132,6 +138,9 @@ function scanError(format: 'json' | 'msgpack', fault: ScanFault): BodyMalformedE
 }
 
 function parseJson(bytes: Uint8Array, structure: StructureLimits): unknown {
+  // One pass for the bodies clients send; it gives up (undefined) on anything else, which the passes below read.
+  const fast = readJsonFast(bytes, structure);
+  if (fast !== undefined) return fast;
   const fault = scanJson(bytes, structure);
   if (fault !== undefined) throw scanError('json', fault);
   let text: string;

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
 import { Packr } from 'msgpackr';
-import { decodeBody, type DecodeLimits } from '../../src/actors/decode.js';
+import { decodeBody, type DecodedBody, type DecodeLimits } from '../../src/actors/decode.js';
 import { IngestRequest, AckLevel } from '../../src/gen/eventide/v1/ingest.js';
 import { Event as PbEvent, Severity } from '../../src/gen/eventide/v1/event.js';
 import type { EventideError } from '../../src/errors.js';
@@ -38,12 +38,17 @@ void test('json: one event object is a single-event batch', () => {
   assert.deepEqual(out, { events: [{ name: 'click' }], single: true });
 });
 
+/** The fields an event was sent with: the one-pass JSON reader (json-fast.ts) leaves absent schema fields undefined, as the protobuf reader does. */
+function sent(body: DecodedBody): DecodedBody {
+  return { ...body, events: body.events.map((e) => Object.fromEntries(Object.entries(e as object).filter(([, v]) => v !== undefined))) };
+}
+
 void test('json: an array and an envelope are batches; the envelope batchId is echoed', () => {
-  assert.deepEqual(decodeBody(json([{ name: 'a' }, { name: 'b' }]), 'json', 'identity', LIMITS), {
+  assert.deepEqual(sent(decodeBody(json([{ name: 'a' }, { name: 'b' }]), 'json', 'identity', LIMITS)), {
     events: [{ name: 'a' }, { name: 'b' }],
     single: false,
   });
-  assert.deepEqual(decodeBody(json({ events: [{ name: 'a' }], batchId: 'b-1' }), 'json', 'identity', LIMITS), {
+  assert.deepEqual(sent(decodeBody(json({ events: [{ name: 'a' }], batchId: 'b-1' }), 'json', 'identity', LIMITS)), {
     events: [{ name: 'a' }],
     single: false,
     batchId: 'b-1',

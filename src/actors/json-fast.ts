@@ -1,0 +1,548 @@
+/**
+ * A JSON reader for batch bodies that does, in one pass over the bytes, what
+ * the scan (scan.ts), the UTF-8 decode of the whole body and JSON.parse do in
+ * three: it reads `[event, ...]` and `{ "events": [...], ... }` straight into
+ * the plain objects the validator reads, with the strings that repeat from
+ * event to event (names, categories, tags, property keys and short values)
+ * served from a cache keyed by their bytes, as the protobuf reader does.
+ * Measured against the three passes in bench/actors/decode.bench.ts.
+ *
+ * Invariants:
+ * - It either returns exactly what JSON.parse would return for the body
+ *   (deep-equal, the same key order in every object the validator keeps),
+ *   or it gives up (returns undefined) and decode.ts takes the scan +
+ *   JSON.parse path, which produces every error message. So it never
+ *   decides that a body is invalid, and what it accepts is what the scan
+ *   and JSON.parse accept.
+ * - It gives up before building anything the scan would have refused: it
+ *   counts depth, values (every `{`, `[` and `,` outside strings, as the scan
+ *   does) and the items of the events array, and stops at the scan's limits.
+ * - An event object is built with the schema's fields only (absent ones
+ *   undefined, as the protobuf reader leaves them): the validator reads
+ *   nothing else, and reads undefined as absent. Other keys of an event are
+ *   read (their syntax checked) and dropped. Objects inside an event
+ *   (`properties`, and any unknown value) and the envelope are built key by
+ *   key, so a repeated key keeps its first place and its last value, as with
+ *   JSON.parse; the key `__proto__` there makes it give up (an assignment
+ *   would set the prototype where JSON.parse defines a property).
+ * - It gives up on: a body that is one event (small, not worth a second
+ *   path), an envelope without `events` or with it twice or not an array,
+ *   a byte-order mark, any syntax error, a control character in a string.
+ *   Escapes and non-ASCII strings are read (an escaped string is handed to
+ *   JSON.parse on its own; UTF-8 is decoded strictly, as decode.ts decodes a
+ *   whole body, and invalid UTF-8 gives up).
+ */
+import { Buffer } from 'node:buffer';
+import type { StructureLimits } from './scan.js';
+
+interface Latin1Slicer {
+  latin1Slice(start: number, end: number): string;
+}
+
+/** Thrown inside the reader to give up; caught at its entry. One instance: its stack is captured once, at load. */
+class GiveUp extends Error {}
+const GIVE_UP = new GiveUp('json-fast: give up; the scan and JSON.parse read this body');
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const COMMA = 0x2c;
+const COLON = 0x3a;
+const OPEN_ARRAY = 0x5b;
+const CLOSE_ARRAY = 0x5d;
+const OPEN_OBJECT = 0x7b;
+const CLOSE_OBJECT = 0x7d;
+const MINUS = 0x2d;
+const DOT = 0x2e;
+const ZERO = 0x30;
+const NINE = 0x39;
+
+/** Whitespace JSON allows between tokens: space, tab, line feed, carriage return. */
+const IS_SPACE = new Uint8Array(256);
+IS_SPACE[0x20] = 1;
+IS_SPACE[0x09] = 1;
+IS_SPACE[0x0a] = 1;
+IS_SPACE[0x0d] = 1;
+
+/**
+ * Bytes that end the fast run of a string: the closing quote, a backslash,
+ * control characters (not allowed raw in JSON) and every non-ASCII byte.
+ */
+const STRING_STOP = new Uint8Array(256);
+for (let c = 0; c < 0x20; c++) STRING_STOP[c] = 1;
+STRING_STOP[QUOTE] = 1;
+STRING_STOP[BACKSLASH] = 1;
+for (let c = 0x80; c < 0x100; c++) STRING_STOP[c] = 1;
+
+/** Strict, and keeps a U+FEFF inside a string (only the body's first one is a byte-order mark). */
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** Longest string the cache holds, in bytes (as the protobuf reader's). */
+const SHORT_STRING_BYTES_MAX = 32;
+/** Direct-mapped, keyed by a hash of the bytes; a miss replaces the slot. ASCII strings only. */
+const STRING_CACHE_SLOTS = 4096;
+const stringCache: Array<string | undefined> = new Array<string | undefined>(STRING_CACHE_SLOTS).fill(undefined);
+
+// The schema's event fields, as the reader tells them apart (schema.ts).
+const F_ID = 0;
+const F_NAME = 1;
+const F_TIMESTAMP = 2;
+const F_SENT_AT = 3;
+const F_USER_ID = 4;
+const F_CATEGORY = 5;
+const F_SEVERITY = 6;
+const F_TAGS = 7;
+const F_PROPERTIES = 8;
+const F_VALUE = 9;
+const F_OTHER = -1;
+
+/** The keys by field number (the F_ constants above). */
+const FIELD_NAMES = ['id', 'name', 'timestamp', 'sentAt', 'userId', 'category', 'severity', 'tags', 'properties', 'value'] as const;
+/** FIELD_KEYS[field]: the key's bytes. */
+const FIELD_KEYS: ReadonlyArray<readonly number[]> = FIELD_NAMES.map((name) => [...name].map((c) => c.charCodeAt(0)));
+
+/** How often each way was taken since the thread started (tests and benchmarks read it). */
+export const jsonFastCounts = { read: 0, gaveUp: 0 };
+
+/**
+ * The body's value as JSON.parse would return it, or undefined when this
+ * reader gives up (the caller then scans and parses the body).
+ */
+export function readJsonFast(bytes: Uint8Array, limits: StructureLimits): unknown {
+  const buffer = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const reader = new Reader(buffer, limits);
+  try {
+    const value = reader.body();
+    jsonFastCounts.read++;
+    return value;
+  } catch (err) {
+    if (err !== GIVE_UP) throw err;
+    jsonFastCounts.gaveUp++;
+    return undefined;
+  }
+}
+
+class Reader {
+  pos = 0;
+  private values = 0;
+  private readonly n: number;
+  private readonly depthMax: number;
+  private readonly valuesMax: number;
+  private readonly eventsMax: number;
+
+  constructor(
+    private readonly b: Buffer,
+    limits: StructureLimits,
+  ) {
+    this.n = b.length;
+    this.depthMax = limits.depthMax;
+    this.valuesMax = limits.valuesMax;
+    this.eventsMax = limits.eventsMax;
+  }
+
+  body(): unknown {
+    this.space();
+    const c = this.b[this.pos];
+    let value: unknown;
+    if (c === OPEN_ARRAY) value = this.events(1);
+    else if (c === OPEN_OBJECT) value = this.envelope();
+    else throw GIVE_UP;
+    this.space();
+    if (this.pos !== this.n) throw GIVE_UP;
+    return value;
+  }
+
+  private space(): void {
+    const b = this.b;
+    let pos = this.pos;
+    while (pos < this.n && IS_SPACE[b[pos]!] === 1) pos++;
+    this.pos = pos;
+  }
+
+  /** A `{` or `[` at `depth` (the body is 1): counted as the scan counts it. */
+  private open(depth: number): void {
+    if (depth > this.depthMax || ++this.values > this.valuesMax) throw GIVE_UP;
+    this.pos++;
+  }
+
+  private comma(): void {
+    if (++this.values > this.valuesMax) throw GIVE_UP;
+    this.pos++;
+  }
+
+  /** After a member or an item: true for a comma (consumed), false for `close` (consumed). */
+  private next(close: number): boolean {
+    this.space();
+    const c = this.b[this.pos];
+    if (c === COMMA) {
+      this.comma();
+      return true;
+    }
+    if (c !== close) throw GIVE_UP;
+    this.pos++;
+    return false;
+  }
+
+  /** A key and its colon; the position is then at the value. */
+  private key(): string {
+    this.space();
+    if (this.b[this.pos] !== QUOTE) throw GIVE_UP;
+    const key = this.string(true);
+    this.colon();
+    return key;
+  }
+
+  private colon(): void {
+    this.space();
+    if (this.b[this.pos] !== COLON) throw GIVE_UP;
+    this.pos++;
+    this.space();
+  }
+
+  /** `{ "events": [...], ... }`: other members are kept as JSON.parse keeps them (decode.ts reads batchId). */
+  private envelope(): Record<string, unknown> {
+    this.open(1);
+    const out: Record<string, unknown> = {};
+    let sawEvents = false;
+    this.space();
+    if (this.b[this.pos] === CLOSE_OBJECT) throw GIVE_UP;
+    do {
+      this.space();
+      if (this.b[this.pos] !== QUOTE) throw GIVE_UP;
+      const key = this.string(true);
+      this.colon();
+      if (key === 'events') {
+        if (sawEvents || this.b[this.pos] !== OPEN_ARRAY) throw GIVE_UP;
+        sawEvents = true;
+        out[key] = this.events(2);
+      } else {
+        if (key === '__proto__') throw GIVE_UP;
+        out[key] = this.value(1);
+      }
+    } while (this.next(CLOSE_OBJECT));
+    if (!sawEvents) throw GIVE_UP;
+    return out;
+  }
+
+  /** The events array, whose `[` is at `depth`. */
+  private events(depth: number): unknown[] {
+    this.open(depth);
+    const out: unknown[] = [];
+    this.space();
+    if (this.b[this.pos] === CLOSE_ARRAY) {
+      this.pos++;
+      return out;
+    }
+    do {
+      if (out.length >= this.eventsMax) throw GIVE_UP;
+      this.space();
+      out.push(this.b[this.pos] === OPEN_OBJECT ? this.event(depth + 1) : this.value(depth));
+    } while (this.next(CLOSE_ARRAY));
+    return out;
+  }
+
+  /** One event object at `depth`, built with the schema's fields in one shape. */
+  private event(depth: number): Record<string, unknown> {
+    this.open(depth);
+    let id: unknown;
+    let name: unknown;
+    let timestamp: unknown;
+    let sentAt: unknown;
+    let userId: unknown;
+    let category: unknown;
+    let severity: unknown;
+    let tags: unknown;
+    let properties: unknown;
+    let value: unknown;
+    this.space();
+    if (this.b[this.pos] === CLOSE_OBJECT) {
+      this.pos++;
+    } else {
+      do {
+        this.space();
+        if (this.b[this.pos] !== QUOTE) throw GIVE_UP;
+        const field = this.field();
+        this.colon();
+        // Ids and user ids seldom repeat: kept out of the cache, where they would only evict names.
+        const v = this.value(depth, field !== F_ID && field !== F_USER_ID);
+        switch (field) {
+          case F_ID:
+            id = v;
+            break;
+          case F_NAME:
+            name = v;
+            break;
+          case F_TIMESTAMP:
+            timestamp = v;
+            break;
+          case F_SENT_AT:
+            sentAt = v;
+            break;
+          case F_USER_ID:
+            userId = v;
+            break;
+          case F_CATEGORY:
+            category = v;
+            break;
+          case F_SEVERITY:
+            severity = v;
+            break;
+          case F_TAGS:
+            tags = v;
+            break;
+          case F_PROPERTIES:
+            properties = v;
+            break;
+          case F_VALUE:
+            value = v;
+            break;
+          default:
+          // A key the schema does not have: read, dropped (the validator ignores it).
+        }
+      } while (this.next(CLOSE_OBJECT));
+    }
+    return { id, name, timestamp, sentAt, userId, category, severity, tags, properties, value };
+  }
+
+  /** Which schema field the key at the position (a `"`) names; consumes it. */
+  private field(): number {
+    const b = this.b;
+    const start = this.pos + 1;
+    let end = start;
+    while (end < this.n && STRING_STOP[b[end]!] === 0) end++;
+    if (b[end] !== QUOTE) {
+      // Escaped or non-ASCII: read it whole and compare the text.
+      return (FIELD_NAMES as readonly string[]).indexOf(this.string(false));
+    }
+    this.pos = end + 1;
+    // By length and first byte, then the whole key.
+    let field: number;
+    switch (end - start) {
+      case 2:
+        field = F_ID;
+        break;
+      case 4:
+        field = b[start] === 0x6e ? F_NAME : F_TAGS;
+        break;
+      case 5:
+        field = F_VALUE;
+        break;
+      case 6:
+        field = b[start] === 0x73 ? F_SENT_AT : F_USER_ID;
+        break;
+      case 8:
+        field = b[start] === 0x63 ? F_CATEGORY : F_SEVERITY;
+        break;
+      case 9:
+        field = F_TIMESTAMP;
+        break;
+      case 10:
+        field = F_PROPERTIES;
+        break;
+      default:
+        return F_OTHER;
+    }
+    return this.bytesAre(start, FIELD_KEYS[field]!) ? field : F_OTHER;
+  }
+
+  private bytesAre(start: number, expected: readonly number[]): boolean {
+    const b = this.b;
+    for (let i = 0; i < expected.length; i++) if (b[start + i] !== expected[i]) return false;
+    return true;
+  }
+
+  /** Any JSON value; containers opened here are at `depth` + 1; `cached`: see string(). */
+  private value(depth: number, cached = true): unknown {
+    const b = this.b;
+    const c = b[this.pos];
+    switch (c) {
+      case QUOTE:
+        return this.string(cached);
+      case OPEN_OBJECT:
+        return this.object(depth + 1);
+      case OPEN_ARRAY:
+        return this.array(depth + 1);
+      case 0x74: // t
+        this.literal(0x72, 0x75, 0x65, -1);
+        return true;
+      case 0x66: // f
+        this.literal(0x61, 0x6c, 0x73, 0x65);
+        return false;
+      case 0x6e: // n
+        this.literal(0x75, 0x6c, 0x6c, -1);
+        return null;
+      default:
+        if (c === MINUS || (c !== undefined && c >= ZERO && c <= NINE)) return this.number();
+        throw GIVE_UP;
+    }
+  }
+
+  /** The rest of true / false / null after its first byte (-1: no fourth byte). */
+  private literal(c1: number, c2: number, c3: number, c4: number): void {
+    const b = this.b;
+    const p = this.pos;
+    if (b[p + 1] !== c1 || b[p + 2] !== c2 || b[p + 3] !== c3) throw GIVE_UP;
+    if (c4 === -1) {
+      this.pos = p + 4;
+    } else {
+      if (b[p + 4] !== c4) throw GIVE_UP;
+      this.pos = p + 5;
+    }
+  }
+
+  private object(depth: number): Record<string, unknown> {
+    this.open(depth);
+    const out: Record<string, unknown> = {};
+    this.space();
+    if (this.b[this.pos] === CLOSE_OBJECT) {
+      this.pos++;
+      return out;
+    }
+    do {
+      const key = this.key();
+      if (key === '__proto__') throw GIVE_UP;
+      out[key] = this.value(depth);
+    } while (this.next(CLOSE_OBJECT));
+    return out;
+  }
+
+  private array(depth: number): unknown[] {
+    this.open(depth);
+    const out: unknown[] = [];
+    this.space();
+    if (this.b[this.pos] === CLOSE_ARRAY) {
+      this.pos++;
+      return out;
+    }
+    do {
+      this.space();
+      out.push(this.value(depth));
+    } while (this.next(CLOSE_ARRAY));
+    return out;
+  }
+
+  /**
+   * A number, checked against JSON's grammar (no leading zeros, no `+`, no
+   * bare `.`); integers of up to 15 digits are summed here (exact), anything
+   * else is converted by Number(), which rounds as JSON.parse does.
+   */
+  private number(): number {
+    const b = this.b;
+    const start = this.pos;
+    let p = start;
+    const negative = b[p] === MINUS;
+    if (negative) p++;
+    let c = b[p];
+    let v = 0;
+    if (c === ZERO) {
+      p++;
+    } else if (c !== undefined && c > ZERO && c <= NINE) {
+      do {
+        v = v * 10 + (c - ZERO);
+        c = b[++p];
+      } while (c !== undefined && c >= ZERO && c <= NINE);
+    } else {
+      throw GIVE_UP;
+    }
+    let simple = p - start - (negative ? 1 : 0) <= 15;
+    if (b[p] === DOT) {
+      simple = false;
+      p++;
+      if (!this.digits(p)) throw GIVE_UP;
+      while (this.digits(p)) p++;
+    }
+    c = b[p];
+    if (c === 0x65 || c === 0x45) {
+      simple = false;
+      p++;
+      c = b[p];
+      if (c === 0x2b || c === MINUS) p++;
+      if (!this.digits(p)) throw GIVE_UP;
+      while (this.digits(p)) p++;
+    }
+    this.pos = p;
+    if (simple) return negative ? -v : v;
+    return Number((b as unknown as Latin1Slicer).latin1Slice(start, p));
+  }
+
+  private digits(p: number): boolean {
+    const c = this.b[p];
+    return c !== undefined && c >= ZERO && c <= NINE;
+  }
+
+  /**
+   * The string whose opening quote is at the position; consumes it and its
+   * closing quote. `cached`: a string likely to repeat (not an id), served
+   * from the cache when it is short and ASCII.
+   */
+  private string(cached: boolean): string {
+    const b = this.b;
+    const n = this.n;
+    const start = this.pos + 1;
+    let end = start;
+    if (cached) {
+      let h = 0;
+      let c = 0;
+      while (end < n && STRING_STOP[(c = b[end]!)] === 0) {
+        h = Math.imul(h ^ c, 0x01000193);
+        end++;
+      }
+      if (end < n && c === QUOTE) {
+        this.pos = end + 1;
+        return end - start <= SHORT_STRING_BYTES_MAX ? this.fromCache(start, end, h) : (b as unknown as Latin1Slicer).latin1Slice(start, end);
+      }
+    } else {
+      while (end < n && STRING_STOP[b[end]!] === 0) end++;
+      if (end < n && b[end] === QUOTE) {
+        this.pos = end + 1;
+        return (b as unknown as Latin1Slicer).latin1Slice(start, end);
+      }
+    }
+    // The slow part: escapes, non-ASCII bytes, or a control character (not allowed).
+    let escaped = false;
+    let wide = false;
+    for (; end < n; end++) {
+      const c = b[end]!;
+      if (c === QUOTE) break;
+      if (c === BACKSLASH) {
+        escaped = true;
+        end++;
+      } else if (c < 0x20) {
+        throw GIVE_UP;
+      } else if (c >= 0x80) {
+        wide = true;
+      }
+    }
+    if (end >= n) throw GIVE_UP;
+    this.pos = end + 1;
+    let text: string;
+    try {
+      if (!escaped) return utf8.decode(b.subarray(start, end));
+      // With its quotes, the string is a JSON text of its own: JSON.parse reads the escapes as it would in the body.
+      text = wide ? utf8.decode(b.subarray(start - 1, end + 1)) : (b as unknown as Latin1Slicer).latin1Slice(start - 1, end + 1);
+      return JSON.parse(text) as string;
+    } catch {
+      throw GIVE_UP;
+    }
+  }
+
+  /** ASCII bytes [start, end) with no escapes, of at most SHORT_STRING_BYTES_MAX, hashed to `h`: from the cache. */
+  private fromCache(start: number, end: number, h: number): string {
+    const b = this.b;
+    const length = end - start;
+    const slot = (h ^ (h >>> 15) ^ length) & (STRING_CACHE_SLOTS - 1);
+    const cached = stringCache[slot];
+    if (cached !== undefined && cached.length === length) {
+      let same = true;
+      for (let i = 0; i < length; i++) {
+        if (cached.charCodeAt(i) !== b[start + i]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return cached;
+    }
+    const fresh = (b as unknown as Latin1Slicer).latin1Slice(start, end);
+    stringCache[slot] = fresh;
+    return fresh;
+  }
+}

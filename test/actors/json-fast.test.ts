@@ -1,0 +1,277 @@
+/**
+ * The one-pass JSON reader (src/actors/json-fast.ts) against what it stands
+ * in for: the structure scan and JSON.parse. Whenever it returns a value, the
+ * scan must have let the body through, JSON.parse must accept it, and the two
+ * values must be the same for everything the validator reads (every schema
+ * field of every event, the properties in their order, the envelope's other
+ * members). Whenever it gives up, decode.ts runs the old passes, so giving up
+ * is always safe; the tests also pin the bodies it must read itself.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { isDeepStrictEqual } from 'node:util';
+import { readJsonFast } from '../../src/actors/json-fast.js';
+import { bodyStructureLimits, scanJson, type StructureLimits } from '../../src/actors/scan.js';
+import { decodeBody, type DecodeLimits } from '../../src/actors/decode.js';
+
+const LIMITS: DecodeLimits = {
+  bodyInflatedBytesMax: 1 << 24,
+  batchEventsMax: 500,
+  idCharsMax: 128,
+  bodyDepthMax: 8,
+  tagsMax: 16,
+  propertiesMax: 32,
+};
+const STRUCTURE: StructureLimits = bodyStructureLimits(LIMITS);
+const FIELDS = ['id', 'name', 'timestamp', 'sentAt', 'userId', 'category', 'severity', 'tags', 'properties', 'value'] as const;
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+const bytesOf = (text: string): Buffer => Buffer.from(text, 'utf8');
+
+/** An event as the validator sees it: the schema's fields only, absent ones undefined. */
+function schemaView(event: unknown): unknown {
+  if (typeof event !== 'object' || event === null || Array.isArray(event)) return event;
+  const e = event as Record<string, unknown>;
+  return Object.fromEntries(FIELDS.map((f) => [f, Object.hasOwn(e, f) ? e[f] : undefined]));
+}
+
+/** Object keys in order, all the way down (isDeepStrictEqual ignores key order). */
+function keyOrder(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(keyOrder);
+  if (typeof value === 'object' && value !== null) return Object.entries(value).map(([k, v]) => [k, keyOrder(v)]);
+  return typeof value;
+}
+
+/** The events and the envelope's other members, in the form both readers are compared in. */
+function comparable(body: unknown): { events: unknown[]; rest: unknown } {
+  if (Array.isArray(body)) return { events: body.map(schemaView), rest: undefined };
+  const { events, ...rest } = body as { events: unknown[] };
+  return { events: events.map(schemaView), rest };
+}
+
+/**
+ * The property the reader promises: a value only for bodies the scan and
+ * JSON.parse accept, and then the same value. Returns whether it read the body.
+ */
+function checkAgainstParse(bytes: Buffer, label: string): boolean {
+  const fast = readJsonFast(bytes, STRUCTURE);
+  if (fast === undefined) return false;
+  assert.equal(scanJson(bytes, STRUCTURE), undefined, `${label}: read a body the scan refuses`);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(strictUtf8.decode(bytes));
+  } catch (err) {
+    assert.fail(`${label}: read a body JSON.parse refuses (${String(err)}): ${bytes.toString('latin1').slice(0, 200)}`);
+  }
+  const a = comparable(fast);
+  const b = comparable(parsed);
+  assert.ok(isDeepStrictEqual(a, b), `${label}: values differ\n${JSON.stringify(a).slice(0, 400)}\n${JSON.stringify(b).slice(0, 400)}`);
+  assert.deepEqual(keyOrder(a), keyOrder(b), `${label}: key order differs`);
+  return true;
+}
+
+// xorshift32, seeded: the same bodies every run.
+function rng(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    return s / 2 ** 32;
+  };
+}
+
+const STRING_PARTS = ['a', 'page_view', 'é', '日本', '😀', '\\"', '\\\\', '\\n', '\\u00e9', '\\ud83d\\ude00', '\\/', 'x'.repeat(40), ' ', '\\t'];
+const NUMBERS = ['0', '-0', '1', '-17', '1700000000123', '9007199254740993', '123456789012345678901234', '0.5', '-2.25', '1e3', '1E-7', '6.02e+23', '1e400', '-1e400', '0.1', '3.000'];
+
+function randomString(r: () => number): string {
+  let s = '';
+  const parts = Math.floor(r() * 4);
+  for (let i = 0; i < parts; i++) s += STRING_PARTS[Math.floor(r() * STRING_PARTS.length)]!;
+  return `"${s}"`;
+}
+
+function randomScalar(r: () => number): string {
+  const k = r();
+  if (k < 0.5) return randomString(r);
+  if (k < 0.85) return NUMBERS[Math.floor(r() * NUMBERS.length)]!;
+  return ['true', 'false', 'null'][Math.floor(r() * 3)]!;
+}
+
+function ws(r: () => number): string {
+  return r() < 0.8 ? '' : [' ', '\n', '\t', '\r\n  '][Math.floor(r() * 4)]!;
+}
+
+function randomValue(r: () => number, depth: number): string {
+  const k = r();
+  if (depth > 0 && k < 0.1) return `[${Array.from({ length: Math.floor(r() * 3) }, () => randomValue(r, depth - 1)).join(',')}]`;
+  if (depth > 0 && k < 0.2) return `{${Array.from({ length: Math.floor(r() * 3) }, () => `${randomString(r)}:${randomValue(r, depth - 1)}`).join(',')}}`;
+  return randomScalar(r);
+}
+
+const KEYS = [...FIELDS, 'pad', 'extra', 'n\\u0061me', 'tags', 'ïd', '__proto__', 'constructor', '0', '10', '2'];
+
+function randomEvent(r: () => number): string {
+  const members: string[] = [];
+  const count = Math.floor(r() * 12);
+  for (let i = 0; i < count; i++) {
+    const key = KEYS[Math.floor(r() * KEYS.length)]!;
+    let value: string;
+    if (key === 'tags') value = `[${Array.from({ length: Math.floor(r() * 4) }, () => (r() < 0.9 ? randomString(r) : randomScalar(r))).join(`,${ws(r)}`)}]`;
+    else if (key === 'properties') {
+      value = `{${Array.from({ length: Math.floor(r() * 5) }, () => `${ws(r)}"${KEYS[Math.floor(r() * KEYS.length)]!}"${ws(r)}:${ws(r)}${randomValue(r, 1)}`).join(',')}}`;
+    } else value = randomValue(r, 2);
+    members.push(`${ws(r)}"${key}"${ws(r)}:${ws(r)}${value}${ws(r)}`);
+  }
+  return `{${members.join(',')}}`;
+}
+
+function randomBody(r: () => number): string {
+  const events = Array.from({ length: 1 + Math.floor(r() * 6) }, () => (r() < 0.95 ? randomEvent(r) : randomValue(r, 1)));
+  const list = `[${ws(r)}${events.join(`,${ws(r)}`)}${ws(r)}]`;
+  const k = r();
+  if (k < 0.5) return `${ws(r)}${list}${ws(r)}`;
+  const extra = r() < 0.5 ? `,"batchId":${randomScalar(r)}` : '';
+  const other = r() < 0.3 ? `,"meta":${randomValue(r, 2)}` : '';
+  return k < 0.75 ? `{"events":${list}${extra}${other}}` : `{${other.slice(1)}${other ? ',' : ''}"events":${ws(r)}${list}${extra}}`;
+}
+
+void test('reads the bodies clients send, to what JSON.parse gives: arrays, envelopes, escapes, UTF-8, every number form', () => {
+  const bodies = [
+    '[{"id":"e1","name":"page_view","timestamp":1700000000000,"userId":"u1","category":"web","severity":"info","tags":["a","b"],"properties":{"path":"/x","n":3,"ok":true},"value":2.5}]',
+    ' {\n "events" : [ { "name" : "a" } , {"name":"b","extra":{"deep":[1,{"x":null}]}} ] , "batchId" : "b-1" }\n',
+    '{"batchId":"first","events":[{"name":"caf\\u00e9 \\"q\\"","properties":{"title":"Café — ünïcødé 😀","10":1,"2":2,"a":3,"a":4}}]}',
+    '[{"name":"n","timestamp":-0,"value":1e400,"properties":{"big":123456789012345678901234,"f":6.02e+23,"g":-1E-7}}]',
+    '[{"name":"x"},7,"s",null,[1,2],{}]',
+    '{"events":[],"batchId":"empty"}',
+    '[]',
+  ];
+  for (const [i, text] of bodies.entries()) assert.ok(checkAgainstParse(bytesOf(text), `body ${i}`), `body ${i} must be read in one pass: ${text}`);
+  // A repeated key: its first place, its last value, as JSON.parse.
+  const fast = readJsonFast(bytesOf('[{"name":"a","properties":{"k":1,"j":2,"k":3},"name":"b"}]'), STRUCTURE) as Array<Record<string, unknown>>;
+  assert.equal(fast[0]!.name, 'b');
+  assert.deepEqual(Object.entries(fast[0]!.properties as object), [['k', 3], ['j', 2]]);
+});
+
+void test('gives up on what only the scan and JSON.parse may answer, so their errors reach the client', () => {
+  const eventsMax = (n: number) => `[${Array.from({ length: n }, () => '{"name":"a"}').join(',')}]`;
+  const cases: Array<[string, string | Buffer]> = [
+    ['one event, not a batch', '{"name":"a"}'],
+    ['an empty object', '{}'],
+    ['no events member', '{"batchId":"x"}'],
+    ['events twice', '{"events":[],"events":[]}'],
+    ['events not an array', '{"events":{"name":"a"}}'],
+    ['__proto__ in properties', '[{"name":"a","properties":{"__proto__":{"x":1}}}]'],
+    ['__proto__ in the envelope', '{"__proto__":1,"events":[]}'],
+    ['a byte-order mark', '\uFEFF[{"name":"a"}]'],
+    ['a control character in a string', '[{"name":"a\u0001"}]'],
+    ['a raw line feed in a string', '[{"name":"a\nb"}]'],
+    ['a bad escape', '[{"name":"a\\x"}]'],
+    ['a lone backslash at the end', '[{"name":"a\\'],
+    ['trailing bytes', '[{"name":"a"}] x'],
+    ['two bodies', '[][]'],
+    ['a trailing comma', '[{"name":"a"},]'],
+    ['a trailing comma in an object', '[{"name":"a",}]'],
+    ['a leading zero', '[{"name":"a","value":01}]'],
+    ['a plus sign', '[{"name":"a","value":+1}]'],
+    ['a bare dot', '[{"name":"a","value":1.}]'],
+    ['an exponent without digits', '[{"name":"a","value":1e}]'],
+    ['NaN', '[{"name":"a","value":NaN}]'],
+    ['a single quote', "[{'name':'a'}]"],
+    ['truncated', '[{"name":"a"'],
+    ['too deep', `[{"name":"a","properties":{"x":${'['.repeat(10)}${']'.repeat(10)}}}]`],
+    ['more events than batchEventsMax', eventsMax(LIMITS.batchEventsMax + 1)],
+    ['invalid UTF-8 in a string', Buffer.concat([bytesOf('[{"name":"'), Buffer.from([0xc3, 0x28]), bytesOf('"}]')])],
+    ['a non-ASCII byte outside a string', Buffer.concat([bytesOf('[{"name":"a"}'), Buffer.from([0xc2, 0xa0]), bytesOf(']')])],
+  ];
+  for (const [label, body] of cases) {
+    const bytes = typeof body === 'string' ? bytesOf(body) : body;
+    assert.equal(readJsonFast(bytes, STRUCTURE), undefined, label);
+  }
+  // The limit itself is read: batchEventsMax events exactly.
+  assert.ok(checkAgainstParse(bytesOf(eventsMax(LIMITS.batchEventsMax)), 'batchEventsMax events'));
+});
+
+void test('gives up past the scan limits: values and depth are counted as the scan counts them', () => {
+  const tight: StructureLimits = { depthMax: 3, valuesMax: 10, eventsMax: 5 };
+  // 1 array + 2 events + 1 comma + their 2 properties objects + 2 commas = 8 values, depth 3: read.
+  const ok = bytesOf('[{"name":"a","properties":{"k":1}},{"name":"b","properties":{"k":2}}]');
+  assert.notEqual(readJsonFast(ok, tight), undefined);
+  assert.equal(scanJson(ok, tight), undefined);
+  for (const [label, text] of [
+    ['depth 4', '[{"name":"a","properties":{"k":[1]}}]'],
+    ['11 values', '[{"name":"a","tags":[1,2,3,4,5,6,7,8]}]'],
+    ['6 events', '[1,2,3,4,5,6]'],
+  ] as const) {
+    assert.equal(readJsonFast(bytesOf(text), tight), undefined, label);
+    assert.notEqual(scanJson(bytesOf(text), tight), undefined, `${label}: the scan refuses it too`);
+  }
+});
+
+void test('3,000 seeded random bodies: every one it reads equals JSON.parse; most are read', () => {
+  const r = rng(20261122);
+  let read = 0;
+  for (let i = 0; i < 3_000; i++) {
+    const text = randomBody(r);
+    if (checkAgainstParse(bytesOf(text), `body ${i}: ${text.slice(0, 300)}`)) read++;
+  }
+  // Only bodies with __proto__ in an object it builds key by key, or an odd envelope, are left to the old passes.
+  assert.ok(read > 2_000, `read ${read} of 3,000`);
+});
+
+void test('4,000 seeded byte mutations of a valid body: it reads only what the scan and JSON.parse accept, as they read it', () => {
+  const r = rng(7);
+  const base = bytesOf(
+    '{"events":[{"id":"e-1","name":"page_view","timestamp":1700000000000,"userId":"u-1","category":"web","severity":"info",' +
+      '"tags":["mobile","eu"],"properties":{"path":"/p/1","n":42,"ok":true,"f":-2.5e3},"value":0.25},' +
+      '{"name":"caf\\u00e9 ü","properties":{"t":"x\\"y"}}],"batchId":"b"}',
+  );
+  const alphabet = Buffer.from('{}[]",:\\ 0123456789-+.eEtrufalsn\u0001\u00ff');
+  let read = 0;
+  for (let i = 0; i < 4_000; i++) {
+    const bytes = Buffer.from(base);
+    const edits = 1 + Math.floor(r() * 3);
+    for (let e = 0; e < edits; e++) {
+      const at = Math.floor(r() * bytes.length);
+      bytes[at] = r() < 0.7 ? alphabet[Math.floor(r() * alphabet.length)]! : Math.floor(r() * 256);
+    }
+    if (checkAgainstParse(bytes, `mutation ${i}: ${bytes.toString('latin1')}`)) read++;
+  }
+  assert.ok(read > 100, `some mutations stay valid JSON and are read (${read})`);
+});
+
+void test('decodeBody answers the same with or without the one-pass reader: values, and errors from the old passes', () => {
+  // Bodies the reader gives up on still get the scan's and JSON.parse's answers.
+  assert.throws(() => decodeBody(bytesOf('[{"name":"a"},]'), 'json', 'identity', LIMITS), (err: Error & { code?: string }) => {
+    assert.equal(err.code, 'EVT_BODY_MALFORMED');
+    assert.match(err.message, /^json: Unexpected token/);
+    return true;
+  });
+  const tooMany = bytesOf(`[${Array.from({ length: LIMITS.batchEventsMax + 1 }, () => '{"name":"a"}').join(',')}]`);
+  assert.throws(() => decodeBody(tooMany, 'json', 'identity', LIMITS), { code: 'EVT_BATCH_TOO_LONG' });
+  assert.throws(() => decodeBody(bytesOf('[]'), 'json', 'identity', LIMITS), { code: 'EVT_BATCH_EMPTY' });
+  assert.throws(() => decodeBody(bytesOf('{"events":[{"name":"a"}],"batchId":7}'), 'json', 'identity', LIMITS), { code: 'EVT_BODY_MALFORMED' });
+  const single = decodeBody(bytesOf('{"name":"a"}'), 'json', 'identity', LIMITS);
+  assert.equal(single.single, true);
+  const batch = decodeBody(bytesOf('{"events":[{"name":"a","pad":1}],"batchId":"b-7"}'), 'json', 'identity', LIMITS);
+  assert.equal(batch.batchId, 'b-7');
+  assert.equal(batch.single, false);
+  assert.equal((batch.events[0] as { name: string }).name, 'a');
+});
+
+void test('the string cache never serves another string: 20,000 short strings through 4,096 slots', () => {
+  const r = rng(99);
+  for (let round = 0; round < 50; round++) {
+    const names = Array.from({ length: 400 }, () => Math.floor(r() * 2 ** 32).toString(36).slice(0, 1 + Math.floor(r() * 7)));
+    const body = bytesOf(JSON.stringify(names.map((name) => ({ name, category: name.toUpperCase(), tags: [name, `${name}!`] }))));
+    const events = readJsonFast(body, STRUCTURE) as Array<{ name: string; category: string; tags: string[] }>;
+    assert.ok(events !== undefined);
+    for (let i = 0; i < names.length; i++) {
+      assert.equal(events[i]!.name, names[i]);
+      assert.equal(events[i]!.category, names[i]!.toUpperCase());
+      assert.deepEqual(events[i]!.tags, [names[i], `${names[i]}!`]);
+    }
+  }
+});
