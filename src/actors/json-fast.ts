@@ -480,15 +480,22 @@ class Reader {
     const start = this.pos + 1;
     let end = start;
     if (cached) {
+      // Hashed while it may still be short enough for the cache, then only searched.
+      const hashEnd = Math.min(n, start + SHORT_STRING_BYTES_MAX + 1);
       let h = 0;
       let c = 0;
-      while (end < n && STRING_STOP[(c = b[end]!)] === 0) {
+      while (end < hashEnd && STRING_STOP[(c = b[end]!)] === 0) {
         h = Math.imul(h ^ c, 0x01000193);
         end++;
       }
-      if (end < n && c === QUOTE) {
+      if (end < hashEnd && c === QUOTE) {
         this.pos = end + 1;
-        return end - start <= SHORT_STRING_BYTES_MAX ? this.fromCache(start, end, h) : (b as unknown as Latin1Slicer).latin1Slice(start, end);
+        return this.fromCache(start, end, h);
+      }
+      while (end < n && STRING_STOP[b[end]!] === 0) end++;
+      if (end < n && b[end] === QUOTE) {
+        this.pos = end + 1;
+        return (b as unknown as Latin1Slicer).latin1Slice(start, end);
       }
     } else {
       while (end < n && STRING_STOP[b[end]!] === 0) end++;
