@@ -8,18 +8,18 @@
  *   the JSON field names of schema.ts, so validate.ts has one input model.
  *   Absent protobuf optionals are undefined here, never zero (the validator
  *   reads undefined as absent); so are absent fields of events the one-pass
- *   JSON reader built (json-fast.ts), which also drops keys the schema does
- *   not have.
+ *   readers built (json-fast.ts, msgpack-fast.ts), which also drop keys the
+ *   schema does not have.
  * - Whole-body failures throw an actors error (errors.ts) and nothing of the
  *   batch is applied; per-event problems are left to validate.ts.
  * - Nothing is parsed before it is bounded. A JSON or msgpack body is first
  *   scanned (scan.ts) for depth (bodyDepthMax), values (derived from
  *   batchEventsMax, tagsMax, propertiesMax) and the length of its events
  *   array; a msgpack body also for extension types, non-string keys and
- *   `__proto__`. A JSON batch is first tried by the one-pass reader
- *   (json-fast.ts), which counts the same bounds as it reads and gives up
+ *   `__proto__`. A JSON or msgpack batch is first tried by a one-pass reader
+ *   (json-fast.ts, msgpack-fast.ts), which counts the same bounds as it reads and gives up
  *   past them (or on anything unusual), leaving the body to the scan and
- *   JSON.parse. A protobuf body's events are counted by a field scan. So
+ *   JSON.parse or msgpackr. A protobuf body's events are counted by a field scan. So
  *   batchEventsMax is checked before the events are materialised, in every
  *   format.
  * - Decoding holds no state between bodies: a msgpack record structure
@@ -32,6 +32,7 @@ import { gunzipSync } from 'node:zlib';
 import { Unpackr } from 'msgpackr';
 import { AckLevel as PbAckLevel } from '../gen/eventide/v1/ingest.js';
 import { readJsonFast } from './json-fast.js';
+import { readMsgpackFast } from './msgpack-fast.js';
 import { countEvents, readIngestRequest, type ProtobufIngest } from './protobuf.js';
 import { BatchEmptyError, BatchTooLongError, BodyMalformedError, BodyTooLargeError } from './errors.js';
 import { bodyStructureLimits, scanJson, scanMsgpack, type ScanFault, type StructureLimits } from './scan.js';
@@ -158,6 +159,9 @@ function parseJson(bytes: Uint8Array, structure: StructureLimits): unknown {
 }
 
 function parseMsgpack(bytes: Uint8Array, structure: StructureLimits): unknown {
+  // As for JSON: one pass for the batches clients send, the scan and msgpackr for anything else.
+  const fast = readMsgpackFast(bytes, structure);
+  if (fast !== undefined) return fast;
   const fault = scanMsgpack(bytes, structure);
   if (fault !== undefined) throw scanError('msgpack', fault);
   try {

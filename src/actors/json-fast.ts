@@ -34,14 +34,25 @@
  */
 import { Buffer } from 'node:buffer';
 import type { StructureLimits } from './scan.js';
-
-interface Latin1Slicer {
-  latin1Slice(start: number, end: number): string;
-}
-
-/** Thrown inside the reader to give up; caught at its entry. One instance: its stack is captured once, at load. */
-class GiveUp extends Error {}
-const GIVE_UP = new GiveUp('json-fast: give up; the scan and JSON.parse read this body');
+import {
+  F_CATEGORY,
+  F_ID,
+  F_NAME,
+  F_PROPERTIES,
+  F_SENT_AT,
+  F_SEVERITY,
+  F_TAGS,
+  F_TIMESTAMP,
+  F_USER_ID,
+  F_VALUE,
+  FIELD_NAMES,
+  fieldOf,
+  fromCache,
+  GIVE_UP,
+  hashStep,
+  SHORT_STRING_BYTES_MAX,
+  type Latin1Slicer,
+} from './fast-read.js';
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -75,30 +86,6 @@ for (let c = 0x80; c < 0x100; c++) STRING_STOP[c] = 1;
 
 /** Strict, and keeps a U+FEFF inside a string (only the body's first one is a byte-order mark). */
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-
-/** Longest string the cache holds, in bytes (as the protobuf reader's). */
-const SHORT_STRING_BYTES_MAX = 32;
-/** Direct-mapped, keyed by a hash of the bytes; a miss replaces the slot. ASCII strings only. */
-const STRING_CACHE_SLOTS = 4096;
-const stringCache: Array<string | undefined> = new Array<string | undefined>(STRING_CACHE_SLOTS).fill(undefined);
-
-// The schema's event fields, as the reader tells them apart (schema.ts).
-const F_ID = 0;
-const F_NAME = 1;
-const F_TIMESTAMP = 2;
-const F_SENT_AT = 3;
-const F_USER_ID = 4;
-const F_CATEGORY = 5;
-const F_SEVERITY = 6;
-const F_TAGS = 7;
-const F_PROPERTIES = 8;
-const F_VALUE = 9;
-const F_OTHER = -1;
-
-/** The keys by field number (the F_ constants above). */
-const FIELD_NAMES = ['id', 'name', 'timestamp', 'sentAt', 'userId', 'category', 'severity', 'tags', 'properties', 'value'] as const;
-/** FIELD_KEYS[field]: the key's bytes. */
-const FIELD_KEYS: ReadonlyArray<readonly number[]> = FIELD_NAMES.map((name) => [...name].map((c) => c.charCodeAt(0)));
 
 /** How often each way was taken since the thread started (tests and benchmarks read it). */
 export const jsonFastCounts = { read: 0, gaveUp: 0 };
@@ -311,43 +298,10 @@ class Reader {
     while (end < this.n && STRING_STOP[b[end]!] === 0) end++;
     if (b[end] !== QUOTE) {
       // Escaped or non-ASCII: read it whole and compare the text.
-      return (FIELD_NAMES as readonly string[]).indexOf(this.string(false));
+      return FIELD_NAMES.indexOf(this.string(false));
     }
     this.pos = end + 1;
-    // By length and first byte, then the whole key.
-    let field: number;
-    switch (end - start) {
-      case 2:
-        field = F_ID;
-        break;
-      case 4:
-        field = b[start] === 0x6e ? F_NAME : F_TAGS;
-        break;
-      case 5:
-        field = F_VALUE;
-        break;
-      case 6:
-        field = b[start] === 0x73 ? F_SENT_AT : F_USER_ID;
-        break;
-      case 8:
-        field = b[start] === 0x63 ? F_CATEGORY : F_SEVERITY;
-        break;
-      case 9:
-        field = F_TIMESTAMP;
-        break;
-      case 10:
-        field = F_PROPERTIES;
-        break;
-      default:
-        return F_OTHER;
-    }
-    return this.bytesAre(start, FIELD_KEYS[field]!) ? field : F_OTHER;
-  }
-
-  private bytesAre(start: number, expected: readonly number[]): boolean {
-    const b = this.b;
-    for (let i = 0; i < expected.length; i++) if (b[start + i] !== expected[i]) return false;
-    return true;
+    return fieldOf(b, start, end);
   }
 
   /** Any JSON value; containers opened here are at `depth` + 1; `cached`: see string(). */
@@ -485,12 +439,12 @@ class Reader {
       let h = 0;
       let c = 0;
       while (end < hashEnd && STRING_STOP[(c = b[end]!)] === 0) {
-        h = Math.imul(h ^ c, 0x01000193);
+        h = hashStep(h, c);
         end++;
       }
       if (end < hashEnd && c === QUOTE) {
         this.pos = end + 1;
-        return this.fromCache(start, end, h);
+        return fromCache(b, start, end, h);
       }
       while (end < n && STRING_STOP[b[end]!] === 0) end++;
       if (end < n && b[end] === QUOTE) {
@@ -530,26 +484,5 @@ class Reader {
     } catch {
       throw GIVE_UP;
     }
-  }
-
-  /** ASCII bytes [start, end) with no escapes, of at most SHORT_STRING_BYTES_MAX, hashed to `h`: from the cache. */
-  private fromCache(start: number, end: number, h: number): string {
-    const b = this.b;
-    const length = end - start;
-    const slot = (h ^ (h >>> 15) ^ length) & (STRING_CACHE_SLOTS - 1);
-    const cached = stringCache[slot];
-    if (cached !== undefined && cached.length === length) {
-      let same = true;
-      for (let i = 0; i < length; i++) {
-        if (cached.charCodeAt(i) !== b[start + i]) {
-          same = false;
-          break;
-        }
-      }
-      if (same) return cached;
-    }
-    const fresh = (b as unknown as Latin1Slicer).latin1Slice(start, end);
-    stringCache[slot] = fresh;
-    return fresh;
   }
 }

@@ -1,0 +1,120 @@
+/**
+ * What the one-pass body readers (json-fast.ts, msgpack-fast.ts) share: the
+ * schema's event fields told apart by their key bytes, the cache of short
+ * ASCII strings that repeat from event to event, and the way they give up.
+ *
+ * The cache: direct-mapped, STRING_CACHE_SLOTS slots keyed by a hash of the
+ * bytes (FNV-style, computed by the caller while it finds the string's end),
+ * ASCII strings of at most SHORT_STRING_BYTES_MAX bytes; a hit is checked
+ * byte by byte, a miss replaces the slot. It only ever returns a string equal
+ * to the bytes asked for: it changes what is allocated, not what is read. Its
+ * point: a string that is the same object batch after batch is hashed by V8
+ * once, for every Map and property lookup downstream.
+ */
+import type { Buffer } from 'node:buffer';
+
+/** Node's Buffer has had latin1Slice since v0.x; @types/node does not list it (protobuf.ts checks it exists). */
+export interface Latin1Slicer {
+  latin1Slice(start: number, end: number): string;
+}
+
+/** Thrown inside a reader to give up; caught at its entry. One instance: its stack is captured once, at load. */
+export class GiveUp extends Error {}
+export const GIVE_UP = new GiveUp('a one-pass reader gave up; the scan and the full parser read this body');
+
+/** Longest string the cache holds, in bytes (as the protobuf reader's). */
+export const SHORT_STRING_BYTES_MAX = 32;
+const STRING_CACHE_SLOTS = 4096;
+const stringCache: Array<string | undefined> = new Array<string | undefined>(STRING_CACHE_SLOTS).fill(undefined);
+
+/** One step of the hash fromCache expects, over each byte in order from h = 0. */
+export function hashStep(h: number, byte: number): number {
+  return Math.imul(h ^ byte, 0x01000193);
+}
+
+/** ASCII bytes [start, end) of `b`, at most SHORT_STRING_BYTES_MAX of them, hashed (hashStep) to `h`: the cached string or a fresh one. */
+export function fromCache(b: Buffer, start: number, end: number, h: number): string {
+  const length = end - start;
+  const slot = (h ^ (h >>> 15) ^ length) & (STRING_CACHE_SLOTS - 1);
+  const cached = stringCache[slot];
+  if (cached !== undefined && cached.length === length) {
+    let same = true;
+    for (let i = 0; i < length; i++) {
+      if (cached.charCodeAt(i) !== b[start + i]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return cached;
+  }
+  const fresh = (b as unknown as Latin1Slicer).latin1Slice(start, end);
+  stringCache[slot] = fresh;
+  return fresh;
+}
+
+// The schema's event fields (schema.ts), as the readers tell them apart.
+export const F_ID = 0;
+export const F_NAME = 1;
+export const F_TIMESTAMP = 2;
+export const F_SENT_AT = 3;
+export const F_USER_ID = 4;
+export const F_CATEGORY = 5;
+export const F_SEVERITY = 6;
+export const F_TAGS = 7;
+export const F_PROPERTIES = 8;
+export const F_VALUE = 9;
+export const F_OTHER = -1;
+
+/** The keys by field number (the F_ constants above). */
+export const FIELD_NAMES: readonly string[] = ['id', 'name', 'timestamp', 'sentAt', 'userId', 'category', 'severity', 'tags', 'properties', 'value'];
+/** FIELD_KEYS[field]: the key's bytes. */
+const FIELD_KEYS: ReadonlyArray<readonly number[]> = FIELD_NAMES.map((name) => [...name].map((c) => c.charCodeAt(0)));
+
+/** The field whose key is the bytes [start, end) of `b` (plain ASCII, no escapes), or F_OTHER: by length and first byte, then every byte. */
+export function fieldOf(b: Buffer, start: number, end: number): number {
+  let field: number;
+  switch (end - start) {
+    case 2:
+      field = F_ID;
+      break;
+    case 4:
+      field = b[start] === 0x6e ? F_NAME : F_TAGS;
+      break;
+    case 5:
+      field = F_VALUE;
+      break;
+    case 6:
+      field = b[start] === 0x73 ? F_SENT_AT : F_USER_ID;
+      break;
+    case 8:
+      field = b[start] === 0x63 ? F_CATEGORY : F_SEVERITY;
+      break;
+    case 9:
+      field = F_TIMESTAMP;
+      break;
+    case 10:
+      field = F_PROPERTIES;
+      break;
+    default:
+      return F_OTHER;
+  }
+  const expected = FIELD_KEYS[field]!;
+  for (let i = 0; i < expected.length; i++) if (b[start + i] !== expected[i]) return F_OTHER;
+  return field;
+}
+
+/** An event object in the one shape both readers build: the schema's fields, absent ones undefined. */
+export function eventObject(fields: unknown[]): Record<string, unknown> {
+  return {
+    id: fields[F_ID],
+    name: fields[F_NAME],
+    timestamp: fields[F_TIMESTAMP],
+    sentAt: fields[F_SENT_AT],
+    userId: fields[F_USER_ID],
+    category: fields[F_CATEGORY],
+    severity: fields[F_SEVERITY],
+    tags: fields[F_TAGS],
+    properties: fields[F_PROPERTIES],
+    value: fields[F_VALUE],
+  };
+}
