@@ -30,6 +30,14 @@ export const defaults = {
    * and is restarted; set more (e.g. 4096) for more than ~400K busy owners per worker.
    */
   workerHeapMbMax: 0,
+  /**
+   * Where V8 starts the old generation's limit in each worker thread, MiB (V8's --initial-old-space-size,
+   * which applies to every isolate created after it is set); 0: V8's own start, a few MiB. A worker's live
+   * heap is small (tens of MiB with 100 owners) but it promotes batch data steadily, so from V8's own start
+   * it ran a full collection every ~300 ms; from 128 MiB, a handful per run: 0.91x the server CPU per event,
+   * ~100 MiB more RSS (bench/results/memory.md). Above workerHeapMbMax it is clamped to it.
+   */
+  workerHeapInitialMb: 128,
 
   /** Request bodies larger than this on the wire get 413 EVT_BODY_TOO_LARGE. */
   bodyBytesMax: 4 * 1024 * 1024,

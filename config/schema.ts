@@ -48,6 +48,7 @@ export const settingsSchema = {
   shardCount: int(1, 65_536, 'Owners hash to this many shards. Fixed for the life of the data.'),
   workers: int(0, 1024, 'Worker threads hosting shard actors; 0 means one per core (capped at shardCount).'),
   workerHeapMbMax: int(0, 1_048_576, "V8 old generation of each worker thread, MiB; 0: V8's default."),
+  workerHeapInitialMb: int(0, 1_048_576, "Where V8 starts the old generation's limit in each worker thread, MiB; 0: V8's own start."),
 
   bodyBytesMax: int(1 * KiB, 1 * GiB, 'Request body size on the wire.'),
   bodyInflatedBytesMax: int(1 * KiB, 1 * GiB, 'Size a gzip body may inflate to; at least bodyBytesMax.'),

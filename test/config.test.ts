@@ -189,6 +189,13 @@ void test('workerHeapMbMax is 0 (V8 decides) or at least 64 MiB', () => {
   assert.match(error.message, /EVENTIDE_WORKER_HEAP_MB_MAX="63": must be 0 \(V8's default\) or at least 64/);
 });
 
+void test('workerHeapInitialMb is 128 MiB unless the command line or the environment says otherwise', () => {
+  assert.equal(load().workerHeapInitialMb, 128);
+  assert.equal(load(['--worker-heap-initial-mb', '0']).workerHeapInitialMb, 0);
+  assert.equal(load([], { EVENTIDE_WORKER_HEAP_INITIAL_MB: '64' }).workerHeapInitialMb, 64);
+  assert.equal(configError(() => load(['--worker-heap-initial-mb', '-1'])).field, 'workerHeapInitialMb');
+});
+
 void test('secrets never appear in messages', () => {
   const error = configError(() => load([], { MONGODB_URI: 'http://user:hunter2@db', EVENTIDE_KEY_SECRET: 'short-secret' }));
   assert.doesNotMatch(error.message, /hunter2|short-secret/);

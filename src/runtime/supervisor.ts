@@ -13,7 +13,7 @@
  * timeout); `pending` holds only requests to a worker that is up.
  */
 import { EventEmitter } from 'node:events';
-import { getHeapStatistics } from 'node:v8';
+import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import { writeLogRecord, type Logger } from '../log.js';
 import { nextEpoch } from './wal.js';
@@ -44,6 +44,16 @@ export const WORKER_HEAP_MB_AUTO_MAX = 2_000;
 export function workerHeapMb(configured: number): number {
   if (configured > 0) return configured;
   return Math.min(WORKER_HEAP_MB_AUTO_MAX, Math.floor(getHeapStatistics().heap_size_limit / (1024 * 1024)));
+}
+
+/**
+ * workerHeapInitialMb for the worker threads started from now on: V8's
+ * --initial-old-space-size is process-wide and read when an isolate's heap is
+ * set up, so it reaches every worker created after this (restarts included)
+ * and not the main thread, whose heap exists already. 0 leaves V8's own start.
+ */
+export function applyWorkerHeapInitial(mb: number): void {
+  if (mb > 0) setFlagsFromString(`--initial-old-space-size=${mb}`);
 }
 
 export interface SupervisorOptions {
@@ -109,6 +119,8 @@ export class Supervisor extends EventEmitter<{
 
   async start(): Promise<void> {
     if (this.walRoot !== undefined) this.walProcessEpoch = nextEpoch(this.walRoot);
+    const initialMb = this.#options.config.workerHeapInitialMb;
+    applyWorkerHeapInitial(typeof initialMb === 'number' ? initialMb : 0);
     await Promise.all(this.#slots.map((_, index) => this.#spawn(index)));
     this.#sweep = setInterval(() => this.#sweepTimeouts(), TIMEOUT_SWEEP_MS);
     this.#sweep.unref();

@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { eventually } from '../helpers.js';
 import { getHeapStatistics } from 'node:v8';
+import { execFileSync } from 'node:child_process';
 import { scrape, startOpsServer, type Scrape } from '../ops/helpers.js';
 import { WORKER_HEAP_MB_AUTO_MAX, workerHeapMb } from '../../src/runtime/supervisor.js';
 
@@ -39,4 +40,40 @@ void test('workerHeapMbMax 0 (the default) is V8\'s own limit, but at most 2000 
   for (const limit of await workerLimits({ workerHeapMbMax: 0 }, t)) {
     assert.ok(limit >= expected * MiB && limit <= (expected + YOUNG_GENERATION_MIB_MAX) * MiB, `limit ${limit / MiB} MiB, expected ${expected} (V8's own: ${v8Mb})`);
   }
+});
+
+/**
+ * workerHeapInitialMb: V8 takes --initial-old-space-size for worker isolates
+ * created after applyWorkerHeapInitial. Observed through what it changes: a
+ * worker that keeps ~60 MB of small objects runs full (major) collections on
+ * V8's own start, and none when its old generation starts at 256 MiB. Each
+ * case runs in a fresh process, as the flag is process-wide (the worker's code
+ * is a module: it inherits --input-type=module).
+ */
+const GC_PROBE = `
+import { Worker } from 'node:worker_threads';
+import { applyWorkerHeapInitial } from ${JSON.stringify(new URL('../../src/runtime/supervisor.js', import.meta.url).href)};
+applyWorkerHeapInitial(Number(process.argv[1]));
+const worker = new Worker(\`
+import { parentPort } from 'node:worker_threads';
+import { PerformanceObserver, constants } from 'node:perf_hooks';
+let major = 0;
+new PerformanceObserver((list) => { for (const e of list.getEntries()) if (e.detail.kind === constants.NODE_PERFORMANCE_GC_MAJOR) major++; }).observe({ entryTypes: ['gc'] });
+const keep = [];
+for (let i = 0; i < 1500; i++) { const a = []; for (let j = 0; j < 2000; j++) a.push({ i, j, s: 'x' + j }); if (i % 2 === 0) keep.push(a); }
+setTimeout(() => parentPort.postMessage(major), 50);
+\`, { eval: true, resourceLimits: { maxOldGenerationSizeMb: 2000 } });
+worker.on('message', (major) => { console.log(major); void worker.terminate(); });
+`;
+
+function majorCollections(initialMb: number): number {
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', GC_PROBE, String(initialMb)], { encoding: 'utf8' });
+  return Number(out.trim());
+}
+
+void test('workerHeapInitialMb reaches worker threads started after it: fewer full collections while the heap grows', () => {
+  const own = majorCollections(0);
+  const started = majorCollections(256);
+  assert.ok(own >= 1, `V8's own start: ${own} major collections`);
+  assert.equal(started, 0, 'from 256 MiB, none below it');
 });
