@@ -13,8 +13,9 @@ import { Packr, Unpackr } from 'msgpackr';
 import { Bench } from 'tinybench';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { decodeBody, type DecodeLimits } from '../../src/actors/decode.js';
-import { bodyStructureLimits, scanJson, scanMsgpack } from '../../src/actors/scan.js';
+import { scanJson, scanMsgpack } from '../../src/actors/scan.js';
 import { readJsonFast } from '../../src/actors/json-fast.js';
+import { fastReadLimits } from '../../src/actors/fast-read.js';
 import { readMsgpackFast } from '../../src/actors/msgpack-fast.js';
 import { createValidatedBatch, createValidator, validateBatch } from '../../src/actors/validate.js';
 import { DEFAULT_EVENT_LIMITS, EventSchema } from '../../src/actors/schema.js';
@@ -108,7 +109,7 @@ for (const [name, body] of Object.entries(bodies)) {
 }
 // JSON both ways, side by side: the one-pass reader (json-fast.ts, what decodeBody runs first) and the three
 // passes it replaces (scan, strict UTF-8 decode, JSON.parse), which decodeBody still runs when the reader gives up.
-const STRUCTURE = bodyStructureLimits(LIMITS);
+const STRUCTURE = fastReadLimits(LIMITS);
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 function jsonThreePasses(bytes: Uint8Array): unknown[] {
   if (scanJson(bytes, STRUCTURE) !== undefined) throw new Error('scan refused the bench body');
@@ -121,9 +122,12 @@ function jsonOnePass(bytes: Uint8Array): unknown[] {
 }
 /** Escapes and non-ASCII text in every event: the reader's slower string path. */
 const wideEvents = events.map((e, i) => ({ ...e, name: i % 2 === 0 ? 'vue_page' : 'ajout_au_panier', properties: { ...e.properties, title: `Caf\u00e9 "${i}" — ünïcødé` } }));
+/** Many long properties per event (scan.bench.ts's yardstick shape): objects built key by key, the reader's weak spot. */
+const heavyEvents = events.map((e) => ({ ...e, properties: Object.fromEntries(Array.from({ length: 40 }, (_, j) => [`p${j}`, 'v'.repeat(40)])) }));
 const jsonBodies: Record<string, Uint8Array> = {
   'json': bodies.json!.bytes,
   'json (escapes, UTF-8)': new TextEncoder().encode(JSON.stringify({ events: wideEvents })),
+  'json (40 properties of 40 characters)': new TextEncoder().encode(JSON.stringify({ events: heavyEvents })),
 };
 for (const [name, bytes] of Object.entries(jsonBodies)) {
   if (JSON.stringify(jsonOnePass(bytes)) !== JSON.stringify(jsonThreePasses(bytes))) throw new Error(`${name}: the two ways differ`);

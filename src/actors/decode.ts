@@ -35,7 +35,8 @@ import { readJsonFast } from './json-fast.js';
 import { readMsgpackFast } from './msgpack-fast.js';
 import { countEvents, readIngestRequest, type ProtobufIngest } from './protobuf.js';
 import { BatchEmptyError, BatchTooLongError, BodyMalformedError, BodyTooLargeError } from './errors.js';
-import { bodyStructureLimits, scanJson, scanMsgpack, type ScanFault, type StructureLimits } from './scan.js';
+import { scanJson, scanMsgpack, type ScanFault } from './scan.js';
+import { fastReadLimits, type FastReadLimits } from './fast-read.js';
 import type { AckLevel, BodyEncoding, BodyFormat } from './types.js';
 
 export interface DecodeLimits {
@@ -90,9 +91,9 @@ export function decodeBody(
   const raw = encoding === 'gzip' ? gunzip(bytes, limits.bodyInflatedBytesMax) : bytes;
   switch (format) {
     case 'json':
-      return fromValue(parseJson(raw, bodyStructureLimits(limits)), limits);
+      return fromValue(parseJson(raw, fastReadLimits(limits)), limits);
     case 'msgpack':
-      return fromValue(parseMsgpack(raw, bodyStructureLimits(limits)), limits);
+      return fromValue(parseMsgpack(raw, fastReadLimits(limits)), limits);
     case 'protobuf':
       return decodeProtobuf(raw, limits);
     default:
@@ -138,7 +139,7 @@ function scanError(format: 'json' | 'msgpack', fault: ScanFault): BodyMalformedE
   }
 }
 
-function parseJson(bytes: Uint8Array, structure: StructureLimits): unknown {
+function parseJson(bytes: Uint8Array, structure: FastReadLimits): unknown {
   // One pass for the bodies clients send; it gives up (undefined) on anything else, which the passes below read.
   const fast = readJsonFast(bytes, structure);
   if (fast !== undefined) return fast;
@@ -158,7 +159,7 @@ function parseJson(bytes: Uint8Array, structure: StructureLimits): unknown {
   }
 }
 
-function parseMsgpack(bytes: Uint8Array, structure: StructureLimits): unknown {
+function parseMsgpack(bytes: Uint8Array, structure: FastReadLimits): unknown {
   // As for JSON: one pass for the batches clients send, the scan and msgpackr for anything else.
   const fast = readMsgpackFast(bytes, structure);
   if (fast !== undefined) return fast;

@@ -12,10 +12,27 @@
  * once, for every Map and property lookup downstream.
  */
 import type { Buffer } from 'node:buffer';
+import { bodyStructureLimits, VALUES_PER_EVENT_SLACK, type StructureLimits } from './scan.js';
 
 /** Node's Buffer has had latin1Slice since v0.x; @types/node does not list it (protobuf.ts checks it exists). */
 export interface Latin1Slicer {
   latin1Slice(start: number, end: number): string;
+}
+
+/**
+ * The scan's bounds, plus `itemsMax`: the items of any container a reader
+ * builds item by item (properties, tags, anything else but the events
+ * array). A valid event never has more (tagsMax / propertiesMax, with the
+ * scan's slack); past it a reader gives up at once, so a hostile object of a
+ * million keys costs it a few dozen, not a million keyed stores into a
+ * growing object before the scan refuses the body.
+ */
+export interface FastReadLimits extends StructureLimits {
+  readonly itemsMax: number;
+}
+
+export function fastReadLimits(l: { bodyDepthMax: number; batchEventsMax: number; tagsMax: number; propertiesMax: number }): FastReadLimits {
+  return { ...bodyStructureLimits(l), itemsMax: Math.max(l.tagsMax, l.propertiesMax) + VALUES_PER_EVENT_SLACK };
 }
 
 /** Thrown inside a reader to give up; caught at its entry. One instance: its stack is captured once, at load. */

@@ -17,6 +17,8 @@
  * - It gives up before building anything the scan would have refused: it
  *   counts depth, values (every `{`, `[` and `,` outside strings, as the scan
  *   does) and the items of the events array, and stops at the scan's limits.
+ *   It also gives up on any other container of more than `itemsMax` items
+ *   (fast-read.ts), which no valid event has.
  * - An event object is built with the schema's fields only (absent ones
  *   undefined, as the protobuf reader leaves them): the validator reads
  *   nothing else, and reads undefined as absent. Other keys of an event are
@@ -33,7 +35,6 @@
  *   whole body, and invalid UTF-8 gives up).
  */
 import { Buffer } from 'node:buffer';
-import type { StructureLimits } from './scan.js';
 import {
   F_CATEGORY,
   F_ID,
@@ -51,6 +52,7 @@ import {
   GIVE_UP,
   hashStep,
   SHORT_STRING_BYTES_MAX,
+  type FastReadLimits,
   type Latin1Slicer,
 } from './fast-read.js';
 
@@ -94,7 +96,7 @@ export const jsonFastCounts = { read: 0, gaveUp: 0 };
  * The body's value as JSON.parse would return it, or undefined when this
  * reader gives up (the caller then scans and parses the body).
  */
-export function readJsonFast(bytes: Uint8Array, limits: StructureLimits): unknown {
+export function readJsonFast(bytes: Uint8Array, limits: FastReadLimits): unknown {
   const buffer = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const reader = new Reader(buffer, limits);
   try {
@@ -115,15 +117,17 @@ class Reader {
   private readonly depthMax: number;
   private readonly valuesMax: number;
   private readonly eventsMax: number;
+  private readonly itemsMax: number;
 
   constructor(
     private readonly b: Buffer,
-    limits: StructureLimits,
+    limits: FastReadLimits,
   ) {
     this.n = b.length;
     this.depthMax = limits.depthMax;
     this.valuesMax = limits.valuesMax;
     this.eventsMax = limits.eventsMax;
+    this.itemsMax = limits.itemsMax;
   }
 
   body(): unknown {
@@ -192,7 +196,9 @@ class Reader {
     let sawEvents = false;
     this.space();
     if (this.b[this.pos] === CLOSE_OBJECT) throw GIVE_UP;
+    let items = 0;
     do {
+      if (++items > this.itemsMax) throw GIVE_UP;
       this.space();
       if (this.b[this.pos] !== QUOTE) throw GIVE_UP;
       const key = this.string(true);
@@ -351,7 +357,9 @@ class Reader {
       this.pos++;
       return out;
     }
+    let items = 0;
     do {
+      if (++items > this.itemsMax) throw GIVE_UP;
       const key = this.key();
       if (key === '__proto__') throw GIVE_UP;
       out[key] = this.value(depth);
@@ -368,6 +376,7 @@ class Reader {
       return out;
     }
     do {
+      if (out.length >= this.itemsMax) throw GIVE_UP;
       this.space();
       out.push(this.value(depth));
     } while (this.next(CLOSE_ARRAY));

@@ -14,7 +14,8 @@
  *   give every error message.
  * - It checks the scan's bounds at the same points the scan does: when a
  *   container opens, its item count against eventsMax (the events array),
- *   values (each container's items + 1) and depth, before any item is read.
+ *   values (each container's items + 1) and depth, before any item is read;
+ *   and any other container's count against `itemsMax` (fast-read.ts).
  * - Events are built in one object shape with the schema's fields; other
  *   keys are read and dropped. Maps elsewhere are built key by key (a repeated
  *   key keeps its first place and last value, as msgpackr's).
@@ -26,7 +27,6 @@
  *   decides those).
  */
 import { Buffer } from 'node:buffer';
-import type { StructureLimits } from './scan.js';
 import {
   F_CATEGORY,
   F_ID,
@@ -43,6 +43,7 @@ import {
   GIVE_UP,
   hashStep,
   SHORT_STRING_BYTES_MAX,
+  type FastReadLimits,
   type Latin1Slicer,
 } from './fast-read.js';
 
@@ -52,7 +53,7 @@ const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 export const msgpackFastCounts = { read: 0, gaveUp: 0 };
 
 /** The body's value as the scan and msgpackr would give it, or undefined when this reader gives up. */
-export function readMsgpackFast(bytes: Uint8Array, limits: StructureLimits): unknown {
+export function readMsgpackFast(bytes: Uint8Array, limits: FastReadLimits): unknown {
   const buffer = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const reader = new Reader(buffer, limits);
   try {
@@ -80,18 +81,20 @@ class Reader {
   private readonly depthMax: number;
   private readonly valuesMax: number;
   private readonly eventsMax: number;
+  private readonly itemsMax: number;
   /** Set by header(): the count of the container just read. */
   private count = 0;
 
   constructor(
     private readonly b: Buffer,
-    limits: StructureLimits,
+    limits: FastReadLimits,
   ) {
     this.n = b.length;
     this.view = new DataView(b.buffer, b.byteOffset, b.byteLength);
     this.depthMax = limits.depthMax;
     this.valuesMax = limits.valuesMax;
     this.eventsMax = limits.eventsMax;
+    this.itemsMax = limits.itemsMax;
   }
 
   body(): unknown {
@@ -142,6 +145,7 @@ class Reader {
   }
 
   private envelope(count: number): Record<string, unknown> {
+    if (count > this.itemsMax) throw GIVE_UP;
     this.open(1, count);
     const out: Record<string, unknown> = {};
     let sawEvents = false;
@@ -402,6 +406,7 @@ class Reader {
   }
 
   private map(depth: number, count: number): Record<string, unknown> {
+    if (count > this.itemsMax) throw GIVE_UP;
     this.open(depth, count);
     const out: Record<string, unknown> = {};
     for (let i = 0; i < count; i++) {
@@ -412,6 +417,7 @@ class Reader {
   }
 
   private array(depth: number, count: number): unknown[] {
+    if (count > this.itemsMax) throw GIVE_UP;
     this.open(depth, count);
     const out = new Array<unknown>(count);
     for (let i = 0; i < count; i++) out[i] = this.value(depth);

@@ -11,7 +11,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isDeepStrictEqual } from 'node:util';
 import { readJsonFast } from '../../src/actors/json-fast.js';
-import { bodyStructureLimits, scanJson, type StructureLimits } from '../../src/actors/scan.js';
+import { scanJson } from '../../src/actors/scan.js';
+import { fastReadLimits, type FastReadLimits } from '../../src/actors/fast-read.js';
 import { decodeBody, type DecodeLimits } from '../../src/actors/decode.js';
 
 const LIMITS: DecodeLimits = {
@@ -22,7 +23,7 @@ const LIMITS: DecodeLimits = {
   tagsMax: 16,
   propertiesMax: 32,
 };
-const STRUCTURE: StructureLimits = bodyStructureLimits(LIMITS);
+const STRUCTURE: FastReadLimits = fastReadLimits(LIMITS);
 const FIELDS = ['id', 'name', 'timestamp', 'sentAt', 'userId', 'category', 'severity', 'tags', 'properties', 'value'] as const;
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -195,7 +196,7 @@ void test('gives up on what only the scan and JSON.parse may answer, so their er
 });
 
 void test('gives up past the scan limits: values and depth are counted as the scan counts them', () => {
-  const tight: StructureLimits = { depthMax: 3, valuesMax: 10, eventsMax: 5 };
+  const tight: FastReadLimits = { depthMax: 3, valuesMax: 10, eventsMax: 5, itemsMax: 100 };
   // 1 array + 2 events + 1 comma + their 2 properties objects + 2 commas = 8 values, depth 3: read.
   const ok = bytesOf('[{"name":"a","properties":{"k":1}},{"name":"b","properties":{"k":2}}]');
   assert.notEqual(readJsonFast(ok, tight), undefined);
@@ -208,6 +209,23 @@ void test('gives up past the scan limits: values and depth are counted as the sc
     assert.equal(readJsonFast(bytesOf(text), tight), undefined, label);
     assert.notEqual(scanJson(bytesOf(text), tight), undefined, `${label}: the scan refuses it too`);
   }
+});
+
+void test('gives up on any container but the events array with more than itemsMax items, and reads one of exactly itemsMax', () => {
+  const limits: FastReadLimits = { ...STRUCTURE, itemsMax: 8 };
+  const props = (n: number) => JSON.stringify(Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, i])));
+  const tags = (n: number) => JSON.stringify(Array.from({ length: n }, (_, i) => `t${i}`));
+  assert.ok(readJsonFast(bytesOf(`[{"name":"a","properties":${props(8)},"tags":${tags(8)}}]`), limits) !== undefined);
+  assert.equal(readJsonFast(bytesOf(`[{"name":"a","properties":${props(9)}}]`), limits), undefined, 'properties');
+  assert.equal(readJsonFast(bytesOf(`[{"name":"a","tags":${tags(9)}}]`), limits), undefined, 'tags');
+  assert.equal(readJsonFast(bytesOf(`[{"name":"a","extra":${props(9)}}]`), limits), undefined, 'an unknown member');
+  assert.equal(readJsonFast(bytesOf(`{"events":[],${props(9).slice(1)}`), limits), undefined, 'the envelope');
+  // The events array is bounded by eventsMax only.
+  assert.ok(readJsonFast(bytesOf(JSON.stringify(Array.from({ length: 20 }, () => ({ name: 'a' })))), limits) !== undefined);
+  // A hostile object of many keys is left to the scan, which refuses it (values).
+  const hostile = bytesOf(`[{"name":"a","properties":${props(100_000)}}]`);
+  assert.equal(readJsonFast(hostile, STRUCTURE), undefined);
+  assert.throws(() => decodeBody(hostile, 'json', 'identity', LIMITS), { code: 'EVT_BODY_MALFORMED' });
 });
 
 void test('3,000 seeded random bodies: every one it reads equals JSON.parse; most are read', () => {

@@ -11,7 +11,8 @@ import assert from 'node:assert/strict';
 import { isDeepStrictEqual } from 'node:util';
 import { Packr, Unpackr } from 'msgpackr';
 import { readMsgpackFast } from '../../src/actors/msgpack-fast.js';
-import { bodyStructureLimits, scanMsgpack, type StructureLimits } from '../../src/actors/scan.js';
+import { scanMsgpack } from '../../src/actors/scan.js';
+import { fastReadLimits, type FastReadLimits } from '../../src/actors/fast-read.js';
 import { decodeBody, type DecodeLimits } from '../../src/actors/decode.js';
 
 const LIMITS: DecodeLimits = {
@@ -22,7 +23,7 @@ const LIMITS: DecodeLimits = {
   tagsMax: 16,
   propertiesMax: 32,
 };
-const STRUCTURE: StructureLimits = bodyStructureLimits(LIMITS);
+const STRUCTURE: FastReadLimits = fastReadLimits(LIMITS);
 const FIELDS = ['id', 'name', 'timestamp', 'sentAt', 'userId', 'category', 'severity', 'tags', 'properties', 'value'] as const;
 /** As decode.ts reads msgpack. */
 const unpackr = new Unpackr({ mapsAsObjects: true, int64AsType: 'number', structuredClone: false });
@@ -204,7 +205,7 @@ void test('gives up on what only the walk and msgpackr may answer', () => {
 });
 
 void test('gives up past the walk limits: values and depth are counted as the walk counts them', () => {
-  const tight: StructureLimits = { depthMax: 3, valuesMax: 10, eventsMax: 5 };
+  const tight: FastReadLimits = { depthMax: 3, valuesMax: 10, eventsMax: 5, itemsMax: 100 };
   const ok = packr.pack([{ name: 'a', properties: { k: 1 } }]);
   assert.notEqual(readMsgpackFast(ok, tight), undefined);
   assert.equal(scanMsgpack(ok, tight), undefined);
@@ -217,6 +218,19 @@ void test('gives up past the walk limits: values and depth are counted as the wa
     assert.equal(readMsgpackFast(bytes, tight), undefined, label);
     assert.notEqual(scanMsgpack(bytes, tight), undefined, `${label}: the walk refuses it too`);
   }
+});
+
+void test('gives up on any container but the events array with more than itemsMax items, from its header', () => {
+  const limits: FastReadLimits = { ...STRUCTURE, itemsMax: 8 };
+  const props = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, i]));
+  const tags = (n: number) => Array.from({ length: n }, (_, i) => `t${i}`);
+  assert.ok(readMsgpackFast(packr.pack([{ name: 'a', properties: props(8), tags: tags(8) }]), limits) !== undefined);
+  assert.equal(readMsgpackFast(packr.pack([{ name: 'a', properties: props(9) }]), limits), undefined, 'properties');
+  assert.equal(readMsgpackFast(packr.pack([{ name: 'a', tags: tags(9) }]), limits), undefined, 'tags');
+  assert.equal(readMsgpackFast(packr.pack({ events: [], ...props(9) }), limits), undefined, 'the envelope');
+  assert.ok(readMsgpackFast(packr.pack(Array.from({ length: 20 }, () => ({ name: 'a' }))), limits) !== undefined);
+  // A map header claiming four billion entries: given up on at the header, before anything is read or allocated.
+  assert.equal(readMsgpackFast(Buffer.concat([Buffer.from([0x91, 0x81]), str('properties'), Buffer.from([0xdf, 0xff, 0xff, 0xff, 0xff])]), STRUCTURE), undefined);
 });
 
 void test('3,000 seeded random bodies: every one it reads equals msgpackr; most are read', () => {
