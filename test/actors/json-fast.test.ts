@@ -122,7 +122,8 @@ function randomEvent(r: () => number): string {
     let value: string;
     if (key === 'tags') value = `[${Array.from({ length: Math.floor(r() * 4) }, () => (r() < 0.9 ? randomString(r) : randomScalar(r))).join(`,${ws(r)}`)}]`;
     else if (key === 'properties') {
-      value = `{${Array.from({ length: Math.floor(r() * 5) }, () => `${ws(r)}"${KEYS[Math.floor(r() * KEYS.length)]!}"${ws(r)}:${ws(r)}${randomValue(r, 1)}`).join(',')}}`;
+      // Mostly small, sometimes large (13 to 32 members).
+      value = `{${Array.from({ length: r() < 0.15 ? 13 + Math.floor(r() * 20) : Math.floor(r() * 5) }, () => `${ws(r)}"${KEYS[Math.floor(r() * KEYS.length)]!}"${ws(r)}:${ws(r)}${randomValue(r, 1)}`).join(',')}}`;
     } else value = randomValue(r, 2);
     members.push(`${ws(r)}"${key}"${ws(r)}:${ws(r)}${value}${ws(r)}`);
   }
@@ -247,9 +248,12 @@ void test('4,000 seeded byte mutations of a valid body: it reads only what the s
       '{"name":"caf\\u00e9 ü","properties":{"t":"x\\"y"}}],"batchId":"b"}',
   );
   const alphabet = Buffer.from('{}[]",:\\ 0123456789-+.eEtrufalsn\u0001\u00ff');
+  const heavy = bytesOf(
+    `[{"name":"a","properties":{${Array.from({ length: 16 }, (_, i) => `"k${i}":${i % 2 === 0 ? `"v\\"${i}é"` : `[${i},{"n":null}]`}`).join(',')}}}]`,
+  );
   let read = 0;
   for (let i = 0; i < 4_000; i++) {
-    const bytes = Buffer.from(base);
+    const bytes = Buffer.from(i % 2 === 0 ? base : heavy);
     const edits = 1 + Math.floor(r() * 3);
     for (let e = 0; e < edits; e++) {
       const at = Math.floor(r() * bytes.length);
