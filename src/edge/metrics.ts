@@ -423,6 +423,19 @@ export class EdgeMetrics {
           [...this.#perWorker((s) => s.ingestHeldTotal?.[reason])].map((sample) => ({ labels: { ...sample.labels, reason }, value: sample.value })),
         ),
       ),
+      counter(
+        'eventide_decode_one_pass_total',
+        'JSON and msgpack bodies by whether the worker read them in one pass or gave up (the scan and the full parser then read them: a single event, an unusual body, or a bound).',
+        () =>
+          (['json', 'msgpack'] as const).flatMap((format) =>
+            (['read', 'gave_up'] as const).flatMap((outcome) =>
+              [...this.#perWorker((s) => s.telemetry?.onePass?.[format][outcome === 'read' ? 'read' : 'gaveUp'])].map((sample) => ({
+                labels: { ...sample.labels, format, outcome },
+                value: sample.value,
+              })),
+            ),
+          ),
+      ),
       counter('eventide_flush_failures_total', 'Flushes to the event store that failed (retried with backoff; nothing is dropped).', () => this.#perWorker((s) => s.flushFailures)),
       gauge('eventide_snapshot_age_seconds', "Age of the worker's last complete snapshot round: what a crash now would lose of its window counts.", () => this.#perWorker((s) => s.snapshotAgeMs / 1_000)),
       counter('eventide_snapshot_failures_total', 'Snapshot writes that failed (skipped, retried next round).', () => this.#perWorker((s) => s.snapshotFailures)),

@@ -202,3 +202,21 @@ void test('metricsToken guards /metrics (not health); metricsPort moves it to it
 
   assert.throws(() => configWith({ metricsToken: 'short' }), /--metrics-token=\(hidden\): must be empty or 16\.\.1024/);
 });
+
+void test('eventide_decode_one_pass_total counts JSON bodies read in one pass and those left to the scan and JSON.parse', async (t) => {
+  const server = await startOpsServer(t);
+  const onePass = (s: Scrape, outcome: string) => s.sum('eventide_decode_one_pass_total', { format: 'json', outcome });
+  const before = await scrape(server.httpUrl);
+  // A batch: read in one pass. One event on its own: given up on (decoded the old way, and accepted all the same).
+  assert.equal((await postEvents(server, server.key, body([{ id: 'o1', name: 'click' }, { id: 'o2', name: 'view' }]))).status, 200);
+  const single = await postEvents(server, server.key, JSON.stringify({ id: 'o3', name: 'click', timestamp: Date.now() + AHEAD_MS }));
+  assert.equal(single.status, 200, JSON.stringify(single.body));
+  await eventually(async () => {
+    const after = await scrape(server.httpUrl);
+    return onePass(after, 'read') - onePass(before, 'read') >= 1 && onePass(after, 'gave_up') - onePass(before, 'gave_up') >= 1;
+  });
+  const after = await scrape(server.httpUrl);
+  assert.equal(onePass(after, 'read') - onePass(before, 'read'), 1);
+  assert.equal(onePass(after, 'gave_up') - onePass(before, 'gave_up'), 1);
+  assert.equal(after.sum('eventide_decode_one_pass_total', { format: 'msgpack' }) - before.sum('eventide_decode_one_pass_total', { format: 'msgpack' }), 0);
+});
