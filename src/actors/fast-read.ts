@@ -119,19 +119,3 @@ export function fieldOf(b: Buffer, start: number, end: number): number {
   for (let i = 0; i < expected.length; i++) if (b[start + i] !== expected[i]) return F_OTHER;
   return field;
 }
-
-/** An event object in the one shape both readers build: the schema's fields, absent ones undefined. */
-export function eventObject(fields: unknown[]): Record<string, unknown> {
-  return {
-    id: fields[F_ID],
-    name: fields[F_NAME],
-    timestamp: fields[F_TIMESTAMP],
-    sentAt: fields[F_SENT_AT],
-    userId: fields[F_USER_ID],
-    category: fields[F_CATEGORY],
-    severity: fields[F_SEVERITY],
-    tags: fields[F_TAGS],
-    properties: fields[F_PROPERTIES],
-    value: fields[F_VALUE],
-  };
-}

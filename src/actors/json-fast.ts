@@ -8,8 +8,10 @@
  * Measured against the three passes in bench/actors/decode.bench.ts.
  *
  * Invariants:
- * - It either returns exactly what JSON.parse would return for the body
- *   (deep-equal, the same key order in every object the validator keeps),
+ * - It either returns what JSON.parse would return for the body in
+ *   everything the validator reads (every schema field of every event, the
+ *   objects and arrays in them with their keys in order, the envelope's
+ *   members; see the next points for what differs in an event object),
  *   or it gives up (returns undefined) and decode.ts takes the scan +
  *   JSON.parse path, which produces every error message. So it never
  *   decides that a body is invalid, and what it accepts is what the scan
@@ -89,7 +91,7 @@ for (let c = 0x80; c < 0x100; c++) STRING_STOP[c] = 1;
 /** Strict, and keeps a U+FEFF inside a string (only the body's first one is a byte-order mark). */
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
-/** How often each way was taken since the thread started (tests and benchmarks read it). */
+/** How often each way was taken since the thread started (worker-telemetry.ts reports it: eventide_decode_one_pass_total). */
 export const jsonFastCounts = { read: 0, gaveUp: 0 };
 
 /**

@@ -49,7 +49,7 @@ import {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
-/** How often each way was taken since the thread started (tests and benchmarks read it). */
+/** How often each way was taken since the thread started (worker-telemetry.ts reports it: eventide_decode_one_pass_total). */
 export const msgpackFastCounts = { read: 0, gaveUp: 0 };
 
 /** The body's value as the scan and msgpackr would give it, or undefined when this reader gives up. */
