@@ -23,13 +23,10 @@
  * EVT_BODY_MALFORMED.
  */
 import { Buffer } from 'node:buffer';
+import { fromCache, hashStep, SHORT_STRING_BYTES_MAX, type Latin1Slicer } from './fast-read.js';
 
 export class ProtobufError extends Error {}
 
-/** Node's Buffer has had latin1Slice since v0.x (msgpackr reads strings with it too); @types/node does not list it. */
-interface Latin1Slicer {
-  latin1Slice(start: number, end: number): string;
-}
 if (typeof (Buffer.prototype as unknown as Partial<Latin1Slicer>).latin1Slice !== 'function') {
   throw new Error('this Node.js has no Buffer.prototype.latin1Slice; the protobuf reader needs it');
 }
@@ -47,18 +44,13 @@ const WIRE_I32 = 5;
 const SEVERITY_NAMES = ['', 'debug', 'info', 'notice', 'warning', 'error', 'critical'] as const;
 
 const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
-/** Longest string the cache below holds. */
-const SHORT_STRING_BYTES_MAX = 32;
-/**
+/*
  * Strings that repeat from event to event (names, categories, tags,
- * property keys) come from a small cache keyed by their bytes: a string
- * made fresh is hashed and internalized again by V8 every time it is used as
- * a property key or a Map key, which cost more than reading it (msgpackr
- * keeps a key cache for the same reason). Direct-mapped, 4,096 slots, ASCII
- * strings of at most SHORT_STRING_BYTES_MAX bytes; a miss replaces the slot.
+ * property keys) come from the cache the one-pass JSON and msgpack readers
+ * share (fast-read.ts): a string made fresh is hashed and internalized again
+ * by V8 every time it is used as a property key or a Map key, which cost
+ * more than reading it (msgpackr keeps a key cache for the same reason).
  */
-const STRING_CACHE_SLOTS = 4096;
-const stringCache: Array<string | undefined> = new Array<string | undefined>(STRING_CACHE_SLOTS).fill(undefined);
 
 export interface ProtobufIngest {
   /** Plain events in the JSON shape of schema.ts; a field absent from the message is undefined. */
@@ -313,35 +305,20 @@ class Reader {
     if (this.pos !== end) throw new ProtobufError('a field runs past the end of its message');
   }
 
-  /** A string that is likely to repeat across events: served from the cache when its bytes match. */
+  /** A string that is likely to repeat across events: short ASCII ones from the shared cache (fast-read.ts). */
   cachedString(): string {
     const end = this.subEnd();
     const start = this.pos;
-    const length = end - start;
-    if (length > SHORT_STRING_BYTES_MAX) {
-      this.pos = end;
-      return this.stringAt(start, end);
-    }
-    const b = this.bytes;
-    let h = length;
-    for (let i = start; i < end; i++) h = Math.imul(h ^ b[i]!, 0x01000193);
-    const slot = (h ^ (h >>> 15)) & (STRING_CACHE_SLOTS - 1);
-    const cached = stringCache[slot];
     this.pos = end;
-    if (cached !== undefined && cached.length === length) {
-      let same = true;
-      for (let i = 0; i < length; i++) {
-        if (cached.charCodeAt(i) !== b[start + i]) {
-          same = false;
-          break;
-        }
-      }
-      if (same) return cached;
+    if (end - start > SHORT_STRING_BYTES_MAX) return this.stringAt(start, end);
+    const b = this.bytes;
+    let h = 0;
+    for (let i = start; i < end; i++) {
+      const c = b[i]!;
+      if (c >= 0x80) return this.stringAt(start, end);
+      h = hashStep(h, c);
     }
-    const fresh = this.stringAt(start, end);
-    // Equal lengths: every byte was ASCII or an invalid byte read as U+FFFD, which the compare above never matches.
-    if (fresh.length === length) stringCache[slot] = fresh;
-    return fresh;
+    return fromCache(this.buffer, start, end, h);
   }
 
   string(): string {

@@ -9,7 +9,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isDeepStrictEqual } from 'node:util';
+import { assertSameForValidator, FIELDS, rng } from './fast-read-helpers.js';
 import { readJsonFast } from '../../src/actors/json-fast.js';
 import { scanJson } from '../../src/actors/scan.js';
 import { fastReadLimits, type FastReadLimits } from '../../src/actors/fast-read.js';
@@ -24,31 +24,9 @@ const LIMITS: DecodeLimits = {
   propertiesMax: 32,
 };
 const STRUCTURE: FastReadLimits = fastReadLimits(LIMITS);
-const FIELDS = ['id', 'name', 'timestamp', 'sentAt', 'userId', 'category', 'severity', 'tags', 'properties', 'value'] as const;
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 const bytesOf = (text: string): Buffer => Buffer.from(text, 'utf8');
-
-/** An event as the validator sees it: the schema's fields only, absent ones undefined. */
-function schemaView(event: unknown): unknown {
-  if (typeof event !== 'object' || event === null || Array.isArray(event)) return event;
-  const e = event as Record<string, unknown>;
-  return Object.fromEntries(FIELDS.map((f) => [f, Object.hasOwn(e, f) ? e[f] : undefined]));
-}
-
-/** Object keys in order, all the way down (isDeepStrictEqual ignores key order). */
-function keyOrder(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(keyOrder);
-  if (typeof value === 'object' && value !== null) return Object.entries(value).map(([k, v]) => [k, keyOrder(v)]);
-  return typeof value;
-}
-
-/** The events and the envelope's other members, in the form both readers are compared in. */
-function comparable(body: unknown): { events: unknown[]; rest: unknown } {
-  if (Array.isArray(body)) return { events: body.map(schemaView), rest: undefined };
-  const { events, ...rest } = body as { events: unknown[] };
-  return { events: events.map(schemaView), rest };
-}
 
 /**
  * The property the reader promises: a value only for bodies the scan and
@@ -64,24 +42,8 @@ function checkAgainstParse(bytes: Buffer, label: string): boolean {
   } catch (err) {
     assert.fail(`${label}: read a body JSON.parse refuses (${String(err)}): ${bytes.toString('latin1').slice(0, 200)}`);
   }
-  const a = comparable(fast);
-  const b = comparable(parsed);
-  assert.ok(isDeepStrictEqual(a, b), `${label}: values differ\n${JSON.stringify(a).slice(0, 400)}\n${JSON.stringify(b).slice(0, 400)}`);
-  assert.deepEqual(keyOrder(a), keyOrder(b), `${label}: key order differs`);
+  assertSameForValidator(fast, parsed, label);
   return true;
-}
-
-// xorshift32, seeded: the same bodies every run.
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 2 ** 32;
-  };
 }
 
 const STRING_PARTS = ['a', 'page_view', 'é', '日本', '😀', '\\"', '\\\\', '\\n', '\\u00e9', '\\ud83d\\ude00', '\\/', 'x'.repeat(40), ' ', '\\t'];

@@ -8,7 +8,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isDeepStrictEqual } from 'node:util';
+import { assertSameForValidator, FIELDS, rng } from './fast-read-helpers.js';
 import { Packr, Unpackr } from 'msgpackr';
 import { readMsgpackFast } from '../../src/actors/msgpack-fast.js';
 import { scanMsgpack } from '../../src/actors/scan.js';
@@ -24,28 +24,9 @@ const LIMITS: DecodeLimits = {
   propertiesMax: 32,
 };
 const STRUCTURE: FastReadLimits = fastReadLimits(LIMITS);
-const FIELDS = ['id', 'name', 'timestamp', 'sentAt', 'userId', 'category', 'severity', 'tags', 'properties', 'value'] as const;
 /** As decode.ts reads msgpack. */
 const unpackr = new Unpackr({ mapsAsObjects: true, int64AsType: 'number', structuredClone: false });
 const packr = new Packr({ useRecords: false, variableMapSize: true });
-
-function schemaView(event: unknown): unknown {
-  if (typeof event !== 'object' || event === null || Array.isArray(event)) return event;
-  const e = event as Record<string, unknown>;
-  return Object.fromEntries(FIELDS.map((f) => [f, Object.hasOwn(e, f) ? e[f] : undefined]));
-}
-
-function keyOrder(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(keyOrder);
-  if (typeof value === 'object' && value !== null) return Object.entries(value).map(([k, v]) => [k, keyOrder(v)]);
-  return typeof value;
-}
-
-function comparable(body: unknown): { events: unknown[]; rest: unknown } {
-  if (Array.isArray(body)) return { events: body.map(schemaView), rest: undefined };
-  const { events, ...rest } = body as { events: unknown[] };
-  return { events: events.map(schemaView), rest };
-}
 
 /** A value only for bodies the walk and msgpackr accept, and then the same value. Returns whether it read the body. */
 function checkAgainstUnpack(bytes: Buffer, label: string): boolean {
@@ -58,23 +39,8 @@ function checkAgainstUnpack(bytes: Buffer, label: string): boolean {
   } catch (err) {
     assert.fail(`${label}: read a body msgpackr refuses (${String(err)}): ${bytes.toString('hex').slice(0, 200)}`);
   }
-  const a = comparable(fast);
-  const b = comparable(unpacked);
-  assert.ok(isDeepStrictEqual(a, b), `${label}: values differ\n${JSON.stringify(a).slice(0, 400)}\n${JSON.stringify(b).slice(0, 400)}`);
-  assert.deepEqual(keyOrder(a), keyOrder(b), `${label}: key order differs`);
+  assertSameForValidator(fast, unpacked, label);
   return true;
-}
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 2 ** 32;
-  };
 }
 
 /** Hand-encoded scalars, so every msgpack form appears (Packr picks the smallest). */
