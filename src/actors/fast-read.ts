@@ -119,3 +119,70 @@ export function fieldOf(b: Buffer, start: number, end: number): number {
   for (let i = 0; i < expected.length; i++) if (b[start + i] !== expected[i]) return F_OTHER;
   return field;
 }
+
+/**
+ * The schema's fields of the event a reader is reading: one per reader,
+ * cleared for each event (a repeated key: the last value wins, as with the
+ * full parsers), then built into an event object in one shape, absent fields
+ * undefined; keys the schema does not have are dropped (the validator
+ * ignores them).
+ */
+export class EventFields {
+  id: unknown;
+  name: unknown;
+  timestamp: unknown;
+  sentAt: unknown;
+  userId: unknown;
+  category: unknown;
+  severity: unknown;
+  tags: unknown;
+  properties: unknown;
+  value: unknown;
+
+  clear(): void {
+    this.id = this.name = this.timestamp = this.sentAt = this.userId = undefined;
+    this.category = this.severity = this.tags = this.properties = this.value = undefined;
+  }
+
+  set(field: number, v: unknown): void {
+    switch (field) {
+      case F_ID:
+        this.id = v;
+        break;
+      case F_NAME:
+        this.name = v;
+        break;
+      case F_TIMESTAMP:
+        this.timestamp = v;
+        break;
+      case F_SENT_AT:
+        this.sentAt = v;
+        break;
+      case F_USER_ID:
+        this.userId = v;
+        break;
+      case F_CATEGORY:
+        this.category = v;
+        break;
+      case F_SEVERITY:
+        this.severity = v;
+        break;
+      case F_TAGS:
+        this.tags = v;
+        break;
+      case F_PROPERTIES:
+        this.properties = v;
+        break;
+      case F_VALUE:
+        this.value = v;
+        break;
+      default:
+      // Not a schema field: dropped.
+    }
+  }
+
+  build(): Record<string, unknown> {
+    const { id, name, timestamp, sentAt, userId, category, severity, tags, properties, value } = this;
+    return { id, name, timestamp, sentAt, userId, category, severity, tags, properties, value };
+  }
+}

@@ -38,17 +38,10 @@
  */
 import { Buffer } from 'node:buffer';
 import {
-  F_CATEGORY,
   F_ID,
-  F_NAME,
-  F_PROPERTIES,
-  F_SENT_AT,
-  F_SEVERITY,
-  F_TAGS,
-  F_TIMESTAMP,
   F_USER_ID,
-  F_VALUE,
   FIELD_NAMES,
+  EventFields,
   fieldOf,
   fromCache,
   GIVE_UP,
@@ -120,6 +113,7 @@ class Reader {
   private readonly valuesMax: number;
   private readonly eventsMax: number;
   private readonly itemsMax: number;
+  private readonly fields = new EventFields();
 
   constructor(
     private readonly b: Buffer,
@@ -238,16 +232,8 @@ class Reader {
   /** One event object at `depth`, built with the schema's fields in one shape. */
   private event(depth: number): Record<string, unknown> {
     this.open(depth);
-    let id: unknown;
-    let name: unknown;
-    let timestamp: unknown;
-    let sentAt: unknown;
-    let userId: unknown;
-    let category: unknown;
-    let severity: unknown;
-    let tags: unknown;
-    let properties: unknown;
-    let value: unknown;
+    const fields = this.fields;
+    fields.clear();
     this.space();
     if (this.b[this.pos] === CLOSE_OBJECT) {
       this.pos++;
@@ -258,44 +244,10 @@ class Reader {
         const field = this.field();
         this.colon();
         // Ids and user ids seldom repeat: kept out of the cache, where they would only evict names.
-        const v = this.value(depth, field !== F_ID && field !== F_USER_ID);
-        switch (field) {
-          case F_ID:
-            id = v;
-            break;
-          case F_NAME:
-            name = v;
-            break;
-          case F_TIMESTAMP:
-            timestamp = v;
-            break;
-          case F_SENT_AT:
-            sentAt = v;
-            break;
-          case F_USER_ID:
-            userId = v;
-            break;
-          case F_CATEGORY:
-            category = v;
-            break;
-          case F_SEVERITY:
-            severity = v;
-            break;
-          case F_TAGS:
-            tags = v;
-            break;
-          case F_PROPERTIES:
-            properties = v;
-            break;
-          case F_VALUE:
-            value = v;
-            break;
-          default:
-          // A key the schema does not have: read, dropped (the validator ignores it).
-        }
+        fields.set(field, this.value(depth, field !== F_ID && field !== F_USER_ID));
       } while (this.next(CLOSE_OBJECT));
     }
-    return { id, name, timestamp, sentAt, userId, category, severity, tags, properties, value };
+    return fields.build();
   }
 
   /** Which schema field the key at the position (a `"`) names; consumes it. */

@@ -28,16 +28,9 @@
  */
 import { Buffer } from 'node:buffer';
 import {
-  F_CATEGORY,
   F_ID,
-  F_NAME,
-  F_PROPERTIES,
-  F_SENT_AT,
-  F_SEVERITY,
-  F_TAGS,
-  F_TIMESTAMP,
   F_USER_ID,
-  F_VALUE,
+  EventFields,
   fieldOf,
   fromCache,
   GIVE_UP,
@@ -82,6 +75,7 @@ class Reader {
   private readonly valuesMax: number;
   private readonly eventsMax: number;
   private readonly itemsMax: number;
+  private readonly fields = new EventFields();
   /** Set by header(): the count of the container just read. */
   private count = 0;
 
@@ -181,56 +175,14 @@ class Reader {
     this.header();
     const count = this.count;
     this.open(depth, count);
-    let id: unknown;
-    let name: unknown;
-    let timestamp: unknown;
-    let sentAt: unknown;
-    let userId: unknown;
-    let category: unknown;
-    let severity: unknown;
-    let tags: unknown;
-    let properties: unknown;
-    let value: unknown;
+    const fields = this.fields;
+    fields.clear();
     for (let i = 0; i < count; i++) {
       const field = this.field();
       // Ids and user ids seldom repeat: kept out of the cache, where they would only evict names.
-      const v = this.value(depth, field !== F_ID && field !== F_USER_ID);
-      switch (field) {
-        case F_ID:
-          id = v;
-          break;
-        case F_NAME:
-          name = v;
-          break;
-        case F_TIMESTAMP:
-          timestamp = v;
-          break;
-        case F_SENT_AT:
-          sentAt = v;
-          break;
-        case F_USER_ID:
-          userId = v;
-          break;
-        case F_CATEGORY:
-          category = v;
-          break;
-        case F_SEVERITY:
-          severity = v;
-          break;
-        case F_TAGS:
-          tags = v;
-          break;
-        case F_PROPERTIES:
-          properties = v;
-          break;
-        case F_VALUE:
-          value = v;
-          break;
-        default:
-        // A key the schema does not have: read, dropped (the validator ignores it).
-      }
+      fields.set(field, this.value(depth, field !== F_ID && field !== F_USER_ID));
     }
-    return { id, name, timestamp, sentAt, userId, category, severity, tags, properties, value };
+    return fields.build();
   }
 
   /** The span [start, end) of the string at the position (str8/16/32 or fixstr), consumed; gives up on anything else. */
