@@ -11,7 +11,7 @@
  * point: a string that is the same object batch after batch is hashed by V8
  * once, for every Map and property lookup downstream.
  */
-import type { Buffer } from 'node:buffer';
+import { Buffer } from 'node:buffer';
 import { bodyStructureLimits, VALUES_PER_EVENT_SLACK, type StructureLimits } from './scan.js';
 
 /** Node's Buffer has had latin1Slice since v0.x; @types/node does not list it (protobuf.ts checks it exists). */
@@ -38,6 +38,30 @@ export function fastReadLimits(l: { bodyDepthMax: number; batchEventsMax: number
 /** Thrown inside a reader to give up; caught at its entry. One instance: its stack is captured once, at load. */
 export class GiveUp extends Error {}
 export const GIVE_UP = new GiveUp('a one-pass reader gave up; the scan and the full parser read this body');
+
+/** How often a reader read a body, and gave up on one, since the thread started. */
+export interface OnePassCounts {
+  read: number;
+  gaveUp: number;
+}
+
+/** `bytes` as a Buffer over the same memory (no copy). */
+export function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** A reader's body(): its value, or undefined when it gave up (GIVE_UP); counted either way. */
+export function readOrGiveUp(reader: { body(): unknown }, counts: OnePassCounts): unknown {
+  try {
+    const value = reader.body();
+    counts.read++;
+    return value;
+  } catch (err) {
+    if (err !== GIVE_UP) throw err;
+    counts.gaveUp++;
+    return undefined;
+  }
+}
 
 /** Longest string the cache holds, in bytes (as the protobuf reader's). */
 export const SHORT_STRING_BYTES_MAX = 32;

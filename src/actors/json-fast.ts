@@ -47,7 +47,10 @@ import {
   GIVE_UP,
   hashStep,
   SHORT_STRING_BYTES_MAX,
+  asBuffer,
+  readOrGiveUp,
   type FastReadLimits,
+  type OnePassCounts,
   type Latin1Slicer,
 } from './fast-read.js';
 
@@ -85,24 +88,14 @@ for (let c = 0x80; c < 0x100; c++) STRING_STOP[c] = 1;
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** How often each way was taken since the thread started (worker-telemetry.ts reports it: eventide_decode_one_pass_total). */
-export const jsonFastCounts = { read: 0, gaveUp: 0 };
+export const jsonFastCounts: OnePassCounts = { read: 0, gaveUp: 0 };
 
 /**
  * The body's value as JSON.parse would return it, or undefined when this
  * reader gives up (the caller then scans and parses the body).
  */
 export function readJsonFast(bytes: Uint8Array, limits: FastReadLimits): unknown {
-  const buffer = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const reader = new Reader(buffer, limits);
-  try {
-    const value = reader.body();
-    jsonFastCounts.read++;
-    return value;
-  } catch (err) {
-    if (err !== GIVE_UP) throw err;
-    jsonFastCounts.gaveUp++;
-    return undefined;
-  }
+  return readOrGiveUp(new Reader(asBuffer(bytes), limits), jsonFastCounts);
 }
 
 class Reader {

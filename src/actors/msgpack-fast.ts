@@ -36,28 +36,21 @@ import {
   GIVE_UP,
   hashStep,
   SHORT_STRING_BYTES_MAX,
+  asBuffer,
+  readOrGiveUp,
   type FastReadLimits,
+  type OnePassCounts,
   type Latin1Slicer,
 } from './fast-read.js';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** How often each way was taken since the thread started (worker-telemetry.ts reports it: eventide_decode_one_pass_total). */
-export const msgpackFastCounts = { read: 0, gaveUp: 0 };
+export const msgpackFastCounts: OnePassCounts = { read: 0, gaveUp: 0 };
 
 /** The body's value as the scan and msgpackr would give it, or undefined when this reader gives up. */
 export function readMsgpackFast(bytes: Uint8Array, limits: FastReadLimits): unknown {
-  const buffer = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const reader = new Reader(buffer, limits);
-  try {
-    const value = reader.body();
-    msgpackFastCounts.read++;
-    return value;
-  } catch (err) {
-    if (err !== GIVE_UP) throw err;
-    msgpackFastCounts.gaveUp++;
-    return undefined;
-  }
+  return readOrGiveUp(new Reader(asBuffer(bytes), limits), msgpackFastCounts);
 }
 
 const PROTO_KEY: readonly number[] = [...'__proto__'].map((c) => c.charCodeAt(0));
