@@ -50,10 +50,11 @@ export function workerHeapMb(configured: number): number {
  * workerHeapInitialMb for the worker threads started from now on: V8's
  * --initial-old-space-size is process-wide and read when an isolate's heap is
  * set up, so it reaches every worker created after this (restarts included)
- * and not the main thread, whose heap exists already. 0 leaves V8's own start.
+ * and not the main thread, whose heap exists already. 0 is V8's own start
+ * (also after another server in the same process set a value).
  */
 export function applyWorkerHeapInitial(mb: number): void {
-  if (mb > 0) setFlagsFromString(`--initial-old-space-size=${mb}`);
+  setFlagsFromString(`--initial-old-space-size=${mb}`);
 }
 
 export interface SupervisorOptions {
