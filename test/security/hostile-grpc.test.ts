@@ -21,7 +21,8 @@ const STREAM = '/eventide.v1.Ingest/Stream';
 
 function body(name: string, id?: string): Uint8Array {
   return IngestRequest.encode({
-    events: [{ id: id ?? '', name, severity: Severity.SEVERITY_UNSPECIFIED, tags: [], properties: new Map() }],
+    // Stamped ahead: `accepted`, never `late` (an event stamped on arrival is late when its second ends before it is applied).
+    events: [{ id: id ?? '', name, timestampMs: Date.now() + 2_000, severity: Severity.SEVERITY_UNSPECIFIED, tags: [], properties: new Map() }],
     batchId: '',
     ack: AckLevel.ACK_LEVEL_UNSPECIFIED,
     receiptsAll: false,
