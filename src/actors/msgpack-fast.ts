@@ -150,7 +150,7 @@ class Reader {
     return out;
   }
 
-  /** The events array, its header read, at `depth`. */
+  /** The events array, its header read, at `depth`; apart from array() for the reason json-fast.ts gives. */
   private events(depth: number, count: number): unknown[] {
     if (count > this.eventsMax) throw GIVE_UP;
     this.open(depth, count);
