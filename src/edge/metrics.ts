@@ -443,6 +443,15 @@ export class EdgeMetrics {
       gauge('eventide_wal_bytes', "Bytes of the worker's write-ahead log not yet freed by a completed snapshot round (at walBytesMax: EVT_WAL_BACKLOG).", () => this.#perWorker((s) => s.wal?.retainedBytes)),
       gauge('eventide_wal_pending_bytes', 'Log bytes appended but not yet written and synced (at walPendingBytesMax: EVT_WAL_BACKLOG).', () => this.#perWorker((s) => s.wal?.pendingBytes)),
       counter('eventide_wal_syncs_total', 'Group commits: one write and fdatasync each.', () => this.#perWorker((s) => s.wal?.syncs)),
+      counter(
+        'eventide_wal_records_total',
+        "Log records appended, by what they hold: the request's body, or the event store's packed buckets of what the batch stored (a quarter of a JSON body's bytes).",
+        () =>
+          (['body', 'buckets'] as const).flatMap((kind) =>
+            [...this.#perWorker((s) => s.wal?.records?.[kind])].map((sample) => ({ labels: { ...sample.labels, kind }, value: sample.value })),
+          ),
+      ),
+      counter('eventide_wal_appended_bytes_total', 'Log bytes appended (records with their headers).', () => this.#perWorker((s) => s.wal?.appendedBytes)),
       counter('eventide_wal_write_failures_total', 'Log writes or syncs that failed (disk full, I/O error); retried with backoff.', () => this.#perWorker((s) => s.wal?.writeFailures)),
       counter('eventide_wal_segments_trimmed_total', 'Log segments deleted after a snapshot round covered them.', () => this.#perWorker((s) => s.wal?.segmentsTrimmed)),
       new CollectedHistogram('eventide_store_operation_duration_seconds', 'Store calls of all workers (flush writes, snapshot writes, reads), by store, backend and operation.', LATENCY_BUCKETS_S, () => {

@@ -36,6 +36,7 @@ import { OwnerActor, type OwnerOptions, type ApplySink } from '../actors/owner.j
 import {
   RESOLUTION_MS,
   type BatchReceipt,
+  type EventRecord,
   type OwnerSnapshot,
   type Resolution,
   type StoredEvent,
@@ -43,10 +44,11 @@ import {
 } from '../actors/types.js';
 import { createValidator, type Validator } from '../actors/validate.js';
 import { eventLimitsFrom } from '../actors/schema.js';
-import type { EventStore, PreparedEvents, Rollup, SnapshotStore } from '../store/port.js';
+import type { EventStore, LogBucket, PreparedEvents, Rollup, SnapshotStore } from '../store/port.js';
+import { decodeBucket } from '../store/lmdb/bucket-codec.js';
 import type { ResolvedConfig } from '../config.js';
 import { clampRetryAfterMs, StoreBacklogError, toWireError, WalBacklogError, WalWriteError } from './errors.js';
-import { listEpochs, listWorkerLogs, logDir, readLog, WalWriter, walRoot, type LogDamage, type ReadRecord } from './wal.js';
+import { listEpochs, listWorkerLogs, logDir, readLog, WalWriter, walRoot, type LogDamage, type ReadRecord, type WalStats } from './wal.js';
 import type { IngestMessage, QueryMessage, GetEventMessage, ReplyValue, WorkerRequest, WatchMessage } from './messages.js';
 import type { MetricsResult, MetricsWindow } from './router.js';
 
@@ -69,6 +71,9 @@ export interface RecoveryReport {
   damaged: LogDamage[];
   ms: number;
 }
+
+/** The body of a log record that holds the store's buckets instead. */
+const NO_BODY = new Uint8Array(0);
 
 /** Position a is before position b. */
 function before(a: readonly [number, number], b: readonly [number, number]): boolean {
@@ -150,6 +155,35 @@ export interface ShardHostOptions {
   snapshotSliceMs?: number;
   /** Likewise a window close pass (default CLOSE_SLICE_MS; 0: a turn every CLOSE_CHECK_OWNERS owners). */
   closeSliceMs?: number;
+}
+
+/**
+ * The events of a bucket log record, back in the order they were applied
+ * (each bucket holds the next run of them, its own order in `order`);
+ * undefined when a bucket does not decode, is another owner's, or its order is
+ * not a permutation. The record passed its checksum, so that means a bug, not
+ * a torn write: the record is skipped and counted, like a body that no longer decodes.
+ */
+export function loggedRecords(buckets: readonly LogBucket[], owner: string): EventRecord[] | undefined {
+  const records: EventRecord[] = [];
+  for (const bucket of buckets) {
+    let stored: StoredEvent[];
+    try {
+      stored = decodeBucket(bucket.bytes);
+    } catch {
+      return undefined;
+    }
+    const order = bucket.order;
+    if (stored.length !== order.length) return undefined;
+    const base = records.length;
+    records.length = base + stored.length;
+    for (let k = 0; k < stored.length; k++) {
+      const place = order[k]!;
+      if (place >= stored.length || records[base + place] !== undefined || stored[k]!.owner !== owner) return undefined;
+      records[base + place] = stored[k]!.event;
+    }
+  }
+  return records;
 }
 
 export class ShardHost {
@@ -366,15 +400,26 @@ export class ShardHost {
         report.recordsSkipped++;
         continue;
       }
-      let decoded;
-      try {
-        decoded = decodeBody(record.body, record.format, record.encoding, this.#config);
-      } catch {
-        // It decoded when it was logged; only a changed limit makes it fail now. Counted, not applied.
-        report.recordsSkipped++;
-        continue;
+      let batch;
+      if (record.buckets !== undefined) {
+        // What the batch stored, packed by the store, in the order it was applied; validated when it was logged.
+        const records = loggedRecords(record.buckets, record.owner);
+        if (records === undefined) {
+          report.recordsSkipped++;
+          continue;
+        }
+        batch = { records, indexes: records.map((_, i) => i), receipts: [], rejected: 0 };
+      } else {
+        let decoded;
+        try {
+          decoded = decodeBody(record.body, record.format, record.encoding, this.#config);
+        } catch {
+          // It decoded when it was logged; only a changed limit makes it fail now. Counted, not applied.
+          report.recordsSkipped++;
+          continue;
+        }
+        batch = this.#validator.validateBatch(decoded.events, { receivedAtMs: record.receivedAtMs, requestId: record.requestId ?? '' });
       }
-      const batch = this.#validator.validateBatch(decoded.events, { receivedAtMs: record.receivedAtMs, requestId: record.requestId ?? '' });
       this.#queueRollups(record.owner, resident.actor.closeDue(record.nowMs));
       const sink: ApplySink = {
         shard: record.shard,
@@ -533,12 +578,14 @@ export class ShardHost {
         stored: [],
       };
       resident.actor.applyBatch(batch.records, batch.indexes, this.#now(), sink);
-      this.#queueStored(sink.stored);
+      const prepared = this.#queueStored(sink.stored);
       resident.dirty = true;
       this.#eventsApplied += batch.records.length;
       let loggedTo = -1;
       if (this.#wal !== undefined && batch.records.length > 0) {
         // The clock the actor actually used (it never goes back), so replay classifies the same way.
+        // The store's packed buckets when it packed all the batch stored (a quarter of a JSON body's bytes), else the body.
+        const buckets = prepared?.logBuckets;
         loggedTo = this.#wal.append({
           shard: message.shard,
           owner: message.owner,
@@ -548,7 +595,8 @@ export class ShardHost {
           nowMs: resident.actor.lastActiveMs,
           receivedAtMs: message.receivedAtMs,
           requestId: message.requestId,
-          body: message.body,
+          body: buckets === undefined ? message.body : NO_BODY,
+          buckets,
         });
       }
       if (sink.receipts.length > 1) sink.receipts.sort((a, b) => a.index - b.index);
@@ -768,9 +816,12 @@ export class ShardHost {
     return this.#flushing;
   }
 
-  /** One applied request's stored events into the buffer: encoded by the store now when there are enough. */
-  #queueStored(stored: StoredEvent[]): void {
-    if (stored.length === 0) return;
+  /**
+   * One applied request's stored events into the buffer: encoded by the store now when there are enough.
+   * Returns what the store prepared, if it did (the log may keep those bytes instead of the body).
+   */
+  #queueStored(stored: StoredEvent[]): PreparedEvents | undefined {
+    if (stored.length === 0) return undefined;
     let chunk: PendingChunk = { count: stored.length, events: stored };
     if (stored.length >= PREPARE_EVENTS_MIN && this.#prepare !== undefined) {
       try {
@@ -781,6 +832,7 @@ export class ShardHost {
     }
     this.#flushBuffer.push(chunk);
     this.#pendingEvents += stored.length;
+    return chunk.prepared;
   }
 
   /**
@@ -1140,6 +1192,11 @@ export class ShardHost {
   }
 
   /** Ingest batches waiting now for the store or the log to catch up. */
+  /** The log writer's counters; undefined without a log. */
+  walStats(): WalStats | undefined {
+    return this.#wal?.stats();
+  }
+
   get ingestHeld(): number {
     return this.#held.length;
   }

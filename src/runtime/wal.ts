@@ -12,9 +12,25 @@
  * (epoch, lsn). Segments end at walSegmentBytesMax (a record never spans two).
  *
  * Record: u32 payload length, u32 CRC-32 of the payload, payload:
- *   u8 version (1), u8 format, u8 encoding, u8 flags (1: receiptsAll),
+ *   u8 version (1 or 2), u8 format, u8 encoding, u8 flags (1: receiptsAll),
  *   u16 shard, u16 owner bytes, u16 request-id bytes, u16 reserved,
- *   f64 nowMs, f64 receivedAtMs, owner (UTF-8), request id (UTF-8), body.
+ *   f64 nowMs, f64 receivedAtMs, owner (UTF-8), request id (UTF-8), then
+ *   version 1: the body as it came in;
+ *   version 2: the batch's stored events as the event store packed them
+ *     (src/store/lmdb/bucket-codec.ts, see LogBucket in src/store/port.ts):
+ *     u32 bucket count, per bucket u32 byte length, u32 event count and
+ *     event count x u16 order, then every bucket's bytes.
+ *
+ * Why version 2: a JSON batch of 500 harness events is 123 KB as sent and
+ * 31 KB packed, and the store packs it anyway on the hot path; logging those
+ * bytes instead of the body cut the log's page-cache copies and checksum
+ * (bench/RESULTS.md). A bucket holds only what the batch stored (accepted,
+ * late, too late): the duplicates and rejected events of the batch changed
+ * nothing an actor keeps, so replaying the stored events in their order (the
+ * `order` arrays give it back; the store keeps a bucket sorted by id hash)
+ * rebuilds the same windows, tallies, sums and recent ids. A batch the store
+ * did not pack (too small to pack on the hot path, another store, events of
+ * another shape) is logged as version 1.
  *
  * Group commit: appends only queue buffers (the body is referenced, not
  * copied); a writer wakes walSyncIntervalMs after the first queued record,
@@ -33,11 +49,18 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { BodyEncoding, BodyFormat } from '../actors/types.js';
+import type { LogBucket } from '../store/port.js';
 import { WalWriteError } from './errors.js';
 
 const FORMATS: readonly BodyFormat[] = ['json', 'msgpack', 'protobuf'];
 const ENCODINGS: readonly BodyEncoding[] = ['identity', 'gzip'];
 const RECORD_VERSION = 1;
+/** A record holding event-store buckets instead of the body. */
+const RECORD_VERSION_BUCKETS = 2;
+/** At most this many buckets in one record (a request's events fill a few). */
+const RECORD_BUCKETS_MAX = 0xffff;
+/** The u16 order of a bucket's events bounds its size. */
+const BUCKET_EVENTS_MAX = 0x10000;
 const PREFIX_BYTES = 8;
 const FIXED_BYTES = 28;
 const SEGMENT_SUFFIX = '.wal';
@@ -56,7 +79,10 @@ export interface WalRecord {
   nowMs: number;
   receivedAtMs: number;
   requestId: string | undefined;
+  /** The body as it came in; empty when `buckets` holds the events. */
   body: Uint8Array;
+  /** The batch's stored events, packed by the event store (a version 2 record); replayed without decoding the body. */
+  buckets?: readonly LogBucket[] | undefined;
 }
 
 export interface WalOptions {
@@ -76,6 +102,10 @@ export interface WalStats {
   /** Bytes in this log's segment files. */
   bytesOnDisk: number;
   segments: number;
+  /** Records appended since the writer opened: with the request's body (version 1), with the store's buckets (version 2). */
+  records: { body: number; buckets: number };
+  /** Bytes appended since the writer opened (headers included). */
+  appendedBytes: number;
   syncs: number;
   writeFailures: number;
   lastErrorCode: string | undefined;
@@ -201,14 +231,27 @@ export function nextEpoch(root: string, nowMs: number = Date.now()): number {
 
 // ---- records ------------------------------------------------------------------
 
-/** The record's header (prefix + fixed part + owner + request id); the body follows it on disk. */
+/** The record's header (prefix + fixed part + owner + request id [+ bucket table]); the body or the buckets follow it on disk. */
 export function encodeRecordHeader(record: WalRecord): Buffer {
   const owner = Buffer.from(record.owner, 'utf8');
   const requestId = Buffer.from(record.requestId ?? '', 'utf8');
-  const header = Buffer.allocUnsafe(PREFIX_BYTES + FIXED_BYTES + owner.length + requestId.length);
-  const payloadBytes = FIXED_BYTES + owner.length + requestId.length + record.body.length;
-  header.writeUInt32LE(payloadBytes, 0);
-  header.writeUInt8(RECORD_VERSION, 8);
+  const buckets = record.buckets;
+  let tableBytes = 0;
+  let dataBytes = record.body.length;
+  if (buckets !== undefined) {
+    if (buckets.length > RECORD_BUCKETS_MAX) throw new RangeError(`${buckets.length} buckets in one log record (at most ${RECORD_BUCKETS_MAX})`);
+    tableBytes = 4;
+    dataBytes = 0;
+    for (const bucket of buckets) {
+      if (bucket.order.length > BUCKET_EVENTS_MAX) throw new RangeError(`${bucket.order.length} events in one logged bucket (at most ${BUCKET_EVENTS_MAX})`);
+      tableBytes += 8 + 2 * bucket.order.length;
+      dataBytes += bucket.bytes.length;
+    }
+  }
+  const fixedEnd = PREFIX_BYTES + FIXED_BYTES + owner.length + requestId.length;
+  const header = Buffer.allocUnsafe(fixedEnd + tableBytes);
+  header.writeUInt32LE(FIXED_BYTES + owner.length + requestId.length + tableBytes + dataBytes, 0);
+  header.writeUInt8(buckets === undefined ? RECORD_VERSION : RECORD_VERSION_BUCKETS, 8);
   header.writeUInt8(FORMATS.indexOf(record.format), 9);
   header.writeUInt8(ENCODINGS.indexOf(record.encoding), 10);
   header.writeUInt8(record.receiptsAll ? FLAG_RECEIPTS_ALL : 0, 11);
@@ -220,10 +263,63 @@ export function encodeRecordHeader(record: WalRecord): Buffer {
   header.writeDoubleLE(record.receivedAtMs, 28);
   owner.copy(header, PREFIX_BYTES + FIXED_BYTES);
   requestId.copy(header, PREFIX_BYTES + FIXED_BYTES + owner.length);
-  const crc = crc32(record.body, crc32(header.subarray(PREFIX_BYTES)));
+  let crc: number;
+  if (buckets === undefined) {
+    crc = crc32(record.body, crc32(header.subarray(PREFIX_BYTES)));
+  } else {
+    let at = fixedEnd;
+    header.writeUInt32LE(buckets.length, at);
+    at += 4;
+    for (const bucket of buckets) {
+      header.writeUInt32LE(bucket.bytes.length, at);
+      header.writeUInt32LE(bucket.order.length, at + 4);
+      at += 8;
+      const order = bucket.order;
+      for (let k = 0; k < order.length; k++, at += 2) header.writeUInt16LE(order[k]!, at);
+    }
+    crc = crc32(header.subarray(PREFIX_BYTES));
+    for (const bucket of buckets) crc = crc32(bucket.bytes, crc);
+  }
   header.writeUInt32LE(crc, 4);
   return header;
 }
+
+/** The buffers of one record, in order: its header, then its body or its buckets' bytes (referenced, not copied). */
+function recordBuffers(header: Buffer, record: WalRecord): Uint8Array[] {
+  if (record.buckets === undefined) return [header, record.body];
+  const buffers: Uint8Array[] = [header];
+  for (const bucket of record.buckets) buffers.push(bucket.bytes);
+  return buffers;
+}
+
+/** A version 2 record's bucket table and bytes, from `at` to the payload's end; undefined when they do not add up. */
+function readBuckets(payload: Buffer, at: number): LogBucket[] | undefined {
+  if (payload.length - at < 4) return undefined;
+  const count = payload.readUInt32LE(at);
+  at += 4;
+  if (count > RECORD_BUCKETS_MAX) return undefined;
+  const sizes: Array<{ bytes: number; order: Uint16Array }> = [];
+  for (let i = 0; i < count; i++) {
+    if (payload.length - at < 8) return undefined;
+    const bytes = payload.readUInt32LE(at);
+    const events = payload.readUInt32LE(at + 4);
+    at += 8;
+    if (events > BUCKET_EVENTS_MAX || payload.length - at < 2 * events) return undefined;
+    const order = new Uint16Array(events);
+    for (let k = 0; k < events; k++, at += 2) order[k] = payload.readUInt16LE(at);
+    sizes.push({ bytes, order });
+  }
+  const buckets: LogBucket[] = [];
+  for (const { bytes, order } of sizes) {
+    if (payload.length - at < bytes) return undefined;
+    // A copy: the segment buffer is large and read once.
+    buckets.push({ bytes: new Uint8Array(payload.subarray(at, at + bytes)), order });
+    at += bytes;
+  }
+  return at === payload.length ? buckets : undefined;
+}
+
+const NO_BODY = new Uint8Array(0);
 
 export interface ReadRecord extends WalRecord {
   /** Position of the record's first byte. */
@@ -269,7 +365,8 @@ export function parseSegment(bytes: Buffer, start: number, recordBytesMax: numbe
       break;
     }
     const payload = bytes.subarray(offset + PREFIX_BYTES, end);
-    if (wanted !== undefined && payload.readUInt8(0) === RECORD_VERSION && !wanted(payload.readUInt16LE(4))) {
+    const knownVersion = payload.readUInt8(0) === RECORD_VERSION || payload.readUInt8(0) === RECORD_VERSION_BUCKETS;
+    if (wanted !== undefined && knownVersion && !wanted(payload.readUInt16LE(4))) {
       foreign++;
       offset = end;
       continue;
@@ -284,7 +381,13 @@ export function parseSegment(bytes: Buffer, start: number, recordBytesMax: numbe
     const ownerBytes = payload.readUInt16LE(6);
     const requestIdBytes = payload.readUInt16LE(8);
     const bodyStart = FIXED_BYTES + ownerBytes + requestIdBytes;
-    if (version !== RECORD_VERSION || format === undefined || encoding === undefined || bodyStart > payload.length) {
+    const buckets = version === RECORD_VERSION_BUCKETS && bodyStart <= payload.length ? readBuckets(payload, bodyStart) : undefined;
+    if (
+      (version !== RECORD_VERSION && buckets === undefined) ||
+      format === undefined ||
+      encoding === undefined ||
+      bodyStart > payload.length
+    ) {
       damage = `unreadable record (version ${version}) at byte ${offset}`;
       break;
     }
@@ -301,7 +404,8 @@ export function parseSegment(bytes: Buffer, start: number, recordBytesMax: numbe
       owner: payload.toString('utf8', FIXED_BYTES, FIXED_BYTES + ownerBytes),
       requestId: requestId === '' ? undefined : requestId,
       // A copy: the segment buffer is large and read once.
-      body: new Uint8Array(payload.subarray(bodyStart)),
+      body: buckets === undefined ? new Uint8Array(payload.subarray(bodyStart)) : NO_BODY,
+      buckets,
     });
     offset = end;
   }
@@ -357,6 +461,9 @@ export class WalWriter {
   #fd: fs.promises.FileHandle | undefined;
   #fdSegment: Segment | undefined;
   #syncs = 0;
+  #recordsBody = 0;
+  #recordsBuckets = 0;
+  #appendedBytes = 0;
   #writeFailures = 0;
   #consecutiveFailures = 0;
   #lastErrorCode: string | undefined;
@@ -411,6 +518,8 @@ export class WalWriter {
       pendingBytes: this.#pendingBytes,
       bytesOnDisk: Math.max(0, bytesOnDisk),
       segments: this.#segments.length,
+      records: { body: this.#recordsBody, buckets: this.#recordsBuckets },
+      appendedBytes: this.#appendedBytes,
       syncs: this.#syncs,
       writeFailures: this.#writeFailures,
       lastErrorCode: this.#lastErrorCode,
@@ -421,7 +530,9 @@ export class WalWriter {
   append(record: WalRecord): number {
     if (this.#closed) throw new WalWriteError('the log is closed');
     const header = encodeRecordHeader(record);
-    const bytes = header.length + record.body.length;
+    const buffers = recordBuffers(header, record);
+    let bytes = 0;
+    for (const buffer of buffers) bytes += buffer.length;
     let segment = this.#segments.at(-1);
     if (segment === undefined || (segment.end > segment.start && segment.end + bytes > segment.start + this.#options.segmentBytesMax)) {
       segment = { start: this.#appendedLsn, end: this.#appendedLsn, file: path.join(this.#dir, segmentName(this.#appendedLsn)) };
@@ -431,12 +542,15 @@ export class WalWriter {
     this.#appendedLsn += bytes;
     const tail = this.#queue.at(-1);
     if (tail !== undefined && tail.segment === segment) {
-      tail.buffers.push(header, record.body);
+      for (const buffer of buffers) tail.buffers.push(buffer);
       tail.bytes += bytes;
     } else {
-      this.#queue.push({ segment, buffers: [header, record.body], bytes });
+      this.#queue.push({ segment, buffers, bytes });
     }
     this.#pendingBytes += bytes;
+    this.#appendedBytes += bytes;
+    if (record.buckets === undefined) this.#recordsBody++;
+    else this.#recordsBuckets++;
     this.#schedule();
     return this.#appendedLsn;
   }

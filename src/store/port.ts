@@ -26,9 +26,28 @@ export interface RollupQuery {
   limit: number;
 }
 
+/**
+ * One bucket of prepared events as the write-ahead log keeps it: `bytes` in
+ * the bucket format of src/store/lmdb/bucket-codec.ts (self-contained:
+ * decodeBucket reads it without any store), and `order[k]`, the place of the
+ * bucket's k-th event within the run of events the bucket holds (a store may
+ * keep a bucket's events in another order than they were applied).
+ */
+export interface LogBucket {
+  readonly bytes: Uint8Array;
+  readonly order: Uint16Array;
+}
+
 /** Events an adapter has encoded ahead of their write (its own format); see EventStore.prepareEvents. */
 export interface PreparedEvents {
   readonly count: number;
+  /**
+   * The same events for the write-ahead log, when the adapter's encoding is
+   * the bucket format: buckets in order, each holding the next run of the
+   * prepared events (all `count` of them, one owner's). Absent otherwise;
+   * the log then keeps the request's body.
+   */
+  readonly logBuckets?: readonly LogBucket[];
 }
 
 export interface EventStore {

@@ -220,3 +220,23 @@ void test('eventide_decode_one_pass_total counts JSON bodies read in one pass an
   assert.equal(onePass(after, 'gave_up') - onePass(before, 'gave_up'), 1);
   assert.equal(after.sum('eventide_decode_one_pass_total', { format: 'msgpack' }) - before.sum('eventide_decode_one_pass_total', { format: 'msgpack' }), 0);
 });
+
+void test('eventide_wal_records_total counts batches logged as packed buckets and as bodies; eventide_wal_appended_bytes_total their bytes', async (t) => {
+  const server = await startOpsServer(t);
+  const records = (s: Scrape, kind: string) => s.sum('eventide_wal_records_total', { kind });
+  const before = await scrape(server.httpUrl);
+  // 100 stored events: the store packs them on the hot path and the log keeps those bytes. Two: the body.
+  const big = Array.from({ length: 100 }, (_, i) => ({ id: `w${i}`, name: 'click', userId: `u${i}`, properties: { path: `/p/${i}` } }));
+  assert.equal((await postEvents(server, server.key, body(big))).status, 200);
+  assert.equal((await postEvents(server, server.key, body([{ id: 's1', name: 'click' }, { id: 's2', name: 'view' }]))).status, 200);
+  await eventually(async () => {
+    const after = await scrape(server.httpUrl);
+    return records(after, 'buckets') - records(before, 'buckets') >= 1 && records(after, 'body') - records(before, 'body') >= 1;
+  });
+  const after = await scrape(server.httpUrl);
+  assert.equal(records(after, 'buckets') - records(before, 'buckets'), 1);
+  assert.equal(records(after, 'body') - records(before, 'body'), 1);
+  const bytes = after.sum('eventide_wal_appended_bytes_total') - before.sum('eventide_wal_appended_bytes_total');
+  const bigBody = Buffer.byteLength(body(big));
+  assert.ok(bytes > 0 && bytes < bigBody, `the log took ${bytes} bytes for a ${bigBody}-byte batch and a small one`);
+});

@@ -9,7 +9,8 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { ShardHost } from '../../src/runtime/shard-host.js';
+import { loggedRecords, ShardHost } from '../../src/runtime/shard-host.js';
+import { encodeBucket } from '../../src/store/lmdb/bucket-codec.js';
 import { LmdbEventStore } from '../../src/store/lmdb/event-store.js';
 import { LmdbSnapshotStore } from '../../src/store/lmdb/snapshot-store.js';
 import type { BatchReceipt } from '../../src/actors/types.js';
@@ -299,4 +300,100 @@ test('while snapshot rounds cannot complete the log grows to walBytesMax, then i
   await h.host.snapshotTick();
   const again = await reply(h, send(h, 'acme', ids('after', 5)));
   assert.ok(again.ok, JSON.stringify(again.error));
+});
+
+/** Queries every configured resolution of `owner` over the test's hours: the whole state a replay must rebuild. */
+async function everything(h: Host, owner: string): Promise<MetricsResult[]> {
+  const results: MetricsResult[] = [];
+  for (const resolution of ['1s', '1m', '1h'] as const) {
+    const id = nextId++;
+    h.host.handle({ t: 'query', id, shard: 3, query: { owner, resolution, fromMs: T0 - 3_600_000, toMs: T0 + 7_200_000 } });
+    const answer = await reply(h, id);
+    assert.ok(answer.ok, JSON.stringify(answer.error));
+    results.push(answer.value as MetricsResult);
+  }
+  return results;
+}
+
+function sendEvents(h: Host, owner: string, events: unknown[]): number {
+  const id = nextId++;
+  h.host.handle({
+    t: 'ingest', id, shard: 3, owner, body: Buffer.from(JSON.stringify({ events })), format: 'json', encoding: 'identity',
+    ack: 'durable', receiptsAll: false, receivedAtMs: h.world.clock.nowMs, requestId: `r${id}`,
+  });
+  return id;
+}
+
+test('batches logged as the store packed them replay in their order: order-bound state (name overflow, float sums, early dedup eviction) comes back exactly', async (t) => {
+  const w = world(t);
+  w.clock.nowMs = T0 + 30_000;
+  // Four names per window and 12 sent: which get their own count depends on the order events are applied;
+  // so do float sums (1e16 + 1 - 1e16) and which ids a full dedup memory forgets first.
+  const overrides = { namesPerWindowMax: 4, allowedLatenessMs: 10_000, dedupIdsMax: 150 };
+  const before = await boot(w, 1, 1, 0, undefined, overrides);
+  const values = [0.1, 1e16, 1, -1e16, 0.2, 3.3, -0.7, 1e-9];
+  const rich = (prefix: string, n: number, offset: number) =>
+    Array.from({ length: n }, (_, i) => {
+      const k = i + offset;
+      const ageMs = k % 17 === 0 ? 25_000 : k % 11 === 0 ? 4_000 : 0; // too late, late, on time
+      return {
+        id: `${prefix}-${k}`,
+        name: `name-${(k * 7) % 12}`,
+        timestamp: w.clock.nowMs - ageMs - (k % 3),
+        userId: `user-${k % 23}`,
+        category: k % 4 === 0 ? 'billing' : 'default',
+        severity: k % 5 === 0 ? 'error' : 'info',
+        tags: k % 2 === 0 ? ['t1', `t${k % 6}`] : [],
+        properties: { path: `/p/${k % 9}`, n: k, ok: k % 2 === 0 },
+        value: values[k % values.length],
+      };
+    });
+  const first = rich('e', 120, 0);
+  first.splice(30, 0, { ...first[5]! }); // a duplicate within the batch
+  first.splice(60, 0, { id: 'no-name' } as never); // rejected
+  const firstAnswer = await reply(before, sendEvents(before, 'acme', first));
+  assert.ok(firstAnswer.ok, JSON.stringify(firstAnswer.error));
+  const firstCounts = (firstAnswer.value as BatchReceipt).counts;
+  assert.equal(firstCounts.duplicate, 1);
+  assert.equal(firstCounts.rejected, 1);
+  assert.ok(firstCounts.late > 0 && firstCounts.tooLate > 0, JSON.stringify(firstCounts));
+  w.clock.nowMs += 1_000;
+  // Half resent (duplicates), half new; the dedup memory (150) overflows and forgets its oldest.
+  const second = [...rich('e', 40, 0), ...rich('f', 90, 200)];
+  const secondAnswer = await reply(before, sendEvents(before, 'acme', second));
+  assert.ok(secondAnswer.ok, JSON.stringify(secondAnswer.error));
+  assert.equal((secondAnswer.value as BatchReceipt).counts.duplicate, 40);
+  w.clock.nowMs += 1_000;
+  await acked(before, 'acme', ids('small', 10)); // too few to pack on the hot path: logged as its body
+  const live = await everything(before, 'acme');
+  const stats = before.host.walStats();
+  assert.deepEqual(stats?.records, { body: 1, buckets: 2 }, 'two batches logged as buckets, one as its body');
+  // crash
+
+  const after = await boot(w, 2, 2, 0, undefined, overrides);
+  assert.equal(after.host.recovery?.records, 3);
+  assert.equal(after.host.recovery?.recordsSkipped, 0);
+  assert.deepEqual(await everything(after, 'acme'), live);
+  // The dedup memory is the same too: the ids it forgot are accepted again, the rest are duplicates.
+  const probe = await reply(after, sendEvents(after, 'acme', rich('e', 120, 0).map(({ id }) => ({ id, name: 'probe', timestamp: w.clock.nowMs }))));
+  const again = await reply(before, sendEvents(before, 'acme', rich('e', 120, 0).map(({ id }) => ({ id, name: 'probe', timestamp: w.clock.nowMs }))));
+  assert.deepEqual((probe.value as BatchReceipt).counts, (again.value as BatchReceipt).counts);
+  assert.ok((probe.value as BatchReceipt).counts.accepted > 0, 'some ids were forgotten (dedupIdsMax)');
+});
+
+test("loggedRecords puts each bucket's events back in place and refuses an order that is not a permutation or another owner's bucket", () => {
+  const event = (i: number) => ({
+    id: `id-${i}`, name: 'n', timestampMs: T0 + i, clientTimestampMs: T0 + i, receivedAtMs: T0, userId: undefined,
+    category: 'default', severity: 'info' as const, tags: [], properties: {}, value: undefined,
+  });
+  const stored = (i: number, owner = 'acme') => ({ owner, shard: 3, status: 'accepted' as const, event: event(i) });
+  // Bucket 1 holds events 0..2 stored as 2, 0, 1; bucket 2 holds 3..4 stored as 4, 3.
+  const one = { bytes: encodeBucket([stored(2), stored(0), stored(1)])!, order: Uint16Array.of(2, 0, 1) };
+  const two = { bytes: encodeBucket([stored(4), stored(3)])!, order: Uint16Array.of(1, 0) };
+  assert.deepEqual(loggedRecords([one, two], 'acme')?.map((r) => r.id), ['id-0', 'id-1', 'id-2', 'id-3', 'id-4']);
+  assert.equal(loggedRecords([{ ...one, order: Uint16Array.of(2, 2, 1) }], 'acme'), undefined, 'a place twice');
+  assert.equal(loggedRecords([{ ...one, order: Uint16Array.of(2, 0, 3) }], 'acme'), undefined, 'a place past the bucket');
+  assert.equal(loggedRecords([{ ...one, order: Uint16Array.of(1, 0) }], 'acme'), undefined, 'an order of another length');
+  assert.equal(loggedRecords([one], 'zeta'), undefined, "another owner's bucket");
+  assert.equal(loggedRecords([{ bytes: Buffer.from('not a bucket'), order: Uint16Array.of(0) }], 'acme'), undefined);
 });

@@ -288,13 +288,13 @@ test('large requests wait for the store encoded, small ones as objects; both are
 });
 
 test('a log a quarter of walPendingBytesMax behind holds ingest, in arrival order, until it syncs (no refusal)', async (t) => {
-  // The smallest walPendingBytesMax (1 MiB): one ~340 KB body puts the log past a quarter of it until its sync.
+  // The smallest walPendingBytesMax (1 MiB): one ~540 KB body (~460 KB as the store packs it, which is what the log keeps) puts the log past a quarter of it until its sync.
   const h = setup(t, { walEnabled: true, walSyncIntervalMs: 20, walPendingBytesMax: 1_048_576, flushBatchEventsMax: 10_000, flushPendingEventsMax: 100_000 }, undefined, { walEpoch: 1 });
   await h.host.recover();
   // Resident first (a first request may wait for the snapshot store), and the log synced.
   assert.equal((await reply(h, ingest(h, 'acme', 1))).ok, true);
   await new Promise((resolve) => setTimeout(resolve, 60));
-  const big = Array.from({ length: 2_000 }, (_, i) => ({ id: `big-${i}`, name: 'n', timestamp: h.clock.nowMs, userId: `u${i}`, properties: { pad: 'x'.repeat(100) } }));
+  const big = Array.from({ length: 2_000 }, (_, i) => ({ id: `big-${i}`, name: 'n', timestamp: h.clock.nowMs, userId: `u${i}`, properties: { pad: 'x'.repeat(200) } }));
   const body = Buffer.from(JSON.stringify({ events: big }));
   assert.ok(body.length > 1_048_576 / 4, `the body (${body.length} B) is more than a quarter of walPendingBytesMax`);
   const first = ingest(h, 'acme', 1, { body });

@@ -107,12 +107,13 @@ function sortedByIdHash(
   indexes: readonly number[],
   start: number,
   end: number,
-): { group: StoredEvent[]; ids: Buffer } {
+): { group: StoredEvent[]; ids: Buffer; order: Uint16Array } {
   const count = end - start;
   const order = new Float64Array(count);
   for (let k = 0; k < count; k++) order[k] = hash32(events[indexes[start + k]!]!.event.id) * 1024 + k;
   order.sort();
   const group = new Array<StoredEvent>(count);
+  const places = new Uint16Array(count);
   const ids = Buffer.allocUnsafe(ID_LIST_HEADER_BYTES + 4 * count);
   ids.writeUInt32LE(ID_LIST_FORMAT, 0);
   ids.writeUInt32LE(count, 4);
@@ -120,9 +121,10 @@ function sortedByIdHash(
     const key = order[k]!;
     const place = key % 1024;
     group[k] = events[indexes[start + place]!]!;
+    places[k] = place;
     ids.writeUInt32LE((key - place) / 1024, ID_LIST_HEADER_BYTES + 4 * k);
   }
-  return { group, ids };
+  return { group, ids, order: places };
 }
 
 /** One packed bucket, waiting for its write: the owner entry's key parts and both values. */
@@ -131,6 +133,8 @@ interface PackedBucket {
   readonly seq: number;
   readonly bytes: Buffer;
   readonly ids: Buffer;
+  /** order[k]: the place of the bucket's k-th event in the run it was packed from (events are stored by id hash). */
+  readonly order: Uint16Array;
 }
 
 /** What prepareEvents hands out: an owner's events packed into buckets, seq numbers drawn in order. */
@@ -161,14 +165,14 @@ function groupByOwner(events: readonly StoredEvent[]): Map<string, number[]> {
 
 /** Events [start, end) of `indexes` (one owner's) as one bucket. */
 function packBucket(owner: string, events: readonly StoredEvent[], indexes: readonly number[], start: number, end: number): PackedBucket {
-  const { group, ids } = sortedByIdHash(events, indexes, start, end);
+  const { group, ids, order } = sortedByIdHash(events, indexes, start, end);
   let bytes: Buffer;
   try {
     bytes = encodeBucket(group) ?? BUCKET_PACKR.pack(group);
   } catch (cause) {
     throw new StoreInputError(`events of owner "${owner}" cannot be encoded: ${String(cause)}`, `${indexes[start]!}/event`);
   }
-  return { owner, seq: nextBucketSeq(), bytes, ids };
+  return { owner, seq: nextBucketSeq(), bytes, ids, order };
 }
 
 /** Lower bound of `hash` in an id list's ascending hashes; count when every hash is below it. */
@@ -246,7 +250,9 @@ export class LmdbEventStore implements EventStore {
         lmdbBuckets.push(packBucket(owner, events, indexes, start, Math.min(indexes.length, start + EVENTS_PER_BUCKET_MAX)));
       }
     }
-    const prepared: LmdbPrepared = { count: events.length, lmdbBuckets };
+    // One owner's events in codec buckets (the rule for a request): the log can keep these bytes instead of the body.
+    const logged = byOwner.size === 1 && lmdbBuckets.every((bucket) => isCodecBucket(bucket.bytes));
+    const prepared: LmdbPrepared = logged ? { count: events.length, lmdbBuckets, logBuckets: lmdbBuckets } : { count: events.length, lmdbBuckets };
     return prepared;
   }
 
