@@ -9,11 +9,18 @@
  *   one contiguous run);
  * - past LINEAR_IDS_MAX ids, behind the ring, an open-addressing table
  *   (linear probing, load <= 1/2, backward-shift deletion, no tombstones) of
- *   one word per slot: ring index + 1, 0 marks an empty slot. The slot comes
- *   from `a`. Up to LINEAR_IDS_MAX ids the ring is searched directly.
+ *   two words per slot: the id's `a` word and its ring index + 1 (0 marks an
+ *   empty slot). The slot comes from `a`. Up to LINEAR_IDS_MAX ids the ring
+ *   is searched directly.
+ * Why `a` in the table: a worker holds many busy owners' memories (100 of
+ *   100K ids is ~300 MB), so every access to one is a cache miss. With only
+ *   the ring index in a slot, each probe of a lookup and of the deletion's
+ *   backward shift read the ring too (2-5 misses per new id); with `a`
+ *   beside it, a probe run is one or two cache lines and the ring is read
+ *   only on a match (bench/actors/dedup.bench.ts, "many owners").
  * The array starts empty (an owner without ids holds none), doubles as ids
  * arrive, up to idsMax, and halves when ids expire: 12 bytes per id in the
- * ring plus 4 to 8 in the table, plus one typed array (~200 bytes), against
+ * ring plus 8 to 16 in the table, plus one typed array (~200 bytes), against
  * ~55 bytes per id for the Map of strings this replaced (bench/results/memory.md).
  *
  * The guarantee: an event whose id was first seen at time t is answered
@@ -77,7 +84,7 @@ function nextPow2(n: number): number {
 export class DedupMemory {
   /** Ids forgotten before their horizon, because idsMax newer ones were held. */
   evictedEarly = 0;
-  /** Ring (a words, b words, time words: cap each), then the table (one word per slot) when cap > LINEAR_IDS_MAX; null while empty. */
+  /** Ring (a words, b words, time words: cap each), then the table (two words per slot: a, ring index + 1) when cap > LINEAR_IDS_MAX; null while empty. */
   private words: Int32Array | null = null;
   private cap = 0;
   /** Ring index of the oldest id. */
@@ -261,9 +268,10 @@ export class DedupMemory {
     }
     const table = this.tableAt;
     for (let slot = a & mask; ; slot = (slot + 1) & mask) {
-      const ref = words[table + slot]!;
+      const at = table + 2 * slot;
+      const ref = words[at + 1]!;
       if (ref === 0) return -1;
-      if (words[ref - 1] === a && words[cap + ref - 1] === b) return ref - 1;
+      if (words[at] === a && words[cap + ref - 1] === b) return ref - 1;
     }
   }
 
@@ -293,8 +301,9 @@ export class DedupMemory {
     const mask = this.mask;
     const table = this.tableAt;
     let slot = a & mask;
-    while (words[table + slot] !== 0) slot = (slot + 1) & mask;
-    words[table + slot] = ringIndex + 1;
+    while (words[table + 2 * slot + 1] !== 0) slot = (slot + 1) & mask;
+    words[table + 2 * slot] = a;
+    words[table + 2 * slot + 1] = ringIndex + 1;
   }
 
   private dropOldest(): void {
@@ -304,20 +313,22 @@ export class DedupMemory {
       const mask = this.mask;
       const table = this.tableAt;
       let slot = words[i]! & mask;
-      while (words[table + slot] !== i + 1) slot = (slot + 1) & mask;
+      while (words[table + 2 * slot + 1] !== i + 1) slot = (slot + 1) & mask;
       // Backward-shift deletion: pull later entries of the probe run into the hole,
       // unless their home slot lies cyclically after the hole.
       let hole = slot;
       for (let j = (hole + 1) & mask; ; j = (j + 1) & mask) {
-        const ref = words[table + j]!;
+        const ref = words[table + 2 * j + 1]!;
         if (ref === 0) break;
-        const home = words[ref - 1]! & mask;
+        const a = words[table + 2 * j]!;
+        const home = a & mask;
         const stays = hole <= j ? hole < home && home <= j : hole < home || home <= j;
         if (stays) continue;
-        words[table + hole] = ref;
+        words[table + 2 * hole] = a;
+        words[table + 2 * hole + 1] = ref;
         hole = j;
       }
-      words[table + hole] = 0;
+      words[table + 2 * hole + 1] = 0;
     }
     this.head = i + 1 === this.cap ? 0 : i + 1;
     this.count--;
@@ -327,7 +338,7 @@ export class DedupMemory {
   private resize(cap: number): void {
     const old = this.words;
     const slots = cap > LINEAR_IDS_MAX ? nextPow2(cap * 2) : 0;
-    const words = new Int32Array(3 * cap + slots);
+    const words = new Int32Array(3 * cap + 2 * slots);
     if (old !== null) {
       const oldCap = this.cap;
       for (let k = 0, i = this.head; k < this.count; k++) {

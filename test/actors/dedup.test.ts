@@ -83,7 +83,7 @@ void test('starts empty, grows past the linear range into a table, and gives mem
   for (let i = LINEAR_IDS_MAX; i < 5_000; i++) memory.seen(`id-${i}`, T0 + 1);
   assert.equal(memory.size, 5_000);
   assert.ok(memory.dataBytes > linearBytes);
-  assert.ok(memory.dataBytes <= 8_192 * 12 + 16_384 * 4, `at most a ring of the next power of two and a table twice that: ${memory.dataBytes}`);
+  assert.ok(memory.dataBytes <= 8_192 * 12 + 16_384 * 8, `at most a ring of the next power of two and a table of twice that many slots: ${memory.dataBytes}`);
   for (let i = 0; i < 5_000; i++) assert.equal(memory.seen(`id-${i}`, T0 + 2), true, `id-${i}`);
   // The first 32 ids expire, the rest stay.
   assert.equal(memory.seen('late-arrival', T0 + HORIZON_MS), false);
