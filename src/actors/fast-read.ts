@@ -109,7 +109,7 @@ export const F_OTHER = -1;
 /** The keys by field number (the F_ constants above). */
 export const FIELD_NAMES: readonly string[] = ['id', 'name', 'timestamp', 'sentAt', 'userId', 'category', 'severity', 'tags', 'properties', 'value'];
 /** FIELD_KEYS[field]: the key's bytes. */
-const FIELD_KEYS: ReadonlyArray<readonly number[]> = FIELD_NAMES.map((name) => [...name].map((c) => c.charCodeAt(0)));
+export const FIELD_KEYS: ReadonlyArray<readonly number[]> = FIELD_NAMES.map((name) => [...name].map((c) => c.charCodeAt(0)));
 
 /** The field whose key is the bytes [start, end) of `b` (plain ASCII, no escapes), or F_OTHER: by length and first byte, then every byte. */
 export function fieldOf(b: Buffer, start: number, end: number): number {

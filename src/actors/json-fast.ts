@@ -40,6 +40,15 @@ import { Buffer } from 'node:buffer';
 import {
   F_ID,
   F_USER_ID,
+  F_NAME,
+  F_TIMESTAMP,
+  F_SENT_AT,
+  F_CATEGORY,
+  F_SEVERITY,
+  F_TAGS,
+  F_PROPERTIES,
+  F_VALUE,
+  FIELD_KEYS,
   FIELD_NAMES,
   EventFields,
   fieldOf,
@@ -83,6 +92,30 @@ for (let c = 0; c < 0x20; c++) STRING_STOP[c] = 1;
 STRING_STOP[QUOTE] = 1;
 STRING_STOP[BACKSLASH] = 1;
 for (let c = 0x80; c < 0x100; c++) STRING_STOP[c] = 1;
+
+/** The schema field a key starting at `start` would be, from its first bytes (field() checks the rest); -1 for none. */
+function guessField(b: Buffer, start: number): number {
+  switch (b[start]) {
+    case 0x69: // i
+      return F_ID;
+    case 0x6e: // n
+      return F_NAME;
+    case 0x74: // t: tags, timestamp
+      return b[start + 1] === 0x61 ? F_TAGS : F_TIMESTAMP;
+    case 0x73: // s: sentAt, severity
+      return b[start + 2] === 0x6e ? F_SENT_AT : F_SEVERITY;
+    case 0x75: // u
+      return F_USER_ID;
+    case 0x63: // c
+      return F_CATEGORY;
+    case 0x70: // p
+      return F_PROPERTIES;
+    case 0x76: // v
+      return F_VALUE;
+    default:
+      return -1;
+  }
+}
 
 /** Strict, and keeps a U+FEFF inside a string (only the body's first one is a byte-order mark). */
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
@@ -252,6 +285,19 @@ class Reader {
   private field(): number {
     const b = this.b;
     const start = this.pos + 1;
+    // The schema's keys, guessed from their first bytes and checked through the closing quote: one pass.
+    const guess = guessField(b, start);
+    if (guess >= 0) {
+      const expected = FIELD_KEYS[guess]!;
+      const n = expected.length;
+      let i = 0;
+      while (i < n && b[start + i] === expected[i]) i++;
+      if (i === n && b[start + n] === QUOTE) {
+        this.pos = start + n + 1;
+        return guess;
+      }
+    }
+    // Another key (or one with escapes): found to its end, then told apart as before.
     let end = start;
     while (end < this.n && STRING_STOP[b[end]!] === 0) end++;
     if (b[end] !== QUOTE) {
