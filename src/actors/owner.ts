@@ -236,7 +236,12 @@ export class OwnerActor {
         if (window.delta !== null) this.queueDelta(window);
         if (this.chainWork > 0) this.tooLateUp(window, now);
       } else {
-        const late = now >= finestStartMs + finestMs;
+        // Late: it arrived after its window ended. Arrival is the edge's receive time, not this apply:
+        // a batch received before a second ended but applied after it (the hop to the worker, a wait
+        // behind a busy store) arrived on time. (A record without a receive time, or one stamped ahead
+        // of the actor's clock, is judged by the clock.)
+        const arrivedMs = record.receivedAtMs < now ? record.receivedAtMs : now;
+        const late = arrivedMs >= finestStartMs + finestMs;
         if (late) {
           status = 'late';
           counts.late++;

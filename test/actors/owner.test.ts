@@ -69,14 +69,32 @@ void test('window assignment at every resolution, including exact starts and end
   }
 });
 
+void test('late is judged by when the event arrived (its receive time), not when the worker applied it', () => {
+  const actor = new OwnerActor('o', OPTIONS, T - 2_000);
+  // Both stamped in [T-1s, T); applied at T + 300 ms, after that window ended.
+  const onTime = event(T - 500, { receivedAtMs: T - 10 }); // arrived before the window ended: accepted
+  const late = event(T - 400, { receivedAtMs: T }); // arrived as it ended: late
+  const noReceiveTime = event(T - 300, { receivedAtMs: Number.NaN }); // judged by the actor's clock: late
+  const ahead = event(T - 200, { receivedAtMs: T + 60_000 }); // stamped ahead of the clock: judged by the clock, late
+  const out = apply(actor, [onTime, late, noReceiveTime, ahead], T + 300);
+  assert.deepEqual(out.stored.map((s) => s.status), ['accepted', 'late', 'late', 'late']);
+  assert.deepEqual(out.counts, { accepted: 1, duplicate: 0, late: 3, tooLate: 0, rejected: 0 });
+  const w = windowOf(actor, '1s', T - 1_000);
+  assert.deepEqual([w.total, w.late], [4, 3]);
+  // Past end + allowedLatenessMs by the clock it is too late whenever it arrived: the window is gone.
+  const tooLate = apply(actor, [event(T - 900, { receivedAtMs: T - 950 })], T + 5_000);
+  assert.deepEqual(tooLate.stored.map((s) => s.status), ['too_late']);
+});
+
 void test('accepted, late and too_late around the finest window end and the lateness bound', () => {
   const actor = new OwnerActor('o', OPTIONS, T);
+  // All received now (T).
   const records = [
-    event(T), // window [T, T+1s): accepted
-    event(T - 1), // window ends at T = now: late
-    event(T - 5_000), // window ends T-4s, +5 s lateness = T+1s > now: late
-    event(T - 5_001), // window ends T-5s, +5 s = T: too_late
-    event(T - 3_600_000), // an hour ago: too_late
+    event(T, { receivedAtMs: T }), // window [T, T+1s): accepted
+    event(T - 1, { receivedAtMs: T }), // window ends at T = arrival: late
+    event(T - 5_000, { receivedAtMs: T }), // window ends T-4s, +5 s lateness = T+1s > now: late
+    event(T - 5_001, { receivedAtMs: T }), // window ends T-5s, +5 s = T: too_late
+    event(T - 3_600_000, { receivedAtMs: T }), // an hour ago: too_late
   ];
   const out = apply(actor, records, T);
   assert.deepEqual(out.counts, { accepted: 1, duplicate: 0, late: 2, tooLate: 2, rejected: 0 });
