@@ -117,6 +117,23 @@ function guessField(b: Buffer, start: number): number {
   }
 }
 
+/**
+ * True when one of the four bytes of `w` ends a plain run of a string: a
+ * quote, a backslash, a control character or a byte of 0x80 and above
+ * (STRING_STOP as a word test; the zero-byte tests are exact for "some byte").
+ */
+export function stopsWord(w: number): boolean {
+  const quote = w ^ 0x22222222;
+  const backslash = w ^ 0x5c5c5c5c;
+  return (
+    ((w & 0x80808080) |
+      ((w - 0x20202020) & ~w & 0x80808080) |
+      ((quote - 0x01010101) & ~quote & 0x80808080) |
+      ((backslash - 0x01010101) & ~backslash & 0x80808080)) !==
+    0
+  );
+}
+
 /** Strict, and keeps a U+FEFF inside a string (only the body's first one is a byte-order mark). */
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
@@ -140,12 +157,15 @@ class Reader {
   private readonly eventsMax: number;
   private readonly itemsMax: number;
   private readonly fields = new EventFields();
+  /** The body as little-endian 32-bit words at any offset, for stringWords(). */
+  private readonly view: DataView;
 
   constructor(
     private readonly b: Buffer,
     limits: FastReadLimits,
   ) {
     this.n = b.length;
+    this.view = new DataView(b.buffer, b.byteOffset, b.byteLength);
     this.depthMax = limits.depthMax;
     this.valuesMax = limits.valuesMax;
     this.eventsMax = limits.eventsMax;
@@ -430,6 +450,16 @@ class Reader {
     return c !== undefined && c >= ZERO && c <= NINE;
   }
 
+  /** Where the run of plain string bytes from `end` stops (a stop byte, or the end of the body); four at a time while it can. */
+  private plainEnd(end: number): number {
+    const b = this.b;
+    const n = this.n;
+    const view = this.view;
+    while (end + 4 <= n && !stopsWord(view.getUint32(end, true))) end += 4;
+    while (end < n && STRING_STOP[b[end]!] === 0) end++;
+    return end;
+  }
+
   /**
    * The string whose opening quote is at the position; consumes it and its
    * closing quote. `cached`: a string likely to repeat (not an id), served
@@ -440,11 +470,20 @@ class Reader {
     const n = this.n;
     const start = this.pos + 1;
     let end = start;
+    const view = this.view;
     if (cached) {
-      // Hashed while it may still be short enough for the cache, then only searched.
+      // Hashed while it may still be short enough for the cache, then only searched; four plain bytes at a
+      // time while there are four (one hash step per word), then byte by byte. The hash depends only on the
+      // string's bytes: its words end at the first word holding a stop byte, which the closing quote is.
       const hashEnd = Math.min(n, start + SHORT_STRING_BYTES_MAX + 1);
       let h = 0;
       let c = 0;
+      while (end + 4 <= hashEnd) {
+        const w = view.getUint32(end, true);
+        if (stopsWord(w)) break;
+        h = hashStep(h, w);
+        end += 4;
+      }
       while (end < hashEnd && STRING_STOP[(c = b[end]!)] === 0) {
         h = hashStep(h, c);
         end++;
@@ -453,13 +492,13 @@ class Reader {
         this.pos = end + 1;
         return fromCache(b, start, end, h);
       }
-      while (end < n && STRING_STOP[b[end]!] === 0) end++;
+      end = this.plainEnd(end);
       if (end < n && b[end] === QUOTE) {
         this.pos = end + 1;
         return (b as unknown as Latin1Slicer).latin1Slice(start, end);
       }
     } else {
-      while (end < n && STRING_STOP[b[end]!] === 0) end++;
+      end = this.plainEnd(end);
       if (end < n && b[end] === QUOTE) {
         this.pos = end + 1;
         return (b as unknown as Latin1Slicer).latin1Slice(start, end);

@@ -10,7 +10,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { assertSameForValidator, FIELDS, rng } from './fast-read-helpers.js';
-import { readJsonFast } from '../../src/actors/json-fast.js';
+import { readJsonFast, stopsWord } from '../../src/actors/json-fast.js';
 import { scanJson } from '../../src/actors/scan.js';
 import { fastReadLimits, type FastReadLimits } from '../../src/actors/fast-read.js';
 import { decodeBody, type DecodeLimits } from '../../src/actors/decode.js';
@@ -257,5 +257,27 @@ void test('the string cache never serves another string: 20,000 short strings th
       assert.equal(events[i]!.category, names[i]!.toUpperCase());
       assert.deepEqual(events[i]!.tags, [names[i], `${names[i]}!`]);
     }
+  }
+});
+
+void test('stopsWord finds a quote, backslash, control or high byte anywhere in a word, and nothing else', () => {
+  const stop = (c: number): boolean => c < 0x20 || c === 0x22 || c === 0x5c || c >= 0x80;
+  const word = (bytes: number[]): number => bytes[0]! | (bytes[1]! << 8) | (bytes[2]! << 16) | (bytes[3]! * 2 ** 24);
+  // Every byte value at every position, among plain bytes of every kind around it.
+  for (const fill of [0x20, 0x21, 0x23, 0x41, 0x5b, 0x5d, 0x7f]) {
+    for (let at = 0; at < 4; at++) {
+      for (let c = 0; c < 256; c++) {
+        const bytes = [fill, fill, fill, fill];
+        bytes[at] = c;
+        assert.equal(stopsWord(word(bytes)), stop(c), `byte ${c} at ${at} among ${fill}`);
+      }
+    }
+  }
+  // Random words, half of them made of bytes near the edges of the stop ranges.
+  const r = rng(99);
+  const near = [0x00, 0x01, 0x1f, 0x20, 0x21, 0x22, 0x23, 0x5b, 0x5c, 0x5d, 0x7e, 0x7f, 0x80, 0x81, 0xfe, 0xff];
+  for (let i = 0; i < 200_000; i++) {
+    const bytes = Array.from({ length: 4 }, () => (r() < 0.5 ? near[Math.floor(r() * near.length)]! : Math.floor(r() * 256)));
+    assert.equal(stopsWord(word(bytes)), bytes.some(stop), `bytes ${bytes.join(',')}`);
   }
 });
