@@ -22,7 +22,7 @@ import { hash32 } from '../../src/actors/hash.js';
 import { eventStoreContract } from './event-store.contract.js';
 import { snapshotStoreContract } from './snapshot-store.contract.js';
 import { keyStoreContract } from './key-store.contract.js';
-import { ownerSnapshot, rollup, storedEvent, T0_MS } from './samples.js';
+import { manyIdHashes, ownerSnapshot, recentIdHashes, rollup, storedEvent, T0_MS } from './samples.js';
 
 const tempDirs: string[] = [];
 async function tempDir(): Promise<string> {
@@ -164,6 +164,33 @@ void test('a stored value of the wrong shape is reported as EVT_STORE_CORRUPT', 
   await rejectsWithCode(events.getEvent('acme', 'e-2'), 'EVT_STORE_CORRUPT');
   await rejectsWithCode(events.queryRollups({ owner: 'acme', resolution: '1s', fromMs: 0, toMs: T0_MS + 1, limit: 5 }), 'EVT_STORE_CORRUPT');
   await events.close();
+  await releaseLmdbEnv(env);
+});
+
+void test("a busy owner's dedup hashes are kept apart, uncompressed, beside its snapshot; a missing or short copy is EVT_STORE_CORRUPT", async () => {
+  const dir = await tempDir();
+  const snapshots = new LmdbSnapshotStore({ path: dir });
+  const busy = { ...ownerSnapshot('acme'), recentIds: [], recentIdHashes: manyIdHashes(10_000) };
+  const small = { ...ownerSnapshot('beta'), recentIds: [], recentIdHashes: recentIdHashes() };
+  await snapshots.putOwnerSnapshots(3, [busy, small]);
+  const env = acquireLmdbEnv({ path: dir });
+  const apart = env.db(DB_NAMES.snapshotIdHashes);
+  assert.equal((apart.get([3, 'acme']) as Buffer).length, busy.recentIdHashes.length, 'the busy owner\'s hashes, as they are');
+  assert.equal(apart.get([3, 'beta']), undefined, 'a few hashes stay in the snapshot');
+  const stored = env.db(DB_NAMES.snapshots).get([3, 'acme']) as Record<string, unknown>;
+  assert.equal(stored.recentIdHashes, undefined);
+  assert.equal(stored.recentIdHashesApart, busy.recentIdHashes.length);
+  assert.deepEqual(await snapshots.getOwnerSnapshot(3, 'acme'), busy);
+  // The copy apart lost or cut: refused, not read as an owner without recent ids (which would count re-sent events again).
+  await apart.put([3, 'acme'], Buffer.alloc(16));
+  await rejectsWithCode(snapshots.getOwnerSnapshot(3, 'acme'), 'EVT_STORE_CORRUPT');
+  await apart.remove([3, 'acme']);
+  await rejectsWithCode(snapshots.getOwnerSnapshot(3, 'acme'), 'EVT_STORE_CORRUPT');
+  // Deleting the snapshot deletes its hashes too.
+  await snapshots.putOwnerSnapshots(3, [busy]);
+  await snapshots.deleteOwnerSnapshots(3, ['acme']);
+  assert.equal(apart.get([3, 'acme']), undefined);
+  await snapshots.close();
   await releaseLmdbEnv(env);
 });
 

@@ -81,6 +81,13 @@ export function recentIdHashes(): Uint8Array {
   return memory.exportPacked(T0_MS)!;
 }
 
+/** A busy owner's packed dedup memory: `count` ids over the last `count` ms. */
+export function manyIdHashes(count: number): Uint8Array {
+  const memory = new DedupMemory(600_000, count, T0_MS - count);
+  for (let i = 0; i < count; i++) memory.seen(`busy-${i}`, T0_MS - count + i);
+  return memory.exportPacked(T0_MS)!;
+}
+
 export function keyRecord(owner: string, prefix: string, overrides: Partial<KeyRecord> = {}): KeyRecord {
   return {
     prefix,

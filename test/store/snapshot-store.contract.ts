@@ -5,7 +5,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { SnapshotStore } from '../../src/store/port.js';
-import { ownerSnapshot, recentIdHashes, sketchBytes, T0_MS } from './samples.js';
+import { manyIdHashes, ownerSnapshot, recentIdHashes, sketchBytes, T0_MS } from './samples.js';
 
 export interface OpenedSnapshotStore {
   store: SnapshotStore;
@@ -59,6 +59,27 @@ export function snapshotStoreContract(name: string, open: () => Promise<OpenedSn
         const old = await store.getOwnerSnapshot(3, 'old-format');
         assert.deepEqual(old, ownerSnapshot('old-format'));
         assert.equal(old?.recentIdHashes, undefined);
+      }));
+
+    void test("a busy owner's 100K id hashes read back exactly; then a few again, then deleted", () =>
+      withStore(async (store) => {
+        const busy = ownerSnapshot('acme');
+        busy.recentIds = [];
+        busy.recentIdHashes = manyIdHashes(100_000);
+        await store.putOwnerSnapshots(3, [busy, ownerSnapshot('beta')]);
+        const read = await store.getOwnerSnapshot(3, 'acme');
+        assert.deepEqual(read, busy);
+        assert.equal(Object.getPrototypeOf(read?.recentIdHashes), Uint8Array.prototype);
+        // Its memory shrinks back to two ids: the next snapshot has those, not the 100K.
+        const quiet = { ...busy, takenAtMs: busy.takenAtMs + 5_000, recentIdHashes: recentIdHashes() };
+        await store.putOwnerSnapshots(3, [quiet]);
+        assert.deepEqual(await store.getOwnerSnapshot(3, 'acme'), quiet);
+        // And busy again, then gone.
+        await store.putOwnerSnapshots(3, [busy]);
+        assert.deepEqual(await store.getOwnerSnapshot(3, 'acme'), busy);
+        await store.deleteOwnerSnapshots(3, ['acme']);
+        assert.equal(await store.getOwnerSnapshot(3, 'acme'), undefined);
+        assert.deepEqual(await store.getOwnerSnapshot(3, 'beta'), ownerSnapshot('beta'));
       }));
 
     void test('missing snapshots are undefined, including the same owner under another shard', () =>

@@ -37,6 +37,15 @@ export const DB_NAMES = {
   rollups: 'rollups',
   /** [shard, owner] -> OwnerSnapshot. */
   snapshots: 'snapshots',
+  /**
+   * [shard, owner] -> the snapshot's recentIdHashes (binary, never LZ4: 64-bit
+   * hashes do not compress), for snapshots whose hashes are
+   * SNAPSHOT_ID_HASHES_APART_BYTES or more; the snapshot then says so
+   * (snapshot-store.ts). Read only through that mark: an entry left by an
+   * owner whose hashes have since shrunk is ignored, and overwritten or
+   * deleted with it.
+   */
+  snapshotIdHashes: 'snapshotIdHashes',
   /** shard -> ShardCheckpoint. */
   checkpoints: 'checkpoints',
   /** key prefix -> KeyRecord. */
@@ -48,7 +57,7 @@ export const DB_NAMES = {
 } as const;
 
 /** Databases whose values are stored as the bytes given, not msgpack-encoded by lmdb. */
-const BINARY_DBS: ReadonlySet<string> = new Set([DB_NAMES.eventBuckets, DB_NAMES.eventsByOwner]);
+const BINARY_DBS: ReadonlySet<string> = new Set([DB_NAMES.eventBuckets, DB_NAMES.eventsByOwner, DB_NAMES.snapshotIdHashes]);
 
 /**
  * Databases whose values lmdb-js compresses with LZ4 (values of at least
@@ -94,7 +103,7 @@ const LMDB_COMPRESSION_READ_ONLY = Object.freeze({ ...LMDB_COMPRESSION, threshol
 
 /**
  * Named databases the environment may hold. LMDB sizes a table by this at open
- * time; eight are used, the rest leave room for later stores without a format change.
+ * time; ten are used, the rest leave room for later stores without a format change.
  */
 export const LMDB_DBS_MAX = 16;
 
