@@ -92,11 +92,13 @@ export class LmdbSnapshotStore implements SnapshotStore {
     return settle(() => {
       this.#open('getOwnerSnapshot');
       const snapshot = getChecked(this.#snapshots, [shard, owner], 'getOwnerSnapshot', readOwnerSnapshot);
-      const apart = (snapshot as (OwnerSnapshot & { recentIdHashesApart?: unknown }) | undefined)?.recentIdHashesApart;
-      if (snapshot === undefined || apart === undefined) return snapshot;
+      if (snapshot === undefined) return undefined;
+      const apart = (snapshot as OwnerSnapshot & { recentIdHashesApart?: unknown }).recentIdHashesApart;
+      if (apart === undefined) return snapshot;
       const bytes = getChecked(this.#idHashes, [shard, owner], 'getOwnerSnapshot', (value) => value);
-      if (!(bytes instanceof Uint8Array) || bytes.byteLength !== apart) {
-        throw new StoreCorruptError(`the snapshot's dedup hashes kept apart are ${bytes instanceof Uint8Array ? `${bytes.byteLength} bytes, not ${String(apart)}` : 'missing'}`, 'recentIdHashes');
+      if (typeof apart !== 'number' || !(bytes instanceof Uint8Array) || bytes.byteLength !== apart) {
+        const found = bytes instanceof Uint8Array ? `${bytes.byteLength} bytes` : 'missing';
+        throw new StoreCorruptError(`the snapshot's dedup hashes kept apart are ${found}, where it says ${JSON.stringify(apart)}`, 'recentIdHashes');
       }
       delete (snapshot as { recentIdHashesApart?: unknown }).recentIdHashesApart;
       // A copy: lmdb-js may hand out a view of its read buffer.
