@@ -157,7 +157,7 @@ class Reader {
   private readonly eventsMax: number;
   private readonly itemsMax: number;
   private readonly fields = new EventFields();
-  /** The body as little-endian 32-bit words at any offset, for stringWords(). */
+  /** The body as little-endian 32-bit words at any offset, for string() and plainEnd(). */
   private readonly view: DataView;
 
   constructor(
