@@ -142,6 +142,9 @@ interface Level {
   lastWindow: WindowAggregate | null;
 }
 
+/** applyBatch's scratch: the batch's id hashes (hash64, two words each); grows to the largest batch, one per thread. */
+let idHashes = new Int32Array(2 * 512);
+
 /** One WindowOptions object per OwnerOptions object, shared by its actors. */
 const windowOptionsOf = new WeakMap<OwnerOptions, WindowOptions>();
 
@@ -218,10 +221,14 @@ export class OwnerActor {
     const { counts, receipts, stored, receiptsAll, shard } = out;
     const evictedBefore = this.dedup.evictedEarly;
     const duplicatesBefore = counts.duplicate;
+    // The batch's ids hashed up front, their dedup slots fetched together (dedup.ts hashBatch).
+    if (idHashes.length < 2 * records.length) idHashes = new Int32Array(2 * records.length);
+    const hashes = idHashes;
+    this.dedup.hashBatch(records, hashes);
     for (let k = 0; k < records.length; k++) {
       const record = records[k]!;
       const index = indexes[k]!;
-      if (this.dedup.seen(record.id, now)) {
+      if (this.dedup.seenHash(hashes[2 * k]!, hashes[2 * k + 1]!, now)) {
         counts.duplicate++;
         receipts.push({ index, id: record.id, status: 'duplicate' });
         continue;

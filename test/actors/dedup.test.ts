@@ -228,6 +228,38 @@ void test('hash64 feeds the memory: seen(id) is seenHash(hash64(id))', () => {
   assert.equal(memory.seen('order-42', T0), true);
 });
 
+void test('hashBatch: hash64 of each id, and lookups after it answer as the model (repeats within a batch, eviction)', () => {
+  const words = new Uint32Array(2);
+  for (const [seed, idsMax] of [
+    [5, 20],
+    [6, 100],
+    [7, 2_000],
+  ] as const) {
+    const next = lcg(seed);
+    const memory = new DedupMemory(HORIZON_MS, idsMax, T0);
+    const model = new Model(HORIZON_MS, idsMax);
+    let now = T0;
+    const hashes = new Int32Array(2 * 600);
+    for (let batch = 0; batch < 200; batch++) {
+      now += next(200);
+      const size = 1 + next(500);
+      // Ids from a universe a little larger than the memory: repeats within a batch and across batches.
+      const records = Array.from({ length: size }, () => ({ id: `evt-${next(idsMax * 2)}` }));
+      hashes.fill(0);
+      memory.hashBatch(records, hashes);
+      for (let k = 0; k < size; k++) {
+        hash64(records[k]!.id, words);
+        assert.equal(hashes[2 * k]! >>> 0, words[0], `seed ${seed}, batch ${batch}, id ${k}: a`);
+        assert.equal(hashes[2 * k + 1]! >>> 0, words[1], `seed ${seed}, batch ${batch}, id ${k}: b`);
+        assert.equal(memory.seenHash(hashes[2 * k]!, hashes[2 * k + 1]!, now), model.seen(records[k]!.id, now), `seed ${seed}, batch ${batch}, id ${k}`);
+      }
+      assert.equal(memory.size, model.ids.length, `seed ${seed}, batch ${batch}: size`);
+    }
+    assert.equal(memory.evictedEarly, model.evicted, `seed ${seed}: evictions`);
+    assert.ok(model.evicted > 0, `seed ${seed} exercised eviction`);
+  }
+});
+
 void test('bad bounds are our bug: assertions', () => {
   assert.throws(() => new DedupMemory(0, 10, T0), assert.AssertionError);
   assert.throws(() => new DedupMemory(2 ** 30 + 1, 10, T0), assert.AssertionError);
