@@ -8,7 +8,10 @@
  *
  * `ring index only` is the table before (bench/actors/legacy/dedup-ring.ts:
  * a slot held the ring index, so every probe read the ring too); `a + ring
- * index` is src/actors/dedup.ts. Both run in one process, alternating.
+ * index` is src/actors/dedup.ts called id by id (seen); `batch hashed` is
+ * the same table as OwnerActor.applyBatch drives it: hashBatch hashes the
+ * batch and reads the slots it will probe in one pass, then seenHash per id.
+ * All run in one process, alternating.
  *
  * Run: node dist/bench/actors/dedup-many.bench.js [owners=100] [ids=100000]
  */
