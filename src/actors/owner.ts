@@ -99,6 +99,8 @@ export interface ApplySink {
   receiptsAll: boolean;
   /** Accepted, late and too-late events, in record order. */
   stored: StoredEvent[];
+  /** When present, the first word of hash64(id) (uint32) of each event pushed to `stored`, in step with it (EventStore.prepareEvents). */
+  storedIdWords?: number[];
 }
 
 /** Overflows of bounded maps, cumulative for the actor's life in this process. */
@@ -218,7 +220,7 @@ export class OwnerActor {
     const finest = levels[0]!;
     const finestMs = finest.windowMs;
     const latenessMs = this.options.allowedLatenessMs;
-    const { counts, receipts, stored, receiptsAll, shard } = out;
+    const { counts, receipts, stored, receiptsAll, shard, storedIdWords } = out;
     const evictedBefore = this.dedup.evictedEarly;
     const duplicatesBefore = counts.duplicate;
     // The batch's ids hashed up front, their dedup slots fetched together (dedup.ts hashBatch).
@@ -268,6 +270,7 @@ export class OwnerActor {
         if (this.chainWork > 0) this.countUp(window, record.timestampMs, nameId, name, catId, category, severity, record.value, late, userHash);
       }
       stored.push({ owner: this.owner, shard, status, event: record });
+      if (storedIdWords !== undefined) storedIdWords.push(hashes[2 * k]! >>> 0);
       if (status !== 'accepted' || receiptsAll) receipts.push({ index, id: record.id, status });
     }
     this.counters.dedupEvictedEarly += this.dedup.evictedEarly - evictedBefore;

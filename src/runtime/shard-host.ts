@@ -191,7 +191,7 @@ export class ShardHost {
   readonly #workerIndex: number;
   readonly #events: EventStore;
   /** The store's prepareEvents when it has one (and writePrepared), bound once. */
-  readonly #prepare: ((events: readonly StoredEvent[]) => PreparedEvents) | undefined;
+  readonly #prepare: ((events: readonly StoredEvent[], idWords?: readonly number[]) => PreparedEvents) | undefined;
   readonly #snapshots: SnapshotStore;
   readonly #port: Pick<MessagePort, 'postMessage'>;
   readonly #now: () => number;
@@ -257,7 +257,7 @@ export class ShardHost {
     const store = this.#events;
     this.#prepare =
       typeof store.prepareEvents === 'function' && typeof store.writePrepared === 'function'
-        ? (events: readonly StoredEvent[]) => store.prepareEvents!(events)
+        ? (events: readonly StoredEvent[], idWords?: readonly number[]) => store.prepareEvents!(events, idWords)
         : undefined;
     this.#snapshots = options.snapshotStore;
     this.#port = options.port;
@@ -427,9 +427,10 @@ export class ShardHost {
         receipts: batch.receipts,
         receiptsAll: false,
         stored: [],
+        storedIdWords: [],
       };
       resident.actor.applyBatch(batch.records, batch.indexes, record.nowMs, sink);
-      this.#queueStored(sink.stored);
+      this.#queueStored(sink.stored, sink.storedIdWords);
       resident.dirty = true;
       report.events += batch.records.length;
     }
@@ -576,9 +577,10 @@ export class ShardHost {
         receipts: batch.receipts,
         receiptsAll,
         stored: [],
+        storedIdWords: [],
       };
       resident.actor.applyBatch(batch.records, batch.indexes, this.#now(), sink);
-      const prepared = this.#queueStored(sink.stored);
+      const prepared = this.#queueStored(sink.stored, sink.storedIdWords);
       resident.dirty = true;
       this.#eventsApplied += batch.records.length;
       let loggedTo = -1;
@@ -820,12 +822,12 @@ export class ShardHost {
    * One applied request's stored events into the buffer: encoded by the store now when there are enough.
    * Returns what the store prepared, if it did (the log may keep those bytes instead of the body).
    */
-  #queueStored(stored: StoredEvent[]): PreparedEvents | undefined {
+  #queueStored(stored: StoredEvent[], idWords?: readonly number[]): PreparedEvents | undefined {
     if (stored.length === 0) return undefined;
     let chunk: PendingChunk = { count: stored.length, events: stored };
     if (stored.length >= PREPARE_EVENTS_MIN && this.#prepare !== undefined) {
       try {
-        chunk = { count: stored.length, prepared: this.#prepare(stored) };
+        chunk = { count: stored.length, prepared: this.#prepare(stored, idWords) };
       } catch {
         // Kept as objects: the flush's write names what the store cannot take, and retries like any failure.
       }

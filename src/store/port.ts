@@ -56,9 +56,12 @@ export interface EventStore {
    * Optional, with writePrepared and findPrepared: encode events now and write
    * them later. The runtime encodes a batch on its hot path, while its objects
    * are young, and keeps only the bytes until the flush. Synchronous; throws
-   * StoreInputError where writeEvents would reject with it.
+   * StoreInputError where writeEvents would reject with it. `idWords`, when
+   * given: idWords[i] is the first word of hash64(events[i].event.id) as a
+   * uint32 (the actor computed it for dedup); an adapter that keys ids by it
+   * need not hash again.
    */
-  prepareEvents?(events: readonly StoredEvent[]): PreparedEvents;
+  prepareEvents?(events: readonly StoredEvent[], idWords?: ArrayLike<number>): PreparedEvents;
   /** Writes prepared events, in order, with every guarantee of writeEvents (one commit, first write wins). */
   writePrepared?(prepared: readonly PreparedEvents[]): Promise<void>;
   /** The first prepared copy of (owner, id), for reads of events not yet written; undefined when absent. */

@@ -4,6 +4,7 @@ import { OwnerActor, type ApplySink, type OwnerOptions } from '../../src/actors/
 import { SnapshotInvalidError } from '../../src/actors/state-errors.js';
 import { RESOLUTION_MS, type EventRecord, type OwnerSnapshot, type Resolution, type WindowState } from '../../src/actors/types.js';
 import { mergeDelta } from '../../src/actors/window.js';
+import { hash64 } from '../../src/actors/hash.js';
 
 const OPTIONS: OwnerOptions = Object.freeze({
   resolutions: ['1d', '1s', '1h', '1m'] as Resolution[],
@@ -146,6 +147,20 @@ void test('dedup: duplicates within the horizon are neither stored nor counted; 
   const after = T + OPTIONS.dedupHorizonMs;
   assert.equal(apply(actor, [event(after, { id: 'same' })], after).counts.accepted, 1);
   assert.equal(windowOf(actor, '1d', DAY0).total, 2);
+});
+
+void test('storedIdWords: the first word of hash64 of each stored event id, in step with stored (duplicates and none else left out)', () => {
+  const actor = new OwnerActor('o', OPTIONS, T);
+  const out: ApplySink = { ...sink(), storedIdWords: [] };
+  const records = [event(T, { id: 'a' }), event(T, { id: 'b' }), event(T, { id: 'a' }), event(T - 3 * 86_400_000, { id: 'old' }), event(T, { id: 'c' })];
+  actor.applyBatch(records, records.map((_, i) => i), T, out);
+  const word = (id: string): number => {
+    const h = new Uint32Array(2);
+    hash64(id, h);
+    return h[0]!;
+  };
+  assert.deepEqual(out.stored.map((s) => s.event.id), ['a', 'b', 'old', 'c']);
+  assert.deepEqual(out.storedIdWords, ['a', 'b', 'old', 'c'].map(word));
 });
 
 void test('names, categories, severities, values and uniques are counted per window', () => {

@@ -12,13 +12,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { LmdbEventStore } from '../../src/store/lmdb/event-store.js';
+import { idWord, LmdbEventStore, nextCandidate } from '../../src/store/lmdb/event-store.js';
 import { LmdbSnapshotStore } from '../../src/store/lmdb/snapshot-store.js';
 import { LmdbKeyStore } from '../../src/store/lmdb/key-store.js';
 import { acquireLmdbEnv, DB_NAMES, lmdbEnvRefs, releaseLmdbEnv } from '../../src/store/lmdb/env.js';
 import { lmdbPath, openStores } from '../../src/store/open.js';
 import type { StoredEvent } from '../../src/actors/types.js';
 import { hash32 } from '../../src/actors/hash.js';
+import { encodeBucket } from '../../src/store/lmdb/bucket-codec.js';
 import { eventStoreContract } from './event-store.contract.js';
 import { snapshotStoreContract } from './snapshot-store.contract.js';
 import { keyStoreContract } from './key-store.contract.js';
@@ -243,17 +244,8 @@ void test('owner bucket lists: owners that prefix each other stay apart; ids who
   assert.equal((await events.getEvent('ab', 'x'))?.shard, 1);
   assert.equal(await events.getEvent('a', 'y'), undefined);
   assert.equal(await events.getEvent('ab', 'y'), undefined);
-  // Two ids with one 32-bit hash (found by search; ~80K tries on average): the list finds both, each its own.
-  const seen = new Map<number, string>();
-  let pair: [string, string] | undefined;
-  for (let i = 0; pair === undefined; i++) {
-    const id = `c-${i}`;
-    const h = hash32(id);
-    const other = seen.get(h);
-    if (other !== undefined) pair = [other, id];
-    else seen.set(h, id);
-  }
-  const [first, second] = pair;
+  // Two ids with one id-list word (the first word of hash64; found by search, ~80K tries on average): the list finds both, each its own.
+  const [first, second] = collidingIds((id) => idWord(id));
   await events.writeEvents([storedEvent('acme', second, { shard: 20 }), storedEvent('acme', 'z'), storedEvent('acme', first, { shard: 10 })]);
   assert.equal((await events.getEvent('acme', first))?.shard, 10);
   assert.equal((await events.getEvent('acme', second))?.shard, 20);
@@ -265,6 +257,94 @@ void test('owner bucket lists: owners that prefix each other stay apart; ids who
   await events.writeEvents(many);
   for (const i of [0, 499, 500, 1_000, 1_202]) assert.equal((await events.getEvent('bulk', `m-${i}`))?.shard, i);
   await events.close();
+});
+
+void test('id lists written by the previous version (hash32, sorted, the bucket in that order) are still read, colliding hashes included', async () => {
+  const dir = await tempDir();
+  const env = acquireLmdbEnv({ path: dir });
+  // Format 1: the bucket's events sorted by hash32 of their ids (equal hashes in arrival order), the list ascending.
+  const [first, second] = collidingIds((id) => hash32(id));
+  // One shard (the fixed layout holds one); copies told apart by their value.
+  const marked = (id: string, value: number): StoredEvent => {
+    const e = storedEvent('acme', id);
+    return { ...e, event: { ...e.event, value } };
+  };
+  const events = [marked(second, 20), marked('z', 0), marked(first, 10), marked(first, 11)];
+  const sorted = events.map((e, place) => ({ e, hash: hash32(e.event.id), place })).sort((x, y) => x.hash - y.hash || x.place - y.place);
+  const ids = Buffer.alloc(8 + 4 * sorted.length);
+  ids.writeUInt32LE(1, 0);
+  ids.writeUInt32LE(sorted.length, 4);
+  sorted.forEach(({ hash }, k) => ids.writeUInt32LE(hash, 8 + 4 * k));
+  await env.db(DB_NAMES.eventBuckets).put([6, 1], encodeBucket(sorted.map(({ e }) => e))!);
+  await env.db(DB_NAMES.eventsByOwner).put(['acme', 1, 6, 1], ids);
+  const store = new LmdbEventStore({ path: dir });
+  assert.equal((await store.getEvent('acme', first))?.event.value, 10, 'the first copy of a repeated id');
+  assert.equal((await store.getEvent('acme', second))?.event.value, 20);
+  assert.equal((await store.getEvent('acme', 'z'))?.event.id, 'z');
+  assert.equal(await store.getEvent('acme', 'absent'), undefined);
+  // A later bucket in the current format beside it: the old copy still wins, new ids are found.
+  await store.writeEvents([marked(first, 99), marked('new-1', 7)]);
+  assert.equal((await store.getEvent('acme', first))?.event.value, 10);
+  assert.equal((await store.getEvent('acme', 'new-1'))?.event.value, 7);
+  await store.close();
+  await releaseLmdbEnv(env);
+});
+
+void test('buckets keep the order events came in; id words passed by the caller give the same store as words hashed here', async () => {
+  const dirA = await tempDir();
+  const dirB = await tempDir();
+  const a = new LmdbEventStore({ path: dirA });
+  const b = new LmdbEventStore({ path: dirB });
+  try {
+    const events = Array.from({ length: 1_100 }, (_, i) => {
+      const e = storedEvent(i % 3 === 0 ? 'beta' : 'acme', `w-${(i * 37) % 900}`);
+      return { ...e, event: { ...e.event, value: i } };
+    });
+    const words = events.map((e) => idWord(e.event.id));
+    const withWords = a.prepareEvents(events, words);
+    const hashedHere = b.prepareEvents(events);
+    const bucketsOf = (prepared: typeof withWords): Array<{ owner: string; bytes: Buffer; ids: Buffer; order: Uint16Array }> =>
+      (prepared as unknown as { lmdbBuckets: Array<{ owner: string; bytes: Buffer; ids: Buffer; order: Uint16Array }> }).lmdbBuckets;
+    assert.equal(bucketsOf(withWords).length, 3, 'acme: 733 events in two buckets (500 + 233), beta: 367 in one');
+    for (const [x, y] of bucketsOf(withWords).map((bucket, k) => [bucket, bucketsOf(hashedHere)[k]!] as const)) {
+      assert.deepEqual(x.ids, y.ids);
+      assert.deepEqual(x.bytes, y.bytes);
+      assert.deepEqual([...x.order], [...x.order.keys()], 'the identity: a bucket holds its events in the order they came');
+    }
+    await a.writePrepared([withWords]);
+    await b.writePrepared([hashedHere]);
+    // Ids repeat (w-0 .. w-899 over 1,100 events): the first copy of each, by owner, is what both return.
+    const firstCopy = new Map<string, StoredEvent>();
+    for (const e of events) if (!firstCopy.has(`${e.owner}/${e.event.id}`)) firstCopy.set(`${e.owner}/${e.event.id}`, e);
+    for (const [key, e] of firstCopy) {
+      assert.equal((await a.getEvent(e.owner, e.event.id))?.event.value, e.event.value, key);
+      assert.equal((await b.getEvent(e.owner, e.event.id))?.event.value, e.event.value, key);
+    }
+    assert.throws(() => a.prepareEvents(events, words.slice(1)), (error: unknown) => (error as { code?: unknown }).code === 'EVT_STORE_INPUT');
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
+void test('an id list is searched the same at any byte offset (aligned: the native search; else word by word)', () => {
+  const ids = ['a', 'b', 'a', 'c', 'a'];
+  for (const offset of [0, 1, 2, 3, 4]) {
+    const bytes = new Uint8Array(offset + 8 + 4 * ids.length);
+    const view = new DataView(bytes.buffer, offset);
+    view.setUint32(0, 2, true);
+    view.setUint32(4, ids.length, true);
+    ids.forEach((id, k) => view.setUint32(8 + 4 * k, idWord(id), true));
+    const all = (id: string): number[] => {
+      const found: number[] = [];
+      const words: [number, number] = [idWord(id), -1];
+      for (let p = nextCandidate(view, 2, ids.length, id, words, 0); p >= 0; p = nextCandidate(view, 2, ids.length, id, words, p + 1)) found.push(p);
+      return found;
+    };
+    assert.deepEqual(all('a'), [0, 2, 4], `offset ${offset}`);
+    assert.deepEqual(all('c'), [3], `offset ${offset}`);
+    assert.deepEqual(all('z'), [], `offset ${offset}`);
+  }
 });
 
 void test('a damaged owner bucket list is reported as EVT_STORE_CORRUPT', async () => {
@@ -343,3 +423,15 @@ void test('prepareEvents refuses what writeEvents refuses, and writePrepared onl
     await store.close();
   }
 });
+
+/** Two ids with one 32-bit `hash` (found by search; ~80K tries on average). */
+function collidingIds(hash: (id: string) => number): [string, string] {
+  const seen = new Map<number, string>();
+  for (let i = 0; ; i++) {
+    const id = `c-${i}`;
+    const h = hash(id);
+    const other = seen.get(h);
+    if (other !== undefined) return [other, id];
+    seen.set(h, id);
+  }
+}

@@ -4,9 +4,9 @@
  * Layout (see env.ts): an owner's events in buckets of up to
  * EVENTS_PER_BUCKET_MAX under [bucketTag, bucketSeq], each packed once (in
  * the fixed layout of bucket-codec.ts; msgpack before it, still read), and
- * per bucket one entry [owner, writtenAtMs, bucketTag, bucketSeq] -> the
- * 32-bit hashes of its ids, sorted (the bucket's events are stored in that
- * order); rollups under [owner, resolution, startMs].
+ * per bucket one entry [owner, writtenAtMs, bucketTag, bucketSeq] -> a
+ * 32-bit hash of each of its ids, in the bucket's order (see ID_LIST_FORMAT);
+ * rollups under [owner, resolution, startMs].
  * lmdb-js encodes array keys with ordered-binary, which sorts element by
  * element and numbers numerically, so an owner's buckets are one ordered
  * cursor read in write order, and a rollup range query is one ordered cursor
@@ -35,10 +35,10 @@
  * server's CPU per event (bench/results/store.md, "owner bucket lists").
  * Two puts per bucket replace 500 B-tree inserts. The price is on
  * `GET /v1/events/:id`, a diagnostic read: it walks the owner's bucket
- * entries (one short value each, a binary search in it) until one holds the
- * id, so it grows with the number of buckets the owner has written (one per
- * flush at least). Data dirs written with the per-event index are still read:
- * getEvent falls back to it.
+ * entries (one short value each, scanned) until one holds the id, so it
+ * grows with the number of buckets the owner has written (one per flush at
+ * least). Data dirs written with the per-event index are still read: getEvent
+ * falls back to it.
  *
  * Buckets are packed outside the write transaction, yielding the event loop
  * between EVENTS_PER_BUCKET_MAX events: the transaction callback runs on this
@@ -54,7 +54,7 @@ import type { EventStore, PreparedEvents, Rollup, RollupQuery } from '../port.js
 import { StoreClosedError, StoreCorruptError, StoreInputError, StoreReadError, StoreWriteError } from '../errors.js';
 import { acquireLmdbEnv, DB_NAMES, releaseLmdbEnv, type LmdbEnv, type LmdbEnvOptions } from './env.js';
 import { readRollup, readStoredEvent, settle, storableWindow } from './codec.js';
-import { hash32 } from '../../actors/hash.js';
+import { hash32, hash64 } from '../../actors/hash.js';
 import { decodeBucket, encodeBucket, isCodecBucket } from './bucket-codec.js';
 import type { Database } from 'lmdb';
 
@@ -70,10 +70,21 @@ const RESOLUTION_SET: ReadonlySet<string> = new Set(RESOLUTIONS);
 
 /** Events per bucket record: bounds what one getEvent decodes and one put encodes. */
 export const EVENTS_PER_BUCKET_MAX = 500;
-// sortedByIdHash packs a place in a bucket into 10 bits of its sort key.
-if (EVENTS_PER_BUCKET_MAX > 1024) throw new Error('EVENTS_PER_BUCKET_MAX must stay <= 1024 (sortedByIdHash)');
-/** Format byte of an owner entry's id list: [format u8, 3 bytes zero, count u32 LE, count x hash32 u32 LE ascending]. */
-const ID_LIST_FORMAT = 1;
+// A bucket's order (log records) is a Uint16Array.
+if (EVENTS_PER_BUCKET_MAX > 65_536) throw new Error('EVENTS_PER_BUCKET_MAX must stay <= 65536');
+/**
+ * An owner entry's id list: [format u8, 3 bytes zero, count u32 LE, count x u32 LE].
+ * Format 2 (written now): the first word of hash64(id) of each event, in the
+ * bucket's order, which is the order the events were applied; the actor
+ * computed that hash for dedup, so packing a bucket hashes nothing (the
+ * shard host passes it, StoredEvent order). Format 1 (written before,
+ * still read): hash32(id), ascending, and the bucket's events sorted the
+ * same way; the sort was 3 % of the server's CPU at saturation (perf).
+ * A lookup scans format 2 (500 words, within one bucket's read of cost) and
+ * binary-searches format 1; both stop at the first copy of an id.
+ */
+const ID_LIST_FORMAT = 2;
+const ID_LIST_FORMAT_SORTED = 1;
 const ID_LIST_HEADER_BYTES = 8;
 /** Past every writtenAtMs: the end of one owner's entries in a range read. */
 const WRITTEN_AT_END = Number.MAX_SAFE_INTEGER;
@@ -96,35 +107,42 @@ function nextBucketSeq(): number {
   return bucketSeq++;
 }
 
+/** Scratch for hash64; one per thread, used synchronously. */
+const HASH = new Uint32Array(2);
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+/** The id-list word of `id` (format 2): the first word of hash64. */
+export function idWord(id: string): number {
+  hash64(id, HASH);
+  return HASH[0]!;
+}
+
 /**
- * Events [start, end) of `indexes` ordered by the 32-bit hash of their ids
- * (equal hashes in arrival order, so a batch that repeats an id finds its
- * first copy first), and their id list. The sort key packs hash and place in
- * one double (hash * 2^10 + place < 2^42, exact), so the sort is numeric and native.
+ * Events [start, end) of `indexes`, in that order, and their id list
+ * (format 2); `idWords[i]`, when given, is idWord(events[i].event.id).
  */
-function sortedByIdHash(
+function bucketOf(
   events: readonly StoredEvent[],
   indexes: readonly number[],
   start: number,
   end: number,
+  idWords: ArrayLike<number> | undefined,
 ): { group: StoredEvent[]; ids: Buffer; order: Uint16Array } {
   const count = end - start;
-  const order = new Float64Array(count);
-  for (let k = 0; k < count; k++) order[k] = hash32(events[indexes[start + k]!]!.event.id) * 1024 + k;
-  order.sort();
   const group = new Array<StoredEvent>(count);
-  const places = new Uint16Array(count);
+  const order = new Uint16Array(count);
   const ids = Buffer.allocUnsafe(ID_LIST_HEADER_BYTES + 4 * count);
   ids.writeUInt32LE(ID_LIST_FORMAT, 0);
   ids.writeUInt32LE(count, 4);
+  const words = new Uint32Array(ids.buffer, ids.byteOffset + ID_LIST_HEADER_BYTES, count);
   for (let k = 0; k < count; k++) {
-    const key = order[k]!;
-    const place = key % 1024;
-    group[k] = events[indexes[start + place]!]!;
-    places[k] = place;
-    ids.writeUInt32LE((key - place) / 1024, ID_LIST_HEADER_BYTES + 4 * k);
+    const i = indexes[start + k]!;
+    const stored = events[i]!;
+    group[k] = stored;
+    order[k] = k;
+    words[k] = idWords === undefined ? idWord(stored.event.id) : idWords[i]!;
   }
-  return { group, ids, order: places };
+  return { group, ids, order };
 }
 
 /** One packed bucket, waiting for its write: the owner entry's key parts and both values. */
@@ -133,7 +151,7 @@ interface PackedBucket {
   readonly seq: number;
   readonly bytes: Buffer;
   readonly ids: Buffer;
-  /** order[k]: the place of the bucket's k-th event in the run it was packed from (events are stored by id hash). */
+  /** order[k]: the place of the bucket's k-th event in the run it was packed from (the identity: kept for the log's record format, which allowed buckets in another order). */
   readonly order: Uint16Array;
 }
 
@@ -164,8 +182,15 @@ function groupByOwner(events: readonly StoredEvent[]): Map<string, number[]> {
 }
 
 /** Events [start, end) of `indexes` (one owner's) as one bucket. */
-function packBucket(owner: string, events: readonly StoredEvent[], indexes: readonly number[], start: number, end: number): PackedBucket {
-  const { group, ids, order } = sortedByIdHash(events, indexes, start, end);
+function packBucket(
+  owner: string,
+  events: readonly StoredEvent[],
+  indexes: readonly number[],
+  start: number,
+  end: number,
+  idWords?: ArrayLike<number>,
+): PackedBucket {
+  const { group, ids, order } = bucketOf(events, indexes, start, end, idWords);
   let bytes: Buffer;
   try {
     bytes = encodeBucket(group) ?? BUCKET_PACKR.pack(group);
@@ -175,7 +200,28 @@ function packBucket(owner: string, events: readonly StoredEvent[], indexes: read
   return { owner, seq: nextBucketSeq(), bytes, ids, order };
 }
 
-/** Lower bound of `hash` in an id list's ascending hashes; count when every hash is below it. */
+/**
+ * Where an id list may hold `id`: the first place whose word matches, from
+ * `from` (format 2 places in order; format 1 from its lower bound, and its
+ * matches are adjacent); -1 past the last. `words`: [idWord(id), hash32(id)],
+ * the second computed when a format 1 list first needs it. Exported for tests.
+ */
+export function nextCandidate(list: DataView, format: number, count: number, id: string, words: [number, number], from: number): number {
+  if (format === ID_LIST_FORMAT) {
+    const word = words[0];
+    const at = list.byteOffset + ID_LIST_HEADER_BYTES;
+    // Aligned (the usual case; this machine is little-endian, as the list): the native search.
+    if (LITTLE_ENDIAN && at % 4 === 0) return new Uint32Array(list.buffer, at, count).indexOf(word, from);
+    for (let p = from; p < count; p++) if (list.getUint32(ID_LIST_HEADER_BYTES + 4 * p, true) === word) return p;
+    return -1;
+  }
+  if (words[1] < 0) words[1] = hash32(id);
+  const hash = words[1];
+  const p = from === 0 ? lowerBound(list, count, hash) : from;
+  return p < count && list.getUint32(ID_LIST_HEADER_BYTES + 4 * p, true) === hash ? p : -1;
+}
+
+/** Lower bound of `hash` in a format 1 id list's ascending hashes; count when every hash is below it. */
 function lowerBound(list: DataView, count: number, hash: number): number {
   let lo = 0;
   let hi = count;
@@ -241,13 +287,16 @@ export class LmdbEventStore implements EventStore {
   }
 
   /** Packs now (no yield: meant for one request's events), for writePrepared later. */
-  prepareEvents(events: readonly StoredEvent[]): PreparedEvents {
+  prepareEvents(events: readonly StoredEvent[], idWords?: ArrayLike<number>): PreparedEvents {
     this.#open('prepareEvents');
+    if (idWords !== undefined && idWords.length !== events.length) {
+      throw new StoreInputError(`${idWords.length} id hashes for ${events.length} events`, 'idWords');
+    }
     const byOwner = groupByOwner(events);
     const lmdbBuckets: PackedBucket[] = [];
     for (const [owner, indexes] of byOwner) {
       for (let start = 0; start < indexes.length; start += EVENTS_PER_BUCKET_MAX) {
-        lmdbBuckets.push(packBucket(owner, events, indexes, start, Math.min(indexes.length, start + EVENTS_PER_BUCKET_MAX)));
+        lmdbBuckets.push(packBucket(owner, events, indexes, start, Math.min(indexes.length, start + EVENTS_PER_BUCKET_MAX), idWords));
       }
     }
     // One owner's events in codec buckets (the rule for a request): the log can keep these bytes instead of the body.
@@ -269,15 +318,15 @@ export class LmdbEventStore implements EventStore {
 
   findPrepared(prepared: PreparedEvents, owner: string, id: string): StoredEvent | undefined {
     if (!isLmdbPrepared(prepared)) return undefined;
-    const hash = hash32(id);
+    const words: [number, number] = [idWord(id), -1];
     for (const bucket of prepared.lmdbBuckets) {
       if (bucket.owner !== owner) continue;
       const list = new DataView(bucket.ids.buffer, bucket.ids.byteOffset, bucket.ids.byteLength);
       const count = list.getUint32(4, true);
-      const lo = lowerBound(list, count, hash);
-      if (lo === count || list.getUint32(ID_LIST_HEADER_BYTES + 4 * lo, true) !== hash) continue;
+      let p = nextCandidate(list, ID_LIST_FORMAT, count, id, words, 0);
+      if (p < 0) continue;
       const events = unpackBucket(bucket.bytes) as StoredEvent[];
-      for (let p = lo; p < count && list.getUint32(ID_LIST_HEADER_BYTES + 4 * p, true) === hash; p++) {
+      for (; p >= 0; p = nextCandidate(list, ID_LIST_FORMAT, count, id, words, p + 1)) {
         if (events[p]?.event.id === id) return events[p];
       }
     }
@@ -321,21 +370,23 @@ export class LmdbEventStore implements EventStore {
 
   /** The first stored copy of (owner, id) in the owner's buckets, oldest bucket first. */
   #findInOwnerBuckets(owner: string, id: string): unknown {
-    const hash = hash32(id);
+    const words: [number, number] = [idWord(id), -1];
     for (const { key, value } of this.#byOwner.getRange({ start: [owner], end: [owner, WRITTEN_AT_END] })) {
-      if (!(value instanceof Uint8Array) || value.length < ID_LIST_HEADER_BYTES || value[0] !== ID_LIST_FORMAT) {
+      const format = value instanceof Uint8Array && value.length >= ID_LIST_HEADER_BYTES ? value[0] : undefined;
+      if (format !== ID_LIST_FORMAT && format !== ID_LIST_FORMAT_SORTED) {
         throw new StoreCorruptError('event id list is not an id list', 'event');
       }
-      const list = new DataView(value.buffer, value.byteOffset, value.byteLength);
+      const bytes = value as Uint8Array;
+      const list = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
       const count = list.getUint32(4, true);
-      if (value.length !== ID_LIST_HEADER_BYTES + 4 * count) throw new StoreCorruptError('event id list has the wrong length', 'event');
-      // Equal hashes sit next to each other, first copy first.
-      const lo = lowerBound(list, count, hash);
-      if (lo === count || list.getUint32(ID_LIST_HEADER_BYTES + 4 * lo, true) !== hash) continue;
+      if (bytes.length !== ID_LIST_HEADER_BYTES + 4 * count) throw new StoreCorruptError('event id list has the wrong length', 'event');
+      let p = nextCandidate(list, format, count, id, words, 0);
+      if (p < 0) continue;
       const at = key as unknown[];
       const events = this.#bucket(at[2], at[3]);
       if (events.length !== count) throw new StoreCorruptError('event bucket does not match its id list', 'event');
-      for (let p = lo; p < count && list.getUint32(ID_LIST_HEADER_BYTES + 4 * p, true) === hash; p++) {
+      // Candidates in the bucket's order (format 1: equal hashes adjacent, in arrival order): the first copy first.
+      for (; p >= 0; p = nextCandidate(list, format, count, id, words, p + 1)) {
         const candidate = events[p] as { event?: { id?: unknown } } | undefined;
         if (candidate?.event?.id === id) return candidate;
       }
