@@ -27,7 +27,7 @@
  * (bench/RESULTS.md). A bucket holds only what the batch stored (accepted,
  * late, too late): the duplicates and rejected events of the batch changed
  * nothing an actor keeps, so replaying the stored events in their order (the
- * `order` arrays give it back; the store keeps a bucket sorted by id hash)
+ * `order` arrays give it back: the identity for buckets in applied order, as the store writes them now; it sorted them by id hash before)
  * rebuilds the same windows, tallies, sums and recent ids. A batch the store
  * did not pack (too small to pack on the hot path, another store, events of
  * another shape) is logged as version 1.
