@@ -119,6 +119,36 @@ void test('reads the bodies clients send, to what JSON.parse gives: arrays, enve
   assert.deepEqual(Object.entries(fast[0]!.properties as object), [['k', 3], ['j', 2]]);
 });
 
+void test('decimals are the doubles JSON.parse gives, bit for bit, on the exact path and past it', () => {
+  // Every split of up to 17 integer digits and 25 fraction digits, leading zeros, signs, long runs of 9s
+  // (they round up), values around 2^53: the exact path takes <= 15 significant digits and <= 22 fraction digits.
+  let seed = 0x2545f491;
+  const r = (): number => {
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return (seed >>> 0) / 2 ** 32;
+  };
+  const digits = (n: number, first: string): string => {
+    let out = first;
+    for (let i = out.length; i < n; i++) out += r() < 0.2 ? '9' : r() < 0.2 ? '0' : String(Math.floor(r() * 10));
+    return out;
+  };
+  const texts: string[] = ['0.0', '-0.0', '0.05', '-0.000', '523.17', '0.1', '0.2', '0.3', '1.005', '9007199254740.993', '999999999999999.9', '0.9999999999999999', '123456789012345.6', '0.0000000000000000000001', '0.00000000000000000000001'];
+  for (let i = 0; i < 20_000; i++) {
+    const intDigits = Math.floor(r() * 18);
+    const fracDigits = 1 + Math.floor(r() * 25);
+    const int = intDigits === 0 ? '0' : digits(intDigits, String(1 + Math.floor(r() * 9)));
+    const frac = digits(fracDigits, r() < 0.3 ? '0' : '');
+    texts.push(`${r() < 0.3 ? '-' : ''}${int}.${frac}`);
+  }
+  const body = `[{"name":"n","properties":{${texts.map((t, i) => `"k${i}":${t}`).join(',')}}}]`;
+  const fast = readJsonFast(bytesOf(body), { ...STRUCTURE, itemsMax: texts.length + 1, valuesMax: 4 * texts.length }) as Array<{ properties: Record<string, number> }>;
+  assert.ok(fast !== undefined, 'read in one pass');
+  const props = fast[0]!.properties;
+  for (const [i, text] of texts.entries()) assert.ok(Object.is(props[`k${i}`], JSON.parse(text)), `${text}: ${props[`k${i}`]} vs ${JSON.parse(text)}`);
+});
+
 void test('gives up on what only the scan and JSON.parse may answer, so their errors reach the client', () => {
   const eventsMax = (n: number) => `[${Array.from({ length: n }, () => '{"name":"a"}').join(',')}]`;
   const cases: Array<[string, string | Buffer]> = [
