@@ -137,7 +137,10 @@ function readEvent(r: Reader, end: number): Record<string, unknown> {
         severity = r.int32();
         break;
       case 0x42: // 8 tags
-        (tags ??= []).push(r.cachedString());
+        // The first two into a literal of their size (a pushed-to empty array reserves 17 items).
+        if (tags === undefined) tags = [r.cachedString()];
+        else if (tags.length === 1) tags = [tags[0]!, r.cachedString()];
+        else tags.push(r.cachedString());
         break;
       case 0x4a: // 9 properties, map entry
         props ??= {};

@@ -213,6 +213,20 @@ void test('gives up on any container but the events array with more than itemsMa
   assert.equal(readJsonFast(bytesOf(`[{"name":"a","tags":${tags(9)}}]`), limits), undefined, 'tags');
   assert.equal(readJsonFast(bytesOf(`[{"name":"a","extra":${props(9)}}]`), limits), undefined, 'an unknown member');
   assert.equal(readJsonFast(bytesOf(`{"events":[],${props(9).slice(1)}`), limits), undefined, 'the envelope');
+  // Short arrays are built at their size: the bound holds at every length, each read equal to JSON.parse.
+  for (const max of [1, 2, 3, 4, 5]) {
+    const tight = { ...STRUCTURE, itemsMax: max };
+    for (let n = 0; n <= max; n++) {
+      // One member per object (objects count against itemsMax too); nested arrays of one and two items inside.
+      const nested = Array.from({ length: n }, (_, i) => (i % 2 === 0 ? `[${i}]` : `[${i},"${i}"]`)).join(',');
+      for (const text of [`[{"tags":${tags(n)}}]`, `[{"properties":{"x":[${nested}]}}]`]) {
+        const fast = readJsonFast(bytesOf(text), tight);
+        assert.ok(fast !== undefined, `itemsMax ${max}, ${n} items: read ${text}`);
+        assertSameForValidator(fast, JSON.parse(text), `itemsMax ${max}, ${n} items: ${text}`);
+      }
+    }
+    assert.equal(readJsonFast(bytesOf(`[{"name":"a","tags":${tags(max + 1)}}]`), tight), undefined, `itemsMax ${max}: ${max + 1} tags`);
+  }
   // The events array is bounded by eventsMax only.
   assert.ok(readJsonFast(bytesOf(JSON.stringify(Array.from({ length: 20 }, () => ({ name: 'a' })))), limits) !== undefined);
   // A hostile object of many keys is left to the scan, which refuses it (values).

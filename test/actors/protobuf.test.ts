@@ -49,7 +49,7 @@ function randomEvent(rand: () => number): PbEvent {
     userId: maybe(() => randomString(rand, 16)),
     category: maybe(() => randomString(rand, 8)),
     severity: Math.floor(rand() * 9),
-    tags: Array.from({ length: Math.floor(rand() * 3) }, () => randomString(rand, 5)),
+    tags: Array.from({ length: Math.floor(rand() * 5) }, () => randomString(rand, 5)),
     properties,
     value: maybe(() => (rand() < 0.1 ? -0 : (rand() - 0.5) * 1e9)),
   };
