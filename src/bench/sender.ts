@@ -19,7 +19,6 @@
  * - The sequence number is unique per unit per send, so ids are unique
  *   across the run (the id also holds the run tag and the unit).
  */
-import http from 'node:http';
 import { createSlotValues, encodeBatch, patchBatch, setSlotValues, type EncodedBatch } from './encode.js';
 import { Ledger } from './ledger.js';
 import { LatencyRecorder, Series } from './histogram.js';
@@ -82,13 +81,11 @@ export class SenderUnit {
   private startEpochMs = 0;
   private readonly pick: () => number;
   private readonly rings: Slot[][] = [];
-  private readonly agent: http.Agent;
 
   constructor(readonly config: SenderConfig) {
     const w = config.workload;
     this.ledger = new Ledger(w.eventNames, w.usersPerOwner);
     this.pick = createOwnerPicker(w, config.unit, config.touchOwners ? { units: config.units } : undefined);
-    this.agent = new http.Agent({ keepAlive: true, maxSockets: config.connections });
     const format = formatOf(config.protocol);
     const depth = this.depth();
     const templates = Array.from({ length: w.templateCount }, (_, t) => buildTemplate(w, t, config.runTag, config.unit));
@@ -147,7 +144,7 @@ export class SenderUnit {
   async run(startEpochMs: number): Promise<void> {
     const cfg = this.config;
     this.startEpochMs = startEpochMs;
-    const transports = this.rings.map(() => createTransport(cfg.protocol, cfg.target, cfg.gzip, this.agent));
+    const transports = this.rings.map(() => createTransport(cfg.protocol, cfg.target, cfg.gzip));
     const endMs = startEpochMs + cfg.durationMs;
     const now = (): number => performance.timeOrigin + performance.now();
     try {
@@ -168,7 +165,6 @@ export class SenderUnit {
       }
     } finally {
       await Promise.all(transports.map((t) => t.close()));
-      this.agent.destroy();
     }
   }
 

@@ -10,13 +10,13 @@
  *   refused (the server declined the whole batch: 429 / RESOURCE_EXHAUSTED /
  *   a stream error_code; nothing was applied), error (anything else).
  */
-import http from 'node:http';
 import { promisify } from 'node:util';
 import { gzip as gzipCb } from 'node:zlib';
 import * as grpc from '@grpc/grpc-js';
 import { IngestResponse } from '../gen/eventide/v1/ingest.js';
 import type { BatchCounts, BodyFormat, ReceiptStatus } from '../actors/types.js';
 import type { ReceiptLite } from './ledger.js';
+import { Http1Connection, type Http1Error, type Http1Response } from './http1.js';
 
 const gzip = promisify(gzipCb);
 
@@ -62,47 +62,46 @@ function liteReceipts(rs: JsonAnswer['receipts']): ReceiptLite[] {
   return rs.map((r) => ({ index: r.index, status: r.status, code: r.code }));
 }
 
-export function createHttpTransport(httpUrl: string, format: BodyFormat, gzipOn: boolean, agent: http.Agent): Transport {
+/** HTTP over the harness's own HTTP/1.1 client (http1.ts): one keep-alive connection per transport. */
+export function createHttpTransport(httpUrl: string, format: BodyFormat, gzipOn: boolean): Transport {
   const url = new URL('/v1/events', httpUrl);
+  if (url.protocol !== 'http:') throw new Error(`the harness speaks plain HTTP/1.1: ${httpUrl} is not an http: URL`);
+  const connection = new Http1Connection(url.hostname.replace(/^\[|\]$/g, ''), Number(url.port || 80), REQUEST_TIMEOUT_MS);
+  const headStart = `POST ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nContent-Type: ${CONTENT_TYPE[format]}\r\nAccept: application/json\r\n${
+    gzipOn ? 'Content-Encoding: gzip\r\n' : ''
+  }`;
   const send = async (bytes: Uint8Array, key: string): Promise<Answer> => {
     const body = gzipOn ? await gzip(bytes, { level: 1 }) : bytes;
-    const headers: http.OutgoingHttpHeaders = {
-      authorization: `Bearer ${key}`,
-      'content-type': CONTENT_TYPE[format],
-      'content-length': body.byteLength,
-      accept: 'application/json',
-    };
-    if (gzipOn) headers['content-encoding'] = 'gzip';
-    return new Promise<Answer>((resolve) => {
-      const req = http.request(url, { method: 'POST', agent, headers, timeout: REQUEST_TIMEOUT_MS }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', (err) => resolve({ kind: 'error', code: 'HTTP_RESPONSE', message: err.message }));
-        res.on('end', () => {
-          const status = res.statusCode ?? 0;
-          let parsed: JsonAnswer;
-          try {
-            parsed = JSON.parse(Buffer.concat(chunks).toString('utf8')) as JsonAnswer;
-          } catch {
-            resolve({ kind: 'error', code: `HTTP_${status}`, message: 'answer is not JSON' });
-            return;
-          }
-          if ((status === 200 || status === 400) && parsed.counts !== undefined) {
-            resolve({ kind: 'ack', counts: parsed.counts, receipts: liteReceipts(parsed.receipts) });
-          } else if (status === 429 || status === 503) {
-            const seconds = Number(res.headers['retry-after'] ?? '1');
-            resolve({ kind: 'refused', code: parsed.error?.code ?? `HTTP_${status}`, retryAfterMs: (Number.isFinite(seconds) ? seconds : 1) * 1000 });
-          } else {
-            resolve({ kind: 'error', code: parsed.error?.code ?? `HTTP_${status}`, message: parsed.error?.message ?? '' });
-          }
-        });
-      });
-      req.on('timeout', () => req.destroy(new Error('request timed out')));
-      req.on('error', (err: NodeJS.ErrnoException) => resolve({ kind: 'error', code: err.code ?? 'HTTP_REQUEST', message: err.message }));
-      req.end(body);
-    });
+    let res: Http1Response;
+    try {
+      res = await connection.request(`${headStart}Authorization: Bearer ${key}\r\nContent-Length: ${body.byteLength}\r\n\r\n`, body);
+    } catch (err) {
+      const e = err as Http1Error;
+      return { kind: 'error', code: e.code ?? 'HTTP_REQUEST', message: e.message };
+    }
+    const status = res.status;
+    let parsed: JsonAnswer;
+    try {
+      parsed = JSON.parse(res.body.toString('utf8')) as JsonAnswer;
+    } catch {
+      return { kind: 'error', code: `HTTP_${status}`, message: 'answer is not JSON' };
+    }
+    if ((status === 200 || status === 400) && parsed.counts !== undefined) {
+      return { kind: 'ack', counts: parsed.counts, receipts: liteReceipts(parsed.receipts) };
+    }
+    if (status === 429 || status === 503) {
+      const seconds = Number(res.headers['retry-after'] ?? '1');
+      return { kind: 'refused', code: parsed.error?.code ?? `HTTP_${status}`, retryAfterMs: (Number.isFinite(seconds) ? seconds : 1) * 1000 };
+    }
+    return { kind: 'error', code: parsed.error?.code ?? `HTTP_${status}`, message: parsed.error?.message ?? '' };
   };
-  return { send, close: () => Promise.resolve() };
+  return {
+    send,
+    close: () => {
+      connection.close();
+      return Promise.resolve();
+    },
+  };
 }
 
 const STATUS_OF: readonly ReceiptStatus[] = ['accepted', 'accepted', 'duplicate', 'late', 'too_late', 'rejected'];
@@ -228,8 +227,8 @@ export function createGrpcStreamTransport(target: string, gzipOn: boolean): Tran
   };
 }
 
-export function createTransport(protocol: Protocol, target: { httpUrl: string; grpcTarget: string }, gzipOn: boolean, agent: http.Agent): Transport {
+export function createTransport(protocol: Protocol, target: { httpUrl: string; grpcTarget: string }, gzipOn: boolean): Transport {
   if (protocol === 'grpc-unary') return createGrpcUnaryTransport(target.grpcTarget, gzipOn);
   if (protocol === 'grpc-stream') return createGrpcStreamTransport(target.grpcTarget, gzipOn);
-  return createHttpTransport(target.httpUrl, formatOf(protocol), gzipOn, agent);
+  return createHttpTransport(target.httpUrl, formatOf(protocol), gzipOn);
 }
