@@ -539,7 +539,7 @@ class Reader {
       }
       if (end < hashEnd && c === QUOTE) {
         this.pos = end + 1;
-        return fromCache(b, start, end, h);
+        return fromCache(b, start, end, h, view);
       }
       end = this.plainEnd(end);
       if (end < n && b[end] === QUOTE) {

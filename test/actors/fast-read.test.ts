@@ -1,0 +1,34 @@
+/**
+ * The readers' string cache (src/actors/fast-read.ts fromCache): it may only
+ * ever return a string equal to the bytes asked for, whatever a slot held
+ * before; the word check (with a DataView) and the byte check agree.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fromCache, SHORT_STRING_BYTES_MAX } from '../../src/actors/fast-read.js';
+
+void test('a slot holding other bytes of the same length is never returned: every length, a difference at every place, at any offset', () => {
+  for (let length = 0; length <= SHORT_STRING_BYTES_MAX; length++) {
+    const text = Array.from({ length }, (_, i) => String.fromCharCode(0x41 + ((i * 7) % 26))).join('');
+    for (const offset of [0, 1, 3]) {
+      const b = Buffer.alloc(offset + length + 4, 0x20);
+      b.write(text, offset, 'latin1');
+      const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+      for (const withView of [false, true]) {
+        // The same h (and so the same slot) for every query: only the check tells them apart.
+        const h = 0x5bd1e995 ^ length;
+        assert.equal(fromCache(b, offset, offset + length, h, withView ? view : undefined), text);
+        assert.equal(fromCache(b, offset, offset + length, h, withView ? view : undefined), text, 'a hit');
+        for (let at = 0; at < length; at++) {
+          const other = Buffer.from(b);
+          other[offset + at] = other[offset + at]! + 1;
+          const otherView = new DataView(other.buffer, other.byteOffset, other.byteLength);
+          const expected = other.toString('latin1', offset, offset + length);
+          assert.equal(fromCache(other, offset, offset + length, h, withView ? otherView : undefined), expected, `length ${length}, byte ${at}, offset ${offset}, view ${withView}`);
+          // And back: the slot now holds the other text.
+          assert.equal(fromCache(b, offset, offset + length, h, withView ? view : undefined), text);
+        }
+      }
+    }
+  }
+});
