@@ -87,6 +87,16 @@ void test('the string table: repeated strings are written once and read back in 
   assert.throws(() => decodeBucket(tampered), (err: unknown) => (err as { code?: string }).code === 'EVT_STORE_CORRUPT');
 });
 
+void test('properties without a prototype are plain too: encoded, and read back as their keys and values', () => {
+  const e = storedEvent('acme', 'bare');
+  const bare = Object.assign(Object.create(null) as Record<string, string | number | boolean>, { b: 2, a: 'x', 10: true });
+  (e.event as { properties: object }).properties = bare;
+  const bytes = encodeBucket([e]);
+  assert.ok(bytes !== undefined, 'encoded in the fixed layout');
+  const back = decodeBucket(bytes);
+  assert.deepEqual(Object.entries(back[0]!.event.properties), Object.entries(bare), 'keys in the same order, with their values');
+});
+
 void test('a property key __proto__ stays an own key, with its value, and changes no prototype', () => {
   const e = storedEvent('acme', 'p-1');
   const properties: Record<string, string | number | boolean> = {};
@@ -111,6 +121,8 @@ void test('events of another shape are not encoded (the store packs them with ms
     (e) => ((e.event as { userId: unknown }).userId = 7),
     (e) => (e.shard = 8),
     (e) => (e.owner = 'other'),
+    // Properties with a prototype of their own: its enumerable keys are not the object's (for...in would read them).
+    (e) => ((e.event as { properties: object }).properties = Object.assign(Object.create({ inherited: 'x' }) as object, { own: 1 })),
   ];
   for (const [i, change] of shapes.entries()) {
     const odd = storedEvent('acme', 'odd');
