@@ -34,7 +34,7 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist/src ./dist/src
 COPY --from=build /app/dist/config ./dist/config
 COPY proto ./proto
-RUN printf '#!/bin/sh\nexec node /app/dist/src/cli.js "$@"\n' > /usr/local/bin/eventide \
+RUN printf '#!/bin/sh\nexec node --initial-old-space-size=128 /app/dist/src/cli.js "$@"\n' > /usr/local/bin/eventide \
  && chmod 755 /usr/local/bin/eventide \
  && mkdir -p /data && chown node:node /data
 USER node
@@ -48,5 +48,5 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.EVENTIDE_HTTP_PORT || 8080) + '/livez').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # SIGTERM drains (503 EVT_DRAINING), flushes, snapshots and exits within 30 s: give it 35 (docker stop -t 35).
 STOPSIGNAL SIGTERM
-ENTRYPOINT ["node", "/app/dist/src/cli.js"]
+ENTRYPOINT ["node", "--initial-old-space-size=128", "/app/dist/src/cli.js"]
 CMD ["start"]

@@ -17,6 +17,9 @@
  *     [--server "<more eventide start flags>"] [--server-node "<node flags>"] [--bench "<more eventide bench flags>"]
  *     [--out bench/out/memory] [--port 18580] [--keep] [--server-root <another built checkout>]
  *
+ * --server-node defaults to the flag eventide's entry points start node with
+ * (--initial-old-space-size=128, MAIN_HEAP_INITIAL_MB); "" for V8's own start.
+ *
  * Prints one JSON summary line and writes <out>/memory.json (samples included)
  * and the harness's result.{json,md,svg}.
  */
@@ -26,6 +29,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { lmdbPageStats, type LmdbPageStats } from './store/lmdb-pages.js';
+import { MAIN_HEAP_INITIAL_MB } from '../src/runtime/supervisor.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const CLI = path.join(ROOT, 'dist/src/cli.js');
@@ -52,7 +56,7 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { owners: 100_000, rate: 20_000, durationMs: 90_000, server: [], serverNode: [], bench: [], out: path.join(ROOT, 'bench/out/memory'), port: 18_580, keep: false, serverRoot: ROOT };
+  const args: Args = { owners: 100_000, rate: 20_000, durationMs: 90_000, server: [], serverNode: [`--initial-old-space-size=${MAIN_HEAP_INITIAL_MB}`], bench: [], out: path.join(ROOT, 'bench/out/memory'), port: 18_580, keep: false, serverRoot: ROOT };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
     const value = (): string => {

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --initial-old-space-size=128
 /**
  * The `eventide` command: start | keys | config check | bench, each with
  * `--help` (cli-help.ts).

@@ -33,6 +33,7 @@ import { registerMetricsRoute, startMetricsListener, type MetricsListener } from
 import { createRawBodyStats } from './edge/raw-body.js';
 import { registerDashboard } from './edge/dashboard/index.js';
 import { createLogger, type Logger } from './log.js';
+import { MAIN_HEAP_INITIAL_MB, mainHeapInitialGiven } from './runtime/supervisor.js';
 import { grpcCredentials, loadTls } from './edge/tls.js';
 
 export interface StartedServer {
@@ -73,6 +74,12 @@ export async function startServer(overrides: Record<string, unknown> = {}, optio
   const config = options.config ?? configWith(overrides);
   const log = options.log ?? createLogger({ level: config.logLevel });
   mkdirSync(config.dataDir, { recursive: true });
+  if (!mainHeapInitialGiven()) {
+    log.info(
+      { flag: `--initial-old-space-size=${MAIN_HEAP_INITIAL_MB}` },
+      'node was started without the flag the eventide entry points pass: at high load the main thread collects its heap more often (docs/operations.md)',
+    );
+  }
 
   // Read before anything starts, so a bad certificate stops the process at once.
   const tls = loadTls(config);

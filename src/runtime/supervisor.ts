@@ -53,6 +53,26 @@ export function workerHeapMb(configured: number): number {
  * and not the main thread, whose heap exists already. 0 is V8's own start
  * (also after another server in the same process set a value).
  */
+/**
+ * Where the main thread's old generation should start, MiB: the process's
+ * entry points start node with --initial-old-space-size at this (the
+ * `eventide` bin's shebang, `npm start`, `npm run bench`, the image). It
+ * cannot be set from inside: the main thread's heap exists before any code
+ * runs. From V8's own start, the edge thread's live heap (~35 MiB: mostly
+ * code) left the old generation less headroom than the young generation
+ * holds, and from ~10 s into a load V8 ran a mark-compact every ~200 ms, with
+ * incremental steps of up to 18 ms on the edge thread: ack p99 at 245K
+ * events/s 29.1 / 29.7 ms against 14.1 / 10.6 with this start (alternated,
+ * harness in its own process; bench/RESULTS.md).
+ */
+export const MAIN_HEAP_INITIAL_MB = 128;
+
+/** Whether this process was started with --initial-old-space-size (on its command line or in NODE_OPTIONS). */
+export function mainHeapInitialGiven(execArgv: readonly string[] = process.execArgv, nodeOptions: string | undefined = process.env.NODE_OPTIONS): boolean {
+  const given = (arg: string): boolean => /^--initial[-_]old[-_]space[-_]size(=|$)/.test(arg);
+  return execArgv.some(given) || (nodeOptions ?? '').split(/\s+/).some(given);
+}
+
 export function applyWorkerHeapInitial(mb: number): void {
   setFlagsFromString(`--initial-old-space-size=${mb}`);
 }
