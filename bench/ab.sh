@@ -51,7 +51,7 @@ start_server() { # $1 = A|B, $2 = http port, $3 = round; prints the pid
   if [ "$1" = A ]; then flags=$A_FLAGS envs=$A_ENV cli=$A_CLI; else flags=$B_FLAGS envs=$B_ENV cli=$B_CLI; fi
   cp -r "$WORK/template" "$data"
   # shellcheck disable=SC2086
-  # As the entry points start it (src/runtime/supervisor.ts MAIN_HEAP_INITIAL_MB).
+  # As npm start starts it (src/runtime/supervisor.ts MAIN_HEAP_INITIAL_MB).
   env $envs node --initial-old-space-size=128 "$cli" start --data-dir "$data" --http-port "$2" --grpc-port $(($2 + 1)) --no-dev-key \
     --log-level warn $flags >"$WORK/server-$3-$1.log" 2>&1 &
   echo $!

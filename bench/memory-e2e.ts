@@ -17,7 +17,7 @@
  *     [--server "<more eventide start flags>"] [--server-node "<node flags>"] [--bench "<more eventide bench flags>"]
  *     [--out bench/out/memory] [--port 18580] [--keep] [--server-root <another built checkout>]
  *
- * --server-node defaults to the flag eventide's entry points start node with
+ * --server-node defaults to the flag npm start starts node with
  * (--initial-old-space-size=128, MAIN_HEAP_INITIAL_MB); "" for V8's own start.
  *
  * Prints one JSON summary line and writes <out>/memory.json (samples included)

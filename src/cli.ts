@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --initial-old-space-size=128
+#!/usr/bin/env node
 /**
  * The `eventide` command: start | keys | config check | bench, each with
  * `--help` (cli-help.ts).

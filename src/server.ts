@@ -77,7 +77,7 @@ export async function startServer(overrides: Record<string, unknown> = {}, optio
   if (!mainHeapInitialGiven()) {
     log.info(
       { flag: `--initial-old-space-size=${MAIN_HEAP_INITIAL_MB}` },
-      'node was started without the flag the eventide entry points pass: at high load the main thread collects its heap more often (docs/operations.md)',
+      'node was started without the flag npm start passes: at high load the main thread collects its heap more often (docs/operations.md)',
     );
   }
 

@@ -54,11 +54,12 @@ export function workerHeapMb(configured: number): number {
  * (also after another server in the same process set a value).
  */
 /**
- * Where the main thread's old generation should start, MiB: the process's
- * entry points start node with --initial-old-space-size at this (the
- * `eventide` bin's shebang, `npm start`, `npm run bench`, the image). It
- * cannot be set from inside: the main thread's heap exists before any code
- * runs. From V8's own start, the edge thread's live heap (~35 MiB: mostly
+ * Where the main thread's old generation should start, MiB: `npm start`,
+ * `npm run bench` and the image start node with --initial-old-space-size at
+ * this. It cannot be set from inside (the main thread's heap exists before
+ * any code runs; v8.setFlagsFromString then changes nothing), nor through
+ * NODE_OPTIONS (node refuses it there), and the `eventide` bin keeps a plain
+ * `#!/usr/bin/env node` (`env -S` is not in every env, BusyBox's for one). From V8's own start, the edge thread's live heap (~35 MiB: mostly
  * code) left the old generation less headroom than the young generation
  * holds, and from ~10 s into a load V8 ran a mark-compact every ~200 ms, with
  * incremental steps of up to 18 ms on the edge thread: ack p99 at 245K
@@ -67,10 +68,9 @@ export function workerHeapMb(configured: number): number {
  */
 export const MAIN_HEAP_INITIAL_MB = 128;
 
-/** Whether this process was started with --initial-old-space-size (on its command line or in NODE_OPTIONS). */
-export function mainHeapInitialGiven(execArgv: readonly string[] = process.execArgv, nodeOptions: string | undefined = process.env.NODE_OPTIONS): boolean {
-  const given = (arg: string): boolean => /^--initial[-_]old[-_]space[-_]size(=|$)/.test(arg);
-  return execArgv.some(given) || (nodeOptions ?? '').split(/\s+/).some(given);
+/** Whether this process was started with --initial-old-space-size (node accepts it only on its command line). */
+export function mainHeapInitialGiven(execArgv: readonly string[] = process.execArgv): boolean {
+  return execArgv.some((arg) => /^--initial[-_]old[-_]space[-_]size(=|$)/.test(arg));
 }
 
 export function applyWorkerHeapInitial(mb: number): void {
