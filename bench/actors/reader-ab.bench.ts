@@ -1,7 +1,6 @@
 /**
  * The one-pass JSON reader of two builds, side by side in one process: each
- * reads the same 500-event batch of harness-like events (ids, 20 names, 1,000
- * users, two tags, four properties, a two-decimal value), alternating rounds,
+ * reads the same 500-event batch of harness-like events (bench/runtime/worker-path.ts), alternating rounds,
  * and the ratio of the medians is printed. For a change to the reader, run it
  * with the build before (a `git worktree` of that commit, built) and this one.
  *
@@ -13,6 +12,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { fastReadLimits } from '../../src/actors/fast-read.js';
 import { defaults } from '../../config/defaults.js';
+import { harnessBody, seeded } from '../runtime/worker-path.js';
 
 type Reader = (bytes: Buffer, limits: ReturnType<typeof fastReadLimits>) => unknown;
 
@@ -31,21 +31,7 @@ const LIMITS = fastReadLimits({
   tagsMax: defaults.tagsMax,
   propertiesMax: defaults.propertiesMax,
 });
-let seed = 7;
-const random = (): number => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
-const SEVERITIES = ['debug', 'info', 'notice', 'warning', 'error', 'critical'];
-const events = Array.from({ length: 500 }, (_, i) => ({
-  id: `r1a2b3.3.${String(1e11 + i)}-${String(i).padStart(4, '0')}`,
-  name: `event_${Math.floor(random() * 20)}`,
-  timestamp: 1_700_000_000_000 + i,
-  userId: `user-${Math.floor(random() * 1000)}`,
-  category: `cat${Math.floor(random() * 8)}`,
-  severity: SEVERITIES[Math.floor(random() * 6)],
-  tags: ['bench', `t${Math.floor(random() * 16)}`],
-  properties: { plan: random() < 0.5 ? 'free' : 'pro', n: Math.floor(random() * 1000), ok: random() < 0.5, pad: 'x'.repeat(20) },
-  value: Math.round(random() * 100_000) / 100,
-}));
-const body = Buffer.from(JSON.stringify({ events }));
+const body = harnessBody(0, seeded(7), 1_700_000_000_000);
 if (JSON.stringify(before(body, LIMITS)) !== JSON.stringify(after(body, LIMITS))) throw new Error('the two readers differ on the batch');
 
 const READS = 400;

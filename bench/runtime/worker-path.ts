@@ -1,0 +1,96 @@
+/**
+ * A shard worker's hot path in one thread, for the benches that take it
+ * apart (alloc-per-event.ts, stages.bench.ts; reader-ab.bench.ts uses the
+ * bodies): decode (the one-pass JSON reader), validate, apply (OwnerActor),
+ * pack (LmdbEventStore.prepareEvents), for 500-event batches of harness-like
+ * events (ids, 20 names, 1,000 users, 8 categories, two tags, four
+ * properties, a two-decimal value) over 50 owners.
+ *
+ * 200 bodies go round robin with the clock 1 ms on per batch: with a dedup
+ * horizon of 100 ms an id is forgotten long before its body comes round
+ * again, so every event is new (applied, stored, packed); a duplicate throws.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { decodeBody } from '../../src/actors/decode.js';
+import { createValidator } from '../../src/actors/validate.js';
+import { DEFAULT_EVENT_LIMITS } from '../../src/actors/schema.js';
+import { OwnerActor, type ApplySink, type OwnerOptions } from '../../src/actors/owner.js';
+import { LmdbEventStore } from '../../src/store/lmdb/event-store.js';
+import { defaults } from '../../config/defaults.js';
+
+export const BATCH_EVENTS = 500;
+const OWNERS = 50;
+const BODIES = 200;
+const SEVERITIES = ['debug', 'info', 'notice', 'warning', 'error', 'critical'];
+
+/** A seeded generator (an LCG): the same bodies every run. */
+export function seeded(seed: number): () => number {
+  let s = seed;
+  return () => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32;
+}
+
+/** Body `b` of a run: BATCH_EVENTS harness-like events, ids unique per body, timestamps from `t0Ms`. */
+export function harnessBody(b: number, random: () => number, t0Ms: number): Buffer {
+  return Buffer.from(
+    JSON.stringify({
+      events: Array.from({ length: BATCH_EVENTS }, (_, i) => ({
+        id: `r1a2b3.3.${String(1e11 + b * BATCH_EVENTS + i)}-${String(i).padStart(4, '0')}`,
+        name: `event_${Math.floor(random() * 20)}`,
+        timestamp: t0Ms + i,
+        userId: `user-${Math.floor(random() * 1000)}`,
+        category: `cat${Math.floor(random() * 8)}`,
+        severity: SEVERITIES[Math.floor(random() * 6)],
+        tags: ['bench', `t${Math.floor(random() * 16)}`],
+        properties: { plan: random() < 0.5 ? 'free' : 'pro', n: Math.floor(random() * 1000), ok: random() < 0.5, pad: 'x'.repeat(20) },
+        value: Math.round(random() * 100_000) / 100,
+      })),
+    }),
+  );
+}
+
+export type Stage = 'decode' | 'validate' | 'apply' | 'pack';
+
+export interface WorkerPath {
+  /** Runs batch `k` through every stage; `lap(stage)` is called as each one ends. */
+  batch(k: number, lap?: (stage: Stage) => void): void;
+  close(): Promise<void>;
+}
+
+export function openWorkerPath(): WorkerPath {
+  const t0Ms = Date.now();
+  const random = seeded(7);
+  const bodies = Array.from({ length: BODIES }, (_, b) => harnessBody(b, random, t0Ms));
+  const validator = createValidator(DEFAULT_EVENT_LIMITS);
+  const options: OwnerOptions = { resolutions: ['1s', '1m', '1h', '1d'], allowedLatenessMs: 5_000, dedupHorizonMs: 100, dedupIdsMax: 100_000, hllPrecision: 12, namesPerWindowMax: 1_000 };
+  const actors = Array.from({ length: OWNERS }, (_, o) => new OwnerActor(`owner-${o}`, options, t0Ms));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'eventide-worker-path-'));
+  const store = new LmdbEventStore({ path: dir });
+  const none = (): void => undefined;
+  return {
+    batch(k, lap = none) {
+      const decoded = decodeBody(bodies[k % bodies.length]!, 'json', 'identity', defaults);
+      lap('decode');
+      const validated = validator.validateBatch(decoded.events, { receivedAtMs: t0Ms, requestId: 'r' });
+      lap('validate');
+      const sink: ApplySink = {
+        shard: 1,
+        counts: { accepted: 0, duplicate: 0, late: 0, tooLate: 0, rejected: validated.rejected },
+        receipts: validated.receipts,
+        receiptsAll: false,
+        stored: [],
+        storedIdWords: [],
+      };
+      actors[k % OWNERS]!.applyBatch(validated.records, validated.indexes, t0Ms + k, sink);
+      lap('apply');
+      if (sink.counts.duplicate !== 0) throw new Error('a duplicate: the bench means every event to be new');
+      store.prepareEvents(sink.stored, sink.storedIdWords);
+      lap('pack');
+    },
+    async close() {
+      await store.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
