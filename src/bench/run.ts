@@ -20,6 +20,7 @@ import { computeRatios, type BenchResult, type TargetResult } from './report.js'
 import { SenderUnit, type SenderConfig, type SenderResultJSON } from './sender.js';
 import { SubscriberPool } from './subscribers.js';
 import { ownerName, type WorkloadOptions } from './workload.js';
+import { MAIN_HEAP_INITIAL_MB, mainHeapInitialGiven } from '../runtime/supervisor.js';
 
 export interface BenchTarget {
   label: string;
@@ -320,6 +321,17 @@ async function settleAndCheck(target: BenchTarget, o: BenchOptions, ledger: Ledg
   return check;
 }
 
+/**
+ * Said in the report when the in-process server's main thread runs on V8's
+ * own heap start: its collections then cost tail latency and throughput at
+ * high load (docs/operations.md), and the figures are not the ones
+ * `npm run bench` gives.
+ */
+function inProcessHeapNote(o: BenchOptions): string {
+  if (o.httpUrl !== '' || mainHeapInitialGiven()) return '';
+  return `; node without --initial-old-space-size=${MAIN_HEAP_INITIAL_MB}, which npm run bench passes (the in-process server's main thread collects more often)`;
+}
+
 export async function runBench(o: BenchOptions, io: BenchIO, command: string): Promise<BenchResult> {
   const runTag = Date.now().toString(36).slice(-6);
   const targets: TargetResult[] = [];
@@ -337,7 +349,7 @@ export async function runBench(o: BenchOptions, io: BenchIO, command: string): P
   return {
     ok: targets.every((t) => t.check.ok),
     node: process.version,
-    machine: `${availableParallelism()} cores (shared, noisy)`,
+    machine: `${availableParallelism()} cores (shared, noisy)${inProcessHeapNote(o)}`,
     startedAt: new Date().toISOString(),
     command,
     options: o,
