@@ -134,13 +134,17 @@ function bucketOf(
   const ids = Buffer.allocUnsafe(ID_LIST_HEADER_BYTES + 4 * count);
   ids.writeUInt32LE(ID_LIST_FORMAT, 0);
   ids.writeUInt32LE(count, 4);
-  const words = new Uint32Array(ids.buffer, ids.byteOffset + ID_LIST_HEADER_BYTES, count);
+  // The words as they sit in memory where that is little-endian and aligned (Buffer's pool aligns to 8), else one by one.
+  const at = ids.byteOffset + ID_LIST_HEADER_BYTES;
+  const words = LITTLE_ENDIAN && at % 4 === 0 ? new Uint32Array(ids.buffer, at, count) : undefined;
   for (let k = 0; k < count; k++) {
     const i = indexes[start + k]!;
     const stored = events[i]!;
     group[k] = stored;
     order[k] = k;
-    words[k] = idWords === undefined ? idWord(stored.event.id) : idWords[i]!;
+    const word = idWords === undefined ? idWord(stored.event.id) : idWords[i]!;
+    if (words !== undefined) words[k] = word;
+    else ids.writeUInt32LE(word >>> 0, ID_LIST_HEADER_BYTES + 4 * k);
   }
   return { group, ids, order };
 }
