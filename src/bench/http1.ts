@@ -134,6 +134,11 @@ export class Http1Connection {
 
   /** Reads what it can of the response; `ended`: the server closed the connection. */
   #parse(ended: boolean): void {
+    // A body of known length still short: wait for the rest without joining the chunks each time (the
+    // pass that read the head checked the length against BODY_BYTES_MAX through frame()).
+    const lengthText = this.#head?.headers['content-length'];
+    const length = lengthText === undefined || this.#head!.headers['transfer-encoding'] !== undefined ? Number.NaN : Number(lengthText);
+    if (!ended && this.#receivedBytes < length) return;
     let data = this.#received.length === 1 ? this.#received[0]! : Buffer.concat(this.#received, this.#receivedBytes);
     this.#received = [data];
     for (;;) {

@@ -140,6 +140,7 @@ void test('no answer within the timeout, an oversized head and a malformed one a
       if (index === 1) socket.write(`HTTP/1.1 200 OK\r\nX-Big: ${'a'.repeat(HEAD_BYTES_MAX)}`);
       else if (index === 2) socket.write('SMTP ready\r\n\r\n');
       else if (index === 3) socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n');
+      else if (index === 4) socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${BODY_BYTES_MAX + 1}\r\n\r\nstart of a body past the bound`);
       else socket.write('HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nyes');
     });
   });
@@ -152,6 +153,7 @@ void test('no answer within the timeout, an oversized head and a malformed one a
     await assert.rejects(ask(), failsWith('HTTP_HEAD_TOO_LARGE'));
     await assert.rejects(ask(), failsWith('HTTP_MALFORMED'));
     await assert.rejects(ask(), failsWith('HTTP_MALFORMED'));
+    await assert.rejects(ask(), failsWith('HTTP_MALFORMED'), 'a declared length past BODY_BYTES_MAX, refused at once');
     assert.equal(((await ask()) as { body: Buffer }).body.toString(), 'yes');
   } finally {
     c.close();
