@@ -171,16 +171,22 @@ function isLmdbPrepared(prepared: PreparedEvents): prepared is LmdbPrepared {
 /** Checks every event's owner and id (StoreInputError names the first at fault) and groups their places by owner, in order. */
 function groupByOwner(events: readonly StoredEvent[]): Map<string, number[]> {
   const byOwner = new Map<string, number[]>();
+  // A run of one owner (a request's events are one owner's) is checked and looked up once, not per event.
+  let owner: unknown;
+  let indexes: number[] | undefined;
   for (let i = 0; i < events.length; i++) {
     const stored = events[i]!;
-    checkOwner(stored.owner, `${i}/owner`);
+    if (indexes === undefined || stored.owner !== owner) {
+      owner = stored.owner;
+      checkOwner(owner, `${i}/owner`);
+      indexes = byOwner.get(owner as string);
+      if (indexes === undefined) byOwner.set(owner as string, (indexes = []));
+    }
     const id = stored.event?.id;
     if (typeof id !== 'string' || id.length === 0 || id.length > EVENT_ID_CHARS_MAX) {
       throw new StoreInputError(`event id must be a string of 1..${EVENT_ID_CHARS_MAX} characters`, `${i}/event/id`);
     }
-    const indexes = byOwner.get(stored.owner);
-    if (indexes === undefined) byOwner.set(stored.owner, [i]);
-    else indexes.push(i);
+    indexes.push(i);
   }
   return byOwner;
 }
