@@ -1,20 +1,25 @@
 /**
  * `eventide bench`: parse options, run, write result.json / result.md /
  * result.svg, print the table. Exit code 0 when every correctness check
- * passed, 1 when one failed (the diff is printed), 2 on a bad option or an
- * unreachable target.
+ * passed, 1 when one failed (the diff is printed), 2 on a bad option, an
+ * unusable --against file or an unreachable target, 3 when the checks passed
+ * but a figure regressed past --max-regression-pct (against.ts).
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EventideError } from '../errors.js';
 import { benchHelp, parseBenchArgs } from './options.js';
+import { againstMarkdown, loadPrevious, withAgainst, type PreviousRun } from './against.js';
 import { markdownTable, svgChart } from './report.js';
 import { runBench } from './run.js';
 
 export async function runBenchCli(argv: string[]): Promise<number> {
   let options;
+  let previous: PreviousRun | undefined;
   try {
     options = parseBenchArgs(argv);
+    // Read before the run: a wrong file fails now, not after the load.
+    if (options !== undefined && options.against !== '') previous = loadPrevious(options.against);
   } catch (err) {
     if (err instanceof EventideError) {
       process.stderr.write(`eventide bench: ${err.message} [${err.code}]\n`);
@@ -43,7 +48,8 @@ export async function runBenchCli(argv: string[]): Promise<number> {
     throw err;
   }
   if (tty) process.stdout.write('\r\x1b[K');
-  const md = markdownTable(result);
+  if (previous !== undefined) result = withAgainst(result, previous, options.maxRegressionPct);
+  const md = markdownTable(result) + (result.against === undefined ? '' : `\n${againstMarkdown(result.against)}`);
   process.stdout.write(md);
   for (const t of result.targets) {
     if (t.check.ok) continue;
@@ -56,5 +62,6 @@ export async function runBenchCli(argv: string[]): Promise<number> {
     await writeFile(join(options.outDir, 'result.svg'), svgChart(result));
     process.stdout.write(`\nwrote ${join(options.outDir, 'result.{json,md,svg}')}\n`);
   }
-  return result.ok ? 0 : 1;
+  if (!result.ok) return 1;
+  return result.against !== undefined && !result.against.ok ? 3 : 0;
 }

@@ -40,6 +40,10 @@ export interface BenchOptions extends WorkloadOptions {
   /** Directory for result.json, result.md and result.svg; empty: no files. */
   outDir: string;
   compare: 'none' | 'baseline';
+  /** An earlier run's result.json to compare this run with ('' = none; against.ts). */
+  against: string;
+  /** With `against`: a gated figure worse by more than this % fails the run (exit 3); 0 reports only. */
+  maxRegressionPct: number;
   hllPrecision: number;
   /** Print the progress line even when stdout is not a TTY (never by default). */
   progress: boolean;
@@ -81,6 +85,8 @@ export const BENCH_DEFAULTS: Readonly<BenchOptions> = Object.freeze({
   dataDir: '',
   outDir: 'bench-out',
   compare: 'none',
+  against: '',
+  maxRegressionPct: 0,
   hllPrecision: 12,
   progress: false,
 } satisfies BenchOptions);
@@ -122,6 +128,8 @@ const SPEC: Record<keyof BenchOptions, [flag: string, kind: Kind, help: string]>
   dataDir: ['data-dir', 'str', 'in-process server: data directory (default: a fresh temp dir)'],
   outDir: ['out', 'str', 'directory for result.json / result.md / result.svg ("" = none)'],
   compare: ['compare', 'str', '"baseline": run the same workload against bench/baselines too'],
+  against: ['against', 'str', "an earlier run's result.json: print this run's figures next to it, with ratios (> 1 is better now)"],
+  maxRegressionPct: ['max-regression-pct', 'num', 'with --against: exit 3 when events/s, ack p99, ws delta p99 or server CPU per event is worse by more than this %; 0 only reports'],
   hllPrecision: ['hll-precision', 'int', 'server HLL precision, for the uniques tolerance'],
   progress: ['progress', 'bool', 'force the progress line when stdout is not a TTY'],
 };
@@ -209,6 +217,8 @@ export function resolveBenchOptions(user: Partial<BenchOptions>): BenchOptions {
   if (o.duplicatePct + o.latePct + o.invalidPct > 50) throw new BenchOptionError('dup-pct + late-pct + invalid-pct must stay <= 50', 'dup-pct');
   if (o.eventNames > 999) throw new BenchOptionError('names must be <= 999', 'names');
   if (o.batchEvents > 9_999) throw new BenchOptionError('batch must be <= 9999 (ids carry a 4-digit index)', 'batch');
+  if (!(o.maxRegressionPct >= 0 && o.maxRegressionPct <= 100)) throw new BenchOptionError('max-regression-pct must be within 0..100', 'max-regression-pct');
+  if (o.maxRegressionPct > 0 && o.against === '') throw new BenchOptionError('max-regression-pct needs --against <result.json>', 'max-regression-pct');
   if (o.httpUrl !== '' && o.keysFile === '') throw new BenchOptionError('a remote target (--http-url) needs --keys-file', 'keys-file');
   if (o.compare === 'baseline' && !o.protocol.startsWith('http-')) throw new BenchOptionError('the baseline speaks HTTP only: use an http-* protocol with --compare baseline', 'compare');
   return Object.freeze(o);

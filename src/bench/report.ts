@@ -5,6 +5,7 @@
  * eventide / baseline (for latencies, baseline / eventide, so > 1 is always
  * "eventide is better").
  */
+import type { AgainstReport } from './against.js';
 import type { CheckResult } from './checker.js';
 import type { LatencySummary, SecondPoint } from './histogram.js';
 import type { BenchOptions } from './options.js';
@@ -49,6 +50,8 @@ export interface BenchResult {
   targets: TargetResult[];
   /** eventide / baseline for each figure where higher is better; baseline / eventide where lower is. */
   ratios: Record<string, number> | undefined;
+  /** With --against: this run next to an earlier result (against.ts). */
+  against?: AgainstReport;
 }
 
 const sum = (r: Record<string, number>): number => Object.values(r).reduce((a, b) => a + b, 0);
