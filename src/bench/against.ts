@@ -80,7 +80,11 @@ interface FigureSpec {
 
 const measured = (count: number, value: number): number | undefined => (count > 0 ? value : undefined);
 
-/** Server CPU per accepted event, µs: mean cores busy over the load / accepted events per second (an in-process server's own probe). */
+/**
+ * CPU per accepted event, µs: the mean cores busy over the load / accepted
+ * events per second, from the in-process probe, so the server and the
+ * harness's own senders together (one process); a remote run has no probe.
+ */
 export function cpuUsPerEvent(t: TargetResult): number | undefined {
   if (t.server === undefined || !(t.eventsPerS > 0)) return undefined;
   return (t.server.cpuCoresMean / t.eventsPerS) * 1e6;
@@ -92,8 +96,8 @@ export const FIGURES: readonly FigureSpec[] = [
   { name: 'ackP99', label: 'ack p99 ms', higherIsBetter: false, gated: true, read: (t) => measured(t.ack.count, t.ack.p99Ms) },
   { name: 'ackP999', label: 'ack p99.9 ms', higherIsBetter: false, gated: false, read: (t) => measured(t.ack.count, t.ack.p999Ms) },
   { name: 'wsDeltaP99', label: 'event→ws delta p99 ms', higherIsBetter: false, gated: true, read: (t) => measured(t.wsDelta.count, t.wsDelta.p99Ms) },
-  { name: 'cpuUsPerEvent', label: 'server CPU µs per event', higherIsBetter: false, gated: true, read: cpuUsPerEvent },
-  { name: 'rssMiBMax', label: 'server RSS max MiB', higherIsBetter: false, gated: false, read: (t) => (t.server === undefined ? undefined : t.server.rssBytesMax / 2 ** 20) },
+  { name: 'cpuUsPerEvent', label: 'process CPU µs per event', higherIsBetter: false, gated: true, read: cpuUsPerEvent },
+  { name: 'rssMiBMax', label: 'process RSS max MiB', higherIsBetter: false, gated: false, read: (t) => (t.server === undefined ? undefined : t.server.rssBytesMax / 2 ** 20) },
 ];
 
 export interface FigureComparison {

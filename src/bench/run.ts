@@ -334,6 +334,7 @@ function inProcessHeapNote(o: BenchOptions): string {
 
 export async function runBench(o: BenchOptions, io: BenchIO, command: string): Promise<BenchResult> {
   const runTag = Date.now().toString(36).slice(-6);
+  const startedAt = new Date().toISOString();
   const targets: TargetResult[] = [];
   const startBaseline = o.httpUrl === '' && o.compare === 'baseline' ? await loadBaseline() : undefined;
   const makers =
@@ -350,7 +351,7 @@ export async function runBench(o: BenchOptions, io: BenchIO, command: string): P
     ok: targets.every((t) => t.check.ok),
     node: process.version,
     machine: `${availableParallelism()} cores (shared, noisy)${inProcessHeapNote(o)}`,
-    startedAt: new Date().toISOString(),
+    startedAt,
     command,
     options: o,
     targets,

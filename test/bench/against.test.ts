@@ -76,7 +76,7 @@ void test('the gate: a gated figure worse by more than the threshold fails, with
   assert.deepEqual(slower(10, 200).regressions, [], 'p50 is reported, not gated');
   // CPU per event alone: same rate, 20 % more cores.
   const cpu = compareAgainst(base, OPTIONS, target({ server: { ...target().server!, cpuCoresMean: 1.8 } }), 10);
-  assert.deepEqual(cpu.regressions, ['server CPU µs per event']);
+  assert.deepEqual(cpu.regressions, ['process CPU µs per event']);
   assert.equal(cpu.ok, false);
   // Threshold 0 never fails, however far the figures fell.
   assert.equal(compareAgainst(base, OPTIONS, target({ eventsPerS: 1, ack: latency(1, 1e6) }), 0).ok, true);
@@ -103,7 +103,7 @@ void test('workload differences are listed; where the server is and where files 
   assert.doesNotMatch(md, /REGRESSION/);
   const failed = againstMarkdown(compareAgainst(previous(target()), OPTIONS, target({ eventsPerS: 50_000 }), 10));
   assert.match(failed, /accepted events\/s \| 100,000 \| 50,000 \| 0\.5× \*\*REGRESSION\*\*/);
-  assert.match(failed, /REGRESSION past 10 %: accepted events\/s, server CPU µs per event\./);
+  assert.match(failed, /REGRESSION past 10 %: accepted events\/s, process CPU µs per event\./);
 });
 
 void test('a previous result.json is read, and a wrong one is refused with EVT_BENCH_OPTION on field against', () => {
