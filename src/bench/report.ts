@@ -34,7 +34,10 @@ export interface TargetResult {
   wsDeltaClockBehindFrames: number;
   refusals: Record<string, number>;
   errors: Record<string, number>;
+  /** Open loop: sends that waited for a free connection (every slot of every connection busy). */
   lateStarts: number;
+  /** Open loop: whether the harness kept the rate, in words (openLoopNotes); empty when it did or in a closed loop. */
+  notes: string[];
   server: ProbeSummary | undefined;
   series: SecondPoint[];
   check: CheckResult;
@@ -109,7 +112,36 @@ export function markdownTable(result: BenchResult): string {
     `${o.protocol}, ${o.mode} loop${o.mode === 'open' ? ` at ${o.rateEventsPerS} events/s` : ''}, ${o.connections} connections, ` +
     `batch ${o.batchEvents} × ~${o.eventBytes} B, ${o.owners} owners (Zipf ${o.ownerZipfS}), ${o.subscribers} ws subscribers, ` +
     `gzip ${o.gzip ? 'on' : 'off'}, ${o.durationMs / 1000} s${o.warmupMs > 0 ? ` (the first ${o.warmupMs / 1000} s a warm-up, out of ack latency and events/s)` : ''}, seed ${o.seed}. Node ${result.node}, ${result.machine}.`;
-  return `${intro}\n\n${lines.join('\n')}\n`;
+  const notes = result.targets.flatMap((t) => t.notes.map((n) => `- ${t.label}: ${n}`));
+  return `${intro}\n\n${lines.join('\n')}\n${notes.length > 0 ? `\n${notes.join('\n')}\n` : ''}`;
+}
+
+/** Below this share of the events an open-loop rate asks for, a run that never waited for a connection says its sender loop fell behind. */
+export const OPEN_LOOP_SENT_SHARE_MIN = 0.95;
+
+/**
+ * What an open-loop run says about itself: sends that found every connection
+ * busy (the target could not take the rate; latency still counts from each
+ * intended send time), or fewer events sent than the rate asks with
+ * connections free (the harness's own loop could not keep up).
+ */
+export function openLoopNotes(o: Pick<BenchOptions, 'mode' | 'rateEventsPerS' | 'durationMs' | 'connections' | 'batchEvents'>, sentBatches: number, lateStarts: number): string[] {
+  if (o.mode !== 'open') return [];
+  const asked = Math.floor((o.rateEventsPerS * o.durationMs) / 1000 / o.batchEvents);
+  if (lateStarts > 0) {
+    return [
+      `${lateStarts.toLocaleString('en-US')} of ${sentBatches.toLocaleString('en-US')} sends waited for a free connection (all ${o.connections} busy): ` +
+        `the target did not keep up with ${o.rateEventsPerS.toLocaleString('en-US')} events/s; latency still counts from each intended send time. ` +
+        'A lower --rate (or more --connections) measures below saturation.',
+    ];
+  }
+  if (asked > 0 && sentBatches < asked * OPEN_LOOP_SENT_SHARE_MIN) {
+    return [
+      `the harness sent ${sentBatches.toLocaleString('en-US')} of the ${asked.toLocaleString('en-US')} batches the rate asks (${Math.round((100 * sentBatches) / asked)} %) ` +
+        'with connections free: its own sender loop fell behind. Add --sender-threads.',
+    ];
+  }
+  return [];
 }
 
 /** Throughput (bars) and ack p99 (line) per second, one panel per target. */

@@ -16,7 +16,7 @@ import { LatencyRecorder, Series } from './histogram.js';
 import { Ledger } from './ledger.js';
 import type { BenchOptions } from './options.js';
 import { ServerProbe } from './probe.js';
-import { computeRatios, type BenchResult, type TargetResult } from './report.js';
+import { computeRatios, openLoopNotes, type BenchResult, type TargetResult } from './report.js';
 import { SenderUnit, type SenderConfig, type SenderResultJSON } from './sender.js';
 import { SubscriberPool } from './subscribers.js';
 import { ownerName, type WorkloadOptions } from './workload.js';
@@ -288,7 +288,7 @@ export async function runAgainst(target: BenchTarget, o: BenchOptions, runTag: s
   const measuredEvents = series.accepted.slice(warmupSeconds).reduce((a, b) => a + b, 0);
   return {
     label: target.label, durationMs: o.durationMs, loadStartMs: startWallMs, loadEndMs: endWallMs, sentBatches, acceptedEvents, eventsPerS: measuredEvents / ((o.durationMs - o.warmupMs) / 1000),
-    ack: latency.summary(), wsDelta: pool.latency.summary(), wsDeltaUntimedFrames: pool.untimedFrames, wsDeltaClockBehindFrames: pool.clockBehindFrames, refusals, errors, lateStarts, server, series: series.points(), check,
+    ack: latency.summary(), wsDelta: pool.latency.summary(), wsDeltaUntimedFrames: pool.untimedFrames, wsDeltaClockBehindFrames: pool.clockBehindFrames, refusals, errors, lateStarts, notes: openLoopNotes(o, sentBatches, lateStarts), server, series: series.points(), check,
   };
 }
 

@@ -38,6 +38,7 @@ function target(over: Partial<TargetResult> = {}): TargetResult {
     refusals: {},
     errors: {},
     lateStarts: 0,
+    notes: [],
     server: { samples: [], cpuCoresMean: 1.5, rssBytesMax: 512 * 2 ** 20, loopLagP50Ms: 1, loopLagP99Ms: 5, loopLagMaxMs: 9 },
     series: [],
     check: { ok: true, failures: [], ownersChecked: 4 } as unknown as TargetResult['check'],

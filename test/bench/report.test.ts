@@ -1,0 +1,35 @@
+/**
+ * What an open-loop run says about keeping its rate (openLoopNotes), and that
+ * the Markdown report carries it under the table.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { resolveBenchOptions } from '../../src/bench/options.js';
+import { markdownTable, openLoopNotes, type BenchResult, type TargetResult } from '../../src/bench/report.js';
+
+const OPEN = resolveBenchOptions({ mode: 'open', rateEventsPerS: 10_000, durationMs: 10_000, batchEvents: 500, connections: 4 });
+
+void test('open loop: busy connections are the target falling behind; too few sends with free connections are the harness', () => {
+  // 10K events/s for 10 s in 500-event batches asks for 200 batches.
+  assert.deepEqual(openLoopNotes(OPEN, 200, 0), []);
+  assert.deepEqual(openLoopNotes(OPEN, 191, 0), [], 'within 95 %');
+  const harness = openLoopNotes(OPEN, 150, 0);
+  assert.equal(harness.length, 1);
+  assert.match(harness[0]!, /sent 150 of the 200 batches the rate asks \(75 %\) with connections free.*--sender-threads/);
+  const target = openLoopNotes(OPEN, 150, 12);
+  assert.match(target[0]!, /^12 of 150 sends waited for a free connection \(all 4 busy\): the target did not keep up with 10,000 events\/s/);
+  assert.deepEqual(openLoopNotes({ ...OPEN, mode: 'closed' }, 1, 99), [], 'a closed loop runs at what the target takes');
+});
+
+void test('the Markdown report lists a target notes under its table', () => {
+  const t = {
+    label: 'eventide', durationMs: 10_000, loadStartMs: 0, loadEndMs: 10_000, sentBatches: 150, acceptedEvents: 75_000, eventsPerS: 7_500,
+    ack: { count: 1, p50Ms: 1, p90Ms: 1, p99Ms: 1, p999Ms: 1, maxMs: 1, meanMs: 1, clamped: 0 },
+    wsDelta: { count: 0, p50Ms: 0, p90Ms: 0, p99Ms: 0, p999Ms: 0, maxMs: 0, meanMs: 0, clamped: 0 },
+    wsDeltaUntimedFrames: 0, wsDeltaClockBehindFrames: 0, refusals: {}, errors: {}, lateStarts: 12, notes: openLoopNotes(OPEN, 150, 12),
+    server: undefined, series: [], check: { ok: true, failures: [], ownersChecked: 1, uniquesErrorMax: 0 },
+  } satisfies TargetResult;
+  const result: BenchResult = { ok: true, node: 'v22', machine: 'here', startedAt: 'now', command: 'eventide bench', options: OPEN, targets: [t], ratios: undefined };
+  assert.match(markdownTable(result), /\| correctness \| pass \(1 owners\) \|\n\n- eventide: 12 of 150 sends waited for a free connection/);
+  assert.doesNotMatch(markdownTable({ ...result, targets: [{ ...t, notes: [] }] }), /\n- eventide:/);
+});
