@@ -187,7 +187,7 @@ function readPropertyEntry(r: Reader, end: number, props: Record<string, unknown
       const valueEnd = r.subEnd();
       while (r.pos < valueEnd) {
         const inner = r.tag();
-        if (inner === 0x0a) value = r.string();
+        if (inner === 0x0a) value = r.cachedString();
         else if (inner === 0x11) value = r.double();
         else if (inner === 0x18) value = r.varintNonZero();
         else r.skip(inner);
