@@ -238,7 +238,9 @@ export function againstMarkdown(r: AgainstReport): string {
     lines.push(`| ${f.label} | ${cell(f.previous)} | ${cell(f.now)} | ${ratio} | ${f.gated ? 'yes' : 'no'} |`);
   }
   if (r.optionDiffs.length > 0) {
-    lines.push('', `The workloads differ: ${r.optionDiffs.map((d) => `${d.option} ${JSON.stringify(d.previous)} → ${JSON.stringify(d.now)}`).join(', ')}.`);
+    // An option the earlier version did not have is absent from its file.
+    const shown = (v: unknown): string => (v === undefined ? '(absent)' : JSON.stringify(v));
+    lines.push('', `The workloads differ: ${r.optionDiffs.map((d) => `${d.option} ${shown(d.previous)} → ${shown(d.now)}`).join(', ')}.`);
   }
   if (r.regressions.length > 0) lines.push('', `REGRESSION past ${r.maxRegressionPct} %: ${r.regressions.join(', ')}.`);
   return lines.join('\n') + '\n';

@@ -102,6 +102,9 @@ void test('workload differences are listed; where the server is and where files 
   const md = againstMarkdown(r);
   assert.match(md, /The workloads differ: protocol "http-json" → "http-msgpack"/);
   assert.doesNotMatch(md, /REGRESSION/);
+  // A file from a version without an option lists it as absent.
+  const { warmupMs: _dropped, ...older } = before;
+  assert.match(againstMarkdown(compareAgainst(previous(target(), older), before, target(), 0)), /The workloads differ: warmupMs \(absent\) → 0\./);
   const failed = againstMarkdown(compareAgainst(previous(target()), OPTIONS, target({ eventsPerS: 50_000 }), 10));
   assert.match(failed, /accepted events\/s \| 100,000 \| 50,000 \| 0\.5× \*\*REGRESSION\*\*/);
   assert.match(failed, /REGRESSION past 10 %: accepted events\/s, process CPU µs per event\./);
