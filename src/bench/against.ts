@@ -17,6 +17,7 @@
  *   fails in a second, not after the load.
  */
 import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { BenchOptionError } from './errors.js';
 import type { BenchOptions } from './options.js';
 import type { BenchResult, TargetResult } from './report.js';
@@ -187,11 +188,21 @@ function checkLatency(v: unknown, where: string, file: string): void {
   }
 }
 
-/** Reads and checks an earlier result.json (`eventide bench --out`); a BenchOptionError (exit 2) when it cannot be used. */
-export function loadPrevious(file: string, bytesMax = AGAINST_FILE_BYTES_MAX): PreviousRun {
+/**
+ * Reads and checks an earlier result.json (`eventide bench --out`), or the
+ * result.json of an --out directory; a BenchOptionError (exit 2) when it
+ * cannot be used.
+ */
+export function loadPrevious(path: string, bytesMax = AGAINST_FILE_BYTES_MAX): PreviousRun {
   let parsed: unknown;
+  let file = path;
   try {
-    const size = statSync(file).size;
+    let stat = statSync(file);
+    if (stat.isDirectory()) {
+      file = join(path, 'result.json');
+      stat = statSync(file);
+    }
+    const size = stat.size;
     if (size > bytesMax) throw new BenchOptionError(`${file} is ${size} bytes, over the ${bytesMax} a previous result may have (AGAINST_FILE_BYTES_MAX)`, 'against');
     parsed = JSON.parse(readFileSync(file, 'utf8'));
   } catch (err) {

@@ -128,7 +128,7 @@ const SPEC: Record<keyof BenchOptions, [flag: string, kind: Kind, help: string]>
   dataDir: ['data-dir', 'str', 'in-process server: data directory (default: a fresh temp dir)'],
   outDir: ['out', 'str', 'directory for result.json / result.md / result.svg ("" = none)'],
   compare: ['compare', 'str', '"baseline": run the same workload against bench/baselines too'],
-  against: ['against', 'str', "an earlier run's result.json: print this run's figures next to it, with ratios (> 1 is better now)"],
+  against: ['against', 'str', "an earlier run's result.json (or its --out directory): print this run's figures next to it, with ratios (> 1 is better now)"],
   maxRegressionPct: ['max-regression-pct', 'num', 'with --against: exit 3 when events/s, ack p99, ws delta p99 or process CPU per event is worse by more than this %; 0 only reports'],
   hllPrecision: ['hll-precision', 'int', 'server HLL precision, for the uniques tolerance'],
   progress: ['progress', 'bool', 'force the progress line when stdout is not a TTY'],

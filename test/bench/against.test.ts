@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -120,6 +120,11 @@ void test('a previous result.json is read, and a wrong one is refused with EVT_B
     assert.equal(p.target.eventsPerS, 100_000);
     assert.equal(p.options.protocol, 'http-json');
     assert.equal(p.startedAt, 'then');
+    // An --out directory stands for its result.json.
+    const outDir = join(dir, 'out');
+    mkdirSync(outDir);
+    writeFileSync(join(outDir, 'result.json'), JSON.stringify(result));
+    assert.equal(loadPrevious(outDir).file, join(outDir, 'result.json'));
 
     const refused = (file: string, pattern: RegExp, bytesMax?: number) =>
       assert.throws(
@@ -127,6 +132,7 @@ void test('a previous result.json is read, and a wrong one is refused with EVT_B
         (err: Error & { code?: string; field?: string }) => err.code === 'EVT_BENCH_OPTION' && err.field === 'against' && pattern.test(err.message),
       );
     refused(join(dir, 'missing.json'), /cannot read the previous result/);
+    refused(dir, /cannot read the previous result/, undefined);
     const write = (name: string, text: string): string => {
       writeFileSync(join(dir, name), text);
       return join(dir, name);
