@@ -20,7 +20,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { BenchOptionError } from './errors.js';
 import type { BenchOptions } from './options.js';
-import type { BenchResult, TargetResult } from './report.js';
+import { round, type BenchResult, type TargetResult } from './report.js';
 
 /** Largest previous result file read: a 10-minute run's result.json is about 1 MB (its per-second series); this leaves room for a long failure list. */
 export const AGAINST_FILE_BYTES_MAX = 64 * 1024 * 1024;
@@ -127,11 +127,6 @@ export interface AgainstReport {
   /** Labels of the gated figures past the threshold; empty when none (or no threshold). */
   regressions: string[];
   ok: boolean;
-}
-
-function round(x: number, digits: number): number {
-  const f = 10 ** digits;
-  return Math.round(x * f) / f;
 }
 
 /**

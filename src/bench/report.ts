@@ -59,7 +59,7 @@ export interface BenchResult {
 
 const sum = (r: Record<string, number>): number => Object.values(r).reduce((a, b) => a + b, 0);
 
-function round(x: number, digits = 2): number {
+export function round(x: number, digits = 2): number {
   const f = 10 ** digits;
   return Math.round(x * f) / f;
 }
