@@ -41,6 +41,8 @@ export const WORKLOAD_OPTIONS = [
   'protocol',
   'mode',
   'rateEventsPerS',
+  'sweepPcts',
+  'sloP99Ms',
   'durationMs',
   'warmupMs',
   'connections',

@@ -11,9 +11,14 @@ import type { WorkloadOptions } from './workload.js';
 /** The workload's own options (workload.ts) plus how to run, measure and report it. */
 export interface BenchOptions extends WorkloadOptions {
   protocol: Protocol;
-  mode: 'closed' | 'open';
+  /** sweep: a closed-loop phase, then open-loop phases at `sweepPcts` of its rate (run.ts runSweep). */
+  mode: 'closed' | 'open' | 'sweep';
   /** Open loop: target rate, events/s, over all connections. */
   rateEventsPerS: number;
+  /** Sweep: the open-loop phases' rates, % of the closed-loop phase's events/s, comma-separated ("25,50,75,90"). */
+  sweepPcts: string;
+  /** Sweep: the ack p99 a phase must stay within (with no refusals and its rate kept) to count as sustained, ms. */
+  sloP99Ms: number;
   durationMs: number;
   /** The first part of the load, sent and checked but left out of the latency and throughput figures (JIT, first allocations). */
   warmupMs: number;
@@ -53,6 +58,8 @@ export const BENCH_DEFAULTS: Readonly<BenchOptions> = Object.freeze({
   protocol: 'http-json',
   mode: 'closed',
   rateEventsPerS: 50_000,
+  sweepPcts: '25,50,75,90',
+  sloP99Ms: 20,
   durationMs: 10_000,
   warmupMs: 0,
   connections: 8,
@@ -94,8 +101,10 @@ export const BENCH_DEFAULTS: Readonly<BenchOptions> = Object.freeze({
 type Kind = 'int' | 'num' | 'bool' | 'str';
 const SPEC: Record<keyof BenchOptions, [flag: string, kind: Kind, help: string]> = {
   protocol: ['protocol', 'str', `one of ${PROTOCOLS.join(', ')}`],
-  mode: ['mode', 'str', 'closed (as fast as acks return) or open (fixed --rate)'],
+  mode: ['mode', 'str', 'closed (as fast as acks return), open (fixed --rate) or sweep (closed, then open at --sweep-pcts of its rate)'],
   rateEventsPerS: ['rate', 'num', 'open loop: target events/s over all connections'],
+  sweepPcts: ['sweep-pcts', 'str', 'sweep: open-loop phases, % of the closed-loop rate, comma-separated; each runs --duration-ms'],
+  sloP99Ms: ['slo-p99-ms', 'num', 'sweep: ack p99 a phase must stay within (no refusals, rate kept) to count as sustained, ms'],
   durationMs: ['duration-ms', 'int', 'load duration, ms'],
   warmupMs: ['warmup-ms', 'int', 'first part of the load left out of the ack latency and events/s figures (sent and checked all the same), whole seconds, ms'],
   connections: ['connections', 'int', 'connections (HTTP sockets, gRPC channels)'],
@@ -198,13 +207,31 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | undefine
   return resolveBenchOptions({ ...fromFile, ...given });
 }
 
+/** Most open-loop phases a sweep runs (each takes --duration-ms). */
+export const SWEEP_STEPS_MAX = 10;
+
+/** The sweep's open-loop rates as fractions of saturation, ascending; checked (EVT_BENCH_OPTION, field sweep-pcts). */
+export function sweepSteps(o: Pick<BenchOptions, 'sweepPcts'>): number[] {
+  const parts = o.sweepPcts.split(',').map((x) => x.trim());
+  const pcts = parts.map(Number);
+  if (parts.some((x) => x === '') || pcts.some((p) => !(p > 0 && p <= 100))) {
+    throw new BenchOptionError(`sweep-pcts must be percentages within (0, 100], comma-separated, got ${JSON.stringify(o.sweepPcts.slice(0, 100))}`, 'sweep-pcts');
+  }
+  if (pcts.length > SWEEP_STEPS_MAX) throw new BenchOptionError(`sweep-pcts takes at most ${SWEEP_STEPS_MAX} steps`, 'sweep-pcts');
+  const sorted = [...new Set(pcts)].sort((a, b) => a - b);
+  if (sorted.length !== pcts.length) throw new BenchOptionError('sweep-pcts repeats a step', 'sweep-pcts');
+  return sorted.map((p) => p / 100);
+}
+
 export function resolveBenchOptions(user: Partial<BenchOptions>): BenchOptions {
   const o: BenchOptions = { ...BENCH_DEFAULTS, ...user };
   const positive = (k: keyof BenchOptions, min = 1): void => {
     if (!((o[k] as number) >= min)) throw new BenchOptionError(`${SPEC[k][0]} must be >= ${min}`, SPEC[k][0]);
   };
   if (!(PROTOCOLS as readonly string[]).includes(o.protocol)) throw new BenchOptionError(`protocol must be one of ${PROTOCOLS.join(', ')}`, 'protocol');
-  if (o.mode !== 'closed' && o.mode !== 'open') throw new BenchOptionError('mode must be closed or open', 'mode');
+  if (o.mode !== 'closed' && o.mode !== 'open' && o.mode !== 'sweep') throw new BenchOptionError('mode must be closed, open or sweep', 'mode');
+  sweepSteps(o);
+  if (!(o.sloP99Ms > 0)) throw new BenchOptionError('slo-p99-ms must be > 0', 'slo-p99-ms');
   if (o.compare !== 'none' && o.compare !== 'baseline') throw new BenchOptionError('compare must be baseline', 'compare');
   for (const k of ['durationMs', 'connections', 'streamDepth', 'owners', 'usersPerOwner', 'eventNames', 'batchEvents', 'templateCount', 'rateEventsPerS', 'eventBytes'] as const) positive(k);
   for (const k of ['senderThreads', 'subscribers', 'settleMsMax', 'lateByMs', 'serverWorkers', 'ownerZipfS'] as const) positive(k, 0);

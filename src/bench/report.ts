@@ -10,6 +10,7 @@ import type { CheckResult } from './checker.js';
 import type { LatencySummary, SecondPoint } from './histogram.js';
 import type { BenchOptions } from './options.js';
 import type { ProbeSummary } from './probe.js';
+import { sweepMarkdown, type SweepReport } from './sweep.js';
 
 export interface TargetResult {
   label: string;
@@ -39,8 +40,15 @@ export interface TargetResult {
   /** Open loop: whether the harness kept the rate, in words (openLoopNotes); empty when it did or in a closed loop. */
   notes: string[];
   server: ProbeSummary | undefined;
+  /** The phases back to back (a sweep's gaps left out). */
   series: SecondPoint[];
   check: CheckResult;
+  /**
+   * `--mode sweep`: every phase's figures and the highest rate sustained
+   * within --slo-p99-ms (sweep.ts). The figures above are then the
+   * closed-loop (saturation) phase's; series and check cover every phase.
+   */
+  sweep?: SweepReport;
 }
 
 export interface BenchResult {
@@ -108,12 +116,17 @@ export function markdownTable(result: BenchResult): string {
     lines.push(`| ${cells.join(' | ')} |`);
   }
   const o = result.options;
+  const loop =
+    o.mode === 'sweep'
+      ? `sweep (a closed-loop phase, whose figures the table gives, then open-loop phases at ${o.sweepPcts.split(',').join(' / ')} % of its rate, each ${o.durationMs / 1000} s)`
+      : `${o.mode} loop${o.mode === 'open' ? ` at ${o.rateEventsPerS} events/s` : ''}`;
   const intro =
-    `${o.protocol}, ${o.mode} loop${o.mode === 'open' ? ` at ${o.rateEventsPerS} events/s` : ''}, ${o.connections} connections, ` +
+    `${o.protocol}, ${loop}, ${o.connections} connections, ` +
     `batch ${o.batchEvents} × ~${o.eventBytes} B, ${o.owners} owners (Zipf ${o.ownerZipfS}), ${o.subscribers} ws subscribers, ` +
     `gzip ${o.gzip ? 'on' : 'off'}, ${o.durationMs / 1000} s${o.warmupMs > 0 ? ` (the first ${o.warmupMs / 1000} s a warm-up, out of ack latency and events/s)` : ''}, seed ${o.seed}. Node ${result.node}, ${result.machine}.`;
   const notes = result.targets.flatMap((t) => t.notes.map((n) => `- ${t.label}: ${n}`));
-  return `${intro}\n\n${lines.join('\n')}\n${notes.length > 0 ? `\n${notes.join('\n')}\n` : ''}`;
+  const sweeps = result.targets.flatMap((t) => (t.sweep === undefined ? [] : [`\n${sweepMarkdown(t.label, t.sweep)}`]));
+  return `${intro}\n\n${lines.join('\n')}\n${notes.length > 0 ? `\n${notes.join('\n')}\n` : ''}${sweeps.join('')}`;
 }
 
 /** Below this share of the events an open-loop rate asks for, a run that never waited for a connection says its sender loop fell behind. */

@@ -12,11 +12,12 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { checkRun, type CheckResult, type ReportedMetrics } from './checker.js';
 import { BenchTargetError, BenchWorkerError } from './errors.js';
-import { LatencyRecorder, Series } from './histogram.js';
+import { LatencyRecorder, Series, type LatencySummary, type SecondPoint } from './histogram.js';
 import { Ledger } from './ledger.js';
-import type { BenchOptions } from './options.js';
-import { ServerProbe } from './probe.js';
-import { computeRatios, openLoopNotes, type BenchResult, type TargetResult } from './report.js';
+import { sweepSteps, type BenchOptions } from './options.js';
+import { ServerProbe, type ProbeSummary } from './probe.js';
+import { computeRatios, openLoopNotes, round, type BenchResult, type TargetResult } from './report.js';
+import { SWEEP_GAP_MS, sweepReport, type SweepPhase } from './sweep.js';
 import { SenderUnit, type SenderConfig, type SenderResultJSON } from './sender.js';
 import { SubscriberPool } from './subscribers.js';
 import { ownerName, type WorkloadOptions } from './workload.js';
@@ -208,40 +209,63 @@ async function fetchMetrics(target: BenchTarget, owner: number, fromMs: number, 
   return (await res.json()) as ReportedMetrics;
 }
 
-/** Runs the workload against one target and checks it. */
-export async function runAgainst(target: BenchTarget, o: BenchOptions, runTag: string, io: BenchIO): Promise<TargetResult> {
+/** One load phase: a mode and rate for the sender units, and the tag their event ids carry. */
+interface PhasePlan {
+  /** "saturation" or a sweep step ("50 %"); empty for a run of one phase. */
+  label: string;
+  mode: 'closed' | 'open';
+  rateEventsPerS: number;
+  /** Event id prefix: unique per phase, so the phases of one run never share an id. */
+  idTag: string;
+  /** Only the first phase visits every owner first (--touch-owners). */
+  touchOwners: boolean;
+}
+
+/** What one phase measured. */
+interface PhaseRun {
+  startWallMs: number;
+  endWallMs: number;
+  ledger: Ledger;
+  latency: LatencyRecorder;
+  series: Series;
+  refusals: Record<string, number>;
+  errors: Record<string, number>;
+  sentBatches: number;
+  lateStarts: number;
+  acceptedEvents: number;
+  /** Over the measured seconds only: those after the warm-up, up to the end of the load. */
+  eventsPerS: number;
+  wsDelta: LatencySummary;
+  server: ProbeSummary | undefined;
+  notes: string[];
+}
+
+async function runPhase(target: BenchTarget, o: BenchOptions, plan: PhasePlan, pool: SubscriberPool, subscribers: number, io: BenchIO): Promise<PhaseRun> {
   const workload = workloadOf(o);
   const units = Math.max(1, o.senderThreads);
-  const base = { runTag, protocol: o.protocol, gzip: o.gzip, streamDepth: o.streamDepth, mode: o.mode, durationMs: o.durationMs, warmupMs: o.warmupMs, workload, target: { httpUrl: target.httpUrl, grpcTarget: target.grpcTarget }, keys: target.keys };
+  const base = {
+    runTag: plan.idTag, protocol: o.protocol, gzip: o.gzip, streamDepth: o.streamDepth, mode: plan.mode, durationMs: o.durationMs, warmupMs: o.warmupMs, workload,
+    target: { httpUrl: target.httpUrl, grpcTarget: target.grpcTarget }, keys: target.keys,
+  };
   const configs: SenderConfig[] = Array.from({ length: units }, (_, u) => ({
-    ...base, unit: u, units, touchOwners: o.touchOwners, connections: Math.max(1, splitEvenly(o.connections, units, u)), rateEventsPerS: o.rateEventsPerS / units,
+    ...base, unit: u, units, touchOwners: plan.touchOwners, connections: Math.max(1, splitEvenly(o.connections, units, u)), rateEventsPerS: plan.rateEventsPerS / units,
   }));
   const handles = o.senderThreads > 0 ? await Promise.all(configs.map(workerUnit)) : configs.map(localUnit);
 
-  // Subscribers go to the busiest owners (Zipf rank order), round-robin when there are more subscribers than owners.
-  const pool = new SubscriberPool();
-  const subs = Array.from({ length: o.subscribers }, (_, i) => ({ owner: i % o.owners, key: target.keys[i % o.owners]! }));
-  if (subs.length > 0) {
-    try {
-      await pool.open(target.wsUrl, subs);
-    } catch (err) {
-      pool.close();
-      throw new BenchTargetError(`ws subscribers could not subscribe at ${target.wsUrl}: ${(err as Error).message}`, { cause: err, field: 'subscribers' });
-    }
-  }
-
+  pool.startPhase();
   const probe = target.inProcess ? new ServerProbe() : undefined;
   probe?.start();
   const startEpochMs = performance.timeOrigin + performance.now() + 50;
   const startWallMs = Date.now();
+  const phase = plan.label === '' ? '' : ` [${plan.label}${plan.mode === 'open' ? ` at ${plan.rateEventsPerS.toLocaleString('en-US')} ev/s` : ''}]`;
   const ticker = io.progress
     ? setInterval(() => {
         const p = handles.map((h) => h.progress());
         const elapsedS = Math.max(0.001, (performance.timeOrigin + performance.now() - startEpochMs) / 1000);
         const accepted = p.reduce((a, x) => a + x.accepted, 0);
         const left = Math.max(0, o.durationMs / 1000 - elapsedS);
-        const ws = subs.length > 0 ? `  ws delta p99 ${pool.latency.summary().p99Ms} ms` : '';
-        io.progress?.(`${target.label}: ${Math.round(accepted / elapsedS).toLocaleString('en-US')} ev/s  ack p99 ${Math.max(...p.map((x) => x.p99Ms))} ms${ws}  refused ${p.reduce((a, x) => a + x.refused, 0)}  ${left.toFixed(0)} s left`);
+        const ws = subscribers > 0 ? `  ws delta p99 ${pool.phaseLatency.summary().p99Ms} ms` : '';
+        io.progress?.(`${target.label}${phase}: ${Math.round(accepted / elapsedS).toLocaleString('en-US')} ev/s  ack p99 ${Math.max(...p.map((x) => x.p99Ms))} ms${ws}  refused ${p.reduce((a, x) => a + x.refused, 0)}  ${left.toFixed(0)} s left`);
       }, 1000)
     : undefined;
   let results: SenderResultJSON[];
@@ -255,7 +279,7 @@ export async function runAgainst(target: BenchTarget, o: BenchOptions, runTag: s
   // The frames with the last tick's events are still on their way. What comes next (merging the
   // senders' results, the check's metric reads against an in-process server) runs on this event
   // loop too and held them up by 70-130 ms, which the ws figure then charged to the server.
-  if (subs.length > 0) await new Promise((resolve) => setTimeout(resolve, WS_DRAIN_MS));
+  if (subscribers > 0) await new Promise((resolve) => setTimeout(resolve, WS_DRAIN_MS));
 
   const ledger = new Ledger(workload.eventNames, workload.usersPerOwner);
   const latency = new LatencyRecorder();
@@ -273,8 +297,66 @@ export async function runAgainst(target: BenchTarget, o: BenchOptions, runTag: s
     sentBatches += r.sentBatches;
     lateStarts += r.lateStarts;
   }
+  const measuredEvents = series.accepted.slice(o.warmupMs / 1000).reduce((a, b) => a + b, 0);
+  return {
+    startWallMs, endWallMs, ledger, latency, series, refusals, errors, sentBatches, lateStarts,
+    acceptedEvents: series.accepted.reduce((a, b) => a + b, 0),
+    eventsPerS: measuredEvents / ((o.durationMs - o.warmupMs) / 1000),
+    wsDelta: pool.phaseLatency.summary(),
+    server,
+    notes: openLoopNotes({ ...o, mode: plan.mode, rateEventsPerS: plan.rateEventsPerS }, sentBatches, lateStarts),
+  };
+}
 
-  const check = await settleAndCheck(target, o, ledger, pool, startWallMs, endWallMs, io);
+const total = (r: Record<string, number>): number => Object.values(r).reduce((a, b) => a + b, 0);
+
+function sweepPhaseOf(plan: PhasePlan, run: PhaseRun): SweepPhase {
+  return {
+    phase: plan.label, mode: plan.mode, askedEventsPerS: plan.mode === 'open' ? plan.rateEventsPerS : null,
+    eventsPerS: run.eventsPerS, acceptedEvents: run.acceptedEvents, ack: run.latency.summary(), wsDelta: run.wsDelta,
+    refusedBatches: total(run.refusals), errors: total(run.errors), lateStarts: run.lateStarts,
+    cpuCoresMean: run.server?.cpuCoresMean ?? null, rssMiBMax: run.server === undefined ? null : Math.round(run.server.rssBytesMax / 2 ** 20), loopLagP99Ms: run.server?.loopLagP99Ms ?? null,
+    sustained: null, why: [],
+  };
+}
+
+/** Runs the workload against one target and checks it: one phase, or a sweep's phases (sweep.ts). */
+export async function runAgainst(target: BenchTarget, o: BenchOptions, runTag: string, io: BenchIO): Promise<TargetResult> {
+  // Subscribers go to the busiest owners (Zipf rank order), round-robin when there are more subscribers than owners.
+  const pool = new SubscriberPool();
+  const subs = Array.from({ length: o.subscribers }, (_, i) => ({ owner: i % o.owners, key: target.keys[i % o.owners]! }));
+  if (subs.length > 0) {
+    try {
+      await pool.open(target.wsUrl, subs);
+    } catch (err) {
+      pool.close();
+      throw new BenchTargetError(`ws subscribers could not subscribe at ${target.wsUrl}: ${(err as Error).message}`, { cause: err, field: 'subscribers' });
+    }
+  }
+
+  const sweep = o.mode === 'sweep';
+  const firstPlan: PhasePlan = { label: sweep ? 'saturation' : '', mode: sweep ? 'closed' : o.mode === 'open' ? 'open' : 'closed', rateEventsPerS: o.rateEventsPerS, idTag: runTag, touchOwners: o.touchOwners };
+  const first = await runPhase(target, o, firstPlan, pool, subs.length, io);
+  const runs: Array<[PhasePlan, PhaseRun]> = [[firstPlan, first]];
+  const sweepNotes: string[] = [];
+  if (sweep) {
+    const steps = sweepSteps(o);
+    for (const [i, share] of steps.entries()) {
+      const rate = Math.round(first.eventsPerS * share);
+      if (rate < 1) {
+        sweepNotes.push(`steps from ${round(share * 100)} % not run: ${round(share * 100)} % of the saturation phase's ${Math.round(first.eventsPerS)} events/s is below 1 event/s`);
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, SWEEP_GAP_MS));
+      const plan: PhasePlan = { label: `${round(share * 100)} %`, mode: 'open', rateEventsPerS: rate, idTag: `${runTag}p${i + 1}`, touchOwners: false };
+      runs.push([plan, await runPhase(target, o, plan, pool, subs.length, io)]);
+    }
+  }
+  const last = runs[runs.length - 1]![1];
+
+  const ledger = new Ledger(o.eventNames, o.usersPerOwner);
+  for (const [, run] of runs) ledger.merge(run.ledger);
+  const check = await settleAndCheck(target, o, ledger, pool, first.startWallMs, last.endWallMs, io);
   const restarts = target.workerRestarts?.() ?? 0;
   if (restarts > 0) {
     // Not a pass or fail by itself, but it explains a miscount: a restarted worker resumes from its last snapshot.
@@ -282,13 +364,14 @@ export async function runAgainst(target: BenchTarget, o: BenchOptions, runTag: s
     io.log(`${target.label}: ${restarts} shard worker restart(s) during the run`);
   }
   pool.close();
-  const acceptedEvents = series.accepted.reduce((a, b) => a + b, 0);
-  // events/s over the measured seconds only: those after the warm-up, up to the end of the load.
-  const warmupSeconds = o.warmupMs / 1000;
-  const measuredEvents = series.accepted.slice(warmupSeconds).reduce((a, b) => a + b, 0);
+  // The chart's seconds: the phases back to back (the gaps between them left out).
+  const series: SecondPoint[] = [];
+  for (const [, run] of runs) for (const p of run.series.points()) series.push({ ...p, second: series.length });
   return {
-    label: target.label, durationMs: o.durationMs, loadStartMs: startWallMs, loadEndMs: endWallMs, sentBatches, acceptedEvents, eventsPerS: measuredEvents / ((o.durationMs - o.warmupMs) / 1000),
-    ack: latency.summary(), wsDelta: pool.latency.summary(), wsDeltaUntimedFrames: pool.untimedFrames, wsDeltaClockBehindFrames: pool.clockBehindFrames, refusals, errors, lateStarts, notes: openLoopNotes(o, sentBatches, lateStarts), server, series: series.points(), check,
+    label: target.label, durationMs: o.durationMs, loadStartMs: first.startWallMs, loadEndMs: last.endWallMs, sentBatches: first.sentBatches, acceptedEvents: first.acceptedEvents, eventsPerS: first.eventsPerS,
+    ack: first.latency.summary(), wsDelta: first.wsDelta, wsDeltaUntimedFrames: pool.untimedFrames, wsDeltaClockBehindFrames: pool.clockBehindFrames, refusals: first.refusals, errors: first.errors,
+    lateStarts: first.lateStarts, notes: first.notes, server: first.server, series, check,
+    ...(sweep ? { sweep: sweepReport(runs.map(([plan, run]) => sweepPhaseOf(plan, run)), o.sloP99Ms, sweepNotes) } : {}),
   };
 }
 

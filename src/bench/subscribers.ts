@@ -56,6 +56,8 @@ export interface SubscriberStats {
 
 export class SubscriberPool {
   readonly latency = new LatencyRecorder();
+  /** The same figures since the last startPhase() (a sweep's phases each report their own). */
+  phaseLatency = new LatencyRecorder();
   readonly stats: SubscriberStats[] = [];
   /** Delta frames with events but no `oldestReceivedAtMs`: not measured. */
   untimedFrames = 0;
@@ -112,6 +114,7 @@ export class SubscriberPool {
           }
           if (arrival < oldest) this.clockBehindFrames++;
           this.latency.recordMs(Math.max(0, arrival - oldest));
+          this.phaseLatency.recordMs(Math.max(0, arrival - oldest));
         } else if (frame.type === 'reset' || frame.type === 'error') {
           s.resets++;
           s.errors.push(data.toString('utf8').slice(0, 200));
@@ -120,6 +123,11 @@ export class SubscriberPool {
         }
       });
     });
+  }
+
+  /** Starts a new phaseLatency; frames still arriving from the phase before count in the new one. */
+  startPhase(): void {
+    this.phaseLatency = new LatencyRecorder();
   }
 
   /** ws-derived totals per owner (several subscribers of one owner must agree; the first is used, a disagreement is reported by the checker). */

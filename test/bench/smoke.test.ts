@@ -69,3 +69,32 @@ void test('warmup-ms must be whole seconds below the duration', () => {
   assert.throws(() => resolveBenchOptions({ warmupMs: 10_000, durationMs: 10_000 }), /warmup-ms/);
   assert.equal(resolveBenchOptions({ warmupMs: 2_000 }).warmupMs, 2_000);
 });
+
+void test('smoke: a sweep runs a closed phase, then open steps at its share, and checks every phase together', async () => {
+  const runTag = `p${Date.now().toString(36).slice(-5)}`;
+  // One connection of 50-event batches: the closed loop stays small on a shared test machine.
+  const options = resolveBenchOptions({ ...SMOKE, mode: 'sweep', sweepPcts: '50', connections: 1, batchEvents: 50, compare: 'none' });
+  const target = await eventideTarget(options, runTag);
+  try {
+    const r = await runAgainst(target, options, runTag, { progress: undefined, log: () => undefined });
+    // Passing the check means the server counted every phase's events once: the ledger holds both
+    // phases, and a second phase reusing the first's ids would have been counted as duplicates.
+    assert.deepEqual(r.check.failures, []);
+    const sweep = r.sweep!;
+    assert.deepEqual(
+      sweep.phases.map((p) => [p.phase, p.mode]),
+      [['saturation', 'closed'], ['50 %', 'open']],
+    );
+    const [saturation, half] = sweep.phases;
+    assert.ok(saturation!.eventsPerS > 0);
+    assert.equal(sweep.saturationEventsPerS, saturation!.eventsPerS);
+    assert.equal(half!.askedEventsPerS, Math.round(saturation!.eventsPerS * 0.5));
+    assert.ok(half!.acceptedEvents > 0 && half!.ack.count > 0);
+    assert.equal(typeof half!.sustained, 'boolean');
+    // The top-level figures are the saturation phase's; the series runs over both phases.
+    assert.equal(r.eventsPerS, saturation!.eventsPerS);
+    assert.equal(r.series.reduce((a, p) => a + p.acceptedEvents, 0), saturation!.acceptedEvents + half!.acceptedEvents);
+  } finally {
+    await target.close();
+  }
+});
