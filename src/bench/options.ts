@@ -11,7 +11,7 @@ import type { WorkloadOptions } from './workload.js';
 /** The workload's own options (workload.ts) plus how to run, measure and report it. */
 export interface BenchOptions extends WorkloadOptions {
   protocol: Protocol;
-  /** sweep: a closed-loop phase, then open-loop phases at `sweepPcts` of its rate (run.ts runSweep). */
+  /** sweep: a closed-loop phase, then open-loop phases at `sweepPcts` of its rate (sweep.ts, run.ts runAgainst). */
   mode: 'closed' | 'open' | 'sweep';
   /** Open loop: target rate, events/s, over all connections. */
   rateEventsPerS: number;
