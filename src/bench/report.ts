@@ -65,7 +65,8 @@ export interface BenchResult {
   against?: AgainstReport;
 }
 
-const sum = (r: Record<string, number>): number => Object.values(r).reduce((a, b) => a + b, 0);
+/** The sum of a count-by-code record (refusals, errors). */
+export const sum = (r: Record<string, number>): number => Object.values(r).reduce((a, b) => a + b, 0);
 
 export function round(x: number, digits = 2): number {
   const f = 10 ** digits;

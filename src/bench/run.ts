@@ -16,7 +16,7 @@ import { LatencyRecorder, Series, type LatencySummary, type SecondPoint } from '
 import { Ledger } from './ledger.js';
 import { sweepSteps, type BenchOptions } from './options.js';
 import { ServerProbe, type ProbeSummary } from './probe.js';
-import { computeRatios, openLoopNotes, round, type BenchResult, type TargetResult } from './report.js';
+import { computeRatios, openLoopNotes, round, sum, type BenchResult, type TargetResult } from './report.js';
 import { SWEEP_GAP_MS, sweepReport, type SweepPhase } from './sweep.js';
 import { SenderUnit, type SenderConfig, type SenderResultJSON } from './sender.js';
 import { SubscriberPool } from './subscribers.js';
@@ -308,13 +308,11 @@ async function runPhase(target: BenchTarget, o: BenchOptions, plan: PhasePlan, p
   };
 }
 
-const total = (r: Record<string, number>): number => Object.values(r).reduce((a, b) => a + b, 0);
-
 function sweepPhaseOf(plan: PhasePlan, run: PhaseRun): SweepPhase {
   return {
     phase: plan.label, mode: plan.mode, askedEventsPerS: plan.mode === 'open' ? plan.rateEventsPerS : null,
     eventsPerS: run.eventsPerS, acceptedEvents: run.acceptedEvents, ack: run.latency.summary(), wsDelta: run.wsDelta,
-    refusedBatches: total(run.refusals), errors: total(run.errors), lateStarts: run.lateStarts,
+    refusedBatches: sum(run.refusals), errors: sum(run.errors), lateStarts: run.lateStarts,
     cpuCoresMean: run.server?.cpuCoresMean ?? null, rssMiBMax: run.server === undefined ? null : Math.round(run.server.rssBytesMax / 2 ** 20), loopLagP99Ms: run.server?.loopLagP99Ms ?? null,
     sustained: null, why: [],
   };
