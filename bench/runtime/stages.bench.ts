@@ -7,11 +7,13 @@
  * besides (messages, the log, the store's writes, snapshots, GC of other
  * work): compare with the server's profile (bench/RESULTS.md).
  *
- * Run: node dist/bench/runtime/stages.bench.js [batches=4000]
+ * Run: node dist/bench/runtime/stages.bench.js [batches=4000] [json|msgpack|protobuf]
  */
+import type { BodyFormat } from '../../src/actors/types.js';
 import { BATCH_EVENTS, openWorkerPath, type Stage } from './worker-path.js';
 
 const BATCHES = Number(process.argv[2] ?? 4_000);
+const FORMAT = (process.argv[3] ?? 'json') as BodyFormat;
 const spent: Record<Stage, bigint> = { decode: 0n, validate: 0n, apply: 0n, pack: 0n };
 let last = 0n;
 const lap = (stage: Stage): void => {
@@ -20,7 +22,7 @@ const lap = (stage: Stage): void => {
   last = now;
 };
 
-const path = openWorkerPath();
+const path = openWorkerPath(FORMAT);
 try {
   const run = (from: number, to: number): void => {
     for (let k = from; k < to; k++) {
@@ -34,7 +36,7 @@ try {
   const total = Object.values(spent).reduce((a, b) => a + b, 0n);
   const perEvent = (ns: bigint): string => (Number(ns) / BATCHES / BATCH_EVENTS).toFixed(0).padStart(5);
   for (const [stage, ns] of Object.entries(spent)) console.log(`${stage.padEnd(9)} ${perEvent(ns)} ns per event  ${((100 * Number(ns)) / Number(total)).toFixed(1)} %`);
-  console.log(`${'total'.padEnd(9)} ${perEvent(total)} ns per event (${BATCHES} batches of ${BATCH_EVENTS}; Node ${process.version})`);
+  console.log(`${'total'.padEnd(9)} ${perEvent(total)} ns per event (${BATCHES} ${FORMAT} batches of ${BATCH_EVENTS}; Node ${process.version})`);
 } finally {
   await path.close();
 }

@@ -19,6 +19,10 @@ import { DEFAULT_EVENT_LIMITS } from '../../src/actors/schema.js';
 import { OwnerActor, type ApplySink, type OwnerOptions } from '../../src/actors/owner.js';
 import { LmdbEventStore } from '../../src/store/lmdb/event-store.js';
 import { defaults } from '../../config/defaults.js';
+import { pack } from 'msgpackr';
+import { IngestRequest, AckLevel } from '../../src/gen/eventide/v1/ingest.js';
+import type { PropertyValue } from '../../src/gen/eventide/v1/event.js';
+import type { BodyFormat } from '../../src/actors/types.js';
 
 export const BATCH_EVENTS = 500;
 const OWNERS = 50;
@@ -31,10 +35,9 @@ export function seeded(seed: number): () => number {
   return () => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32;
 }
 
-/** Body `b` of a run: BATCH_EVENTS harness-like events, ids unique per body, timestamps from `t0Ms`. */
-export function harnessBody(b: number, random: () => number, t0Ms: number): Buffer {
-  return Buffer.from(
-    JSON.stringify({
+/** Body `b` of a run: BATCH_EVENTS harness-like events, ids unique per body, timestamps from `t0Ms`, in `format`. */
+export function harnessBody(b: number, random: () => number, t0Ms: number, format: BodyFormat = 'json'): Buffer {
+  const batch = {
       events: Array.from({ length: BATCH_EVENTS }, (_, i) => ({
         id: `r1a2b3.3.${String(1e11 + b * BATCH_EVENTS + i)}-${String(i).padStart(4, '0')}`,
         name: `event_${Math.floor(random() * 20)}`,
@@ -46,8 +49,31 @@ export function harnessBody(b: number, random: () => number, t0Ms: number): Buff
         properties: { plan: random() < 0.5 ? 'free' : 'pro', n: Math.floor(random() * 1000), ok: random() < 0.5, pad: 'x'.repeat(20) },
         value: Math.round(random() * 100_000) / 100,
       })),
-    }),
-  );
+  };
+  if (format === 'json') return Buffer.from(JSON.stringify(batch));
+  if (format === 'msgpack') return pack(batch);
+  const request: IngestRequest = {
+    batchId: '',
+    ack: AckLevel.ACK_LEVEL_UNSPECIFIED,
+    receiptsAll: false,
+    events: batch.events.map((e) => ({
+      id: e.id,
+      name: e.name,
+      timestampMs: e.timestamp,
+      userId: e.userId,
+      category: e.category,
+      severity: SEVERITIES.indexOf(e.severity!) + 1,
+      tags: e.tags,
+      properties: new Map(
+        Object.entries(e.properties).map(([k, v]): [string, PropertyValue] => [
+          k,
+          { kind: typeof v === 'string' ? { $case: 'stringValue', value: v } : typeof v === 'number' ? { $case: 'numberValue', value: v } : { $case: 'boolValue', value: v } },
+        ]),
+      ),
+      value: e.value,
+    })),
+  };
+  return Buffer.from(IngestRequest.encode(request).finish());
 }
 
 export type Stage = 'decode' | 'validate' | 'apply' | 'pack';
@@ -58,10 +84,10 @@ export interface WorkerPath {
   close(): Promise<void>;
 }
 
-export function openWorkerPath(): WorkerPath {
+export function openWorkerPath(format: BodyFormat = 'json'): WorkerPath {
   const t0Ms = Date.now();
   const random = seeded(7);
-  const bodies = Array.from({ length: BODIES }, (_, b) => harnessBody(b, random, t0Ms));
+  const bodies = Array.from({ length: BODIES }, (_, b) => harnessBody(b, random, t0Ms, format));
   const validator = createValidator(DEFAULT_EVENT_LIMITS);
   const options: OwnerOptions = { resolutions: ['1s', '1m', '1h', '1d'], allowedLatenessMs: 5_000, dedupHorizonMs: 100, dedupIdsMax: 100_000, hllPrecision: 12, namesPerWindowMax: 1_000 };
   const actors = Array.from({ length: OWNERS }, (_, o) => new OwnerActor(`owner-${o}`, options, t0Ms));
@@ -70,7 +96,7 @@ export function openWorkerPath(): WorkerPath {
   const none = (): void => undefined;
   return {
     batch(k, lap = none) {
-      const decoded = decodeBody(bodies[k % bodies.length]!, 'json', 'identity', defaults);
+      const decoded = decodeBody(bodies[k % bodies.length]!, format, 'identity', defaults);
       lap('decode');
       const validated = validator.validateBatch(decoded.events, { receivedAtMs: t0Ms, requestId: 'r' });
       lap('validate');
