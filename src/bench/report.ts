@@ -130,6 +130,33 @@ export function markdownTable(result: BenchResult): string {
   return `${intro}\n\n${lines.join('\n')}\n${notes.length > 0 ? `\n${notes.join('\n')}\n` : ''}${sweeps.join('')}`;
 }
 
+/**
+ * What a run says about refusals that are the server's policy, not its
+ * capacity: a key's rate (keyEventsPerSec / keyRequestsPerSec) or an
+ * owner's daily quota. With a Zipf skew the busiest owner carries a large
+ * share of all events (~19 % of them at --owners 100 --zipf 1), so a run near
+ * saturation can meet its key's rate first; its sender then waits out the
+ * Retry-After, and the events/s figure includes that policy.
+ */
+export function refusalNotes(refusals: Readonly<Record<string, number>>, inProcess: boolean): string[] {
+  const notes: string[] = [];
+  const limited = refusals.EVT_RATE_LIMITED ?? 0;
+  if (limited > 0) {
+    const lift = inProcess
+      ? `--server-config '{"keyEventsPerSec":0,"keyRequestsPerSec":0}' measures the server without them`
+      : 'raise them on the server to measure it without them';
+    notes.push(
+      `${limited.toLocaleString('en-US')} batches refused EVT_RATE_LIMITED: an owner went past its key's rate limits (keyEventsPerSec, keyRequestsPerSec), ` +
+        `so the figures include that policy, not only the server's capacity; ${lift}.`,
+    );
+  }
+  const quota = refusals.EVT_QUOTA_EXCEEDED ?? 0;
+  if (quota > 0) {
+    notes.push(`${quota.toLocaleString('en-US')} batches refused EVT_QUOTA_EXCEEDED: an owner used up its daily quota (ownerEventsPerDayMax, or its owner record).`);
+  }
+  return notes;
+}
+
 /** Below this share of the events an open-loop rate asks for, a run that never waited for a connection says its sender loop fell behind. */
 export const OPEN_LOOP_SENT_SHARE_MIN = 0.95;
 

@@ -16,7 +16,7 @@ import { LatencyRecorder, Series, type LatencySummary, type SecondPoint } from '
 import { Ledger } from './ledger.js';
 import { sweepSteps, type BenchOptions } from './options.js';
 import { ServerProbe, type ProbeSummary } from './probe.js';
-import { computeRatios, openLoopNotes, round, sum, type BenchResult, type TargetResult } from './report.js';
+import { computeRatios, openLoopNotes, refusalNotes, round, sum, type BenchResult, type TargetResult } from './report.js';
 import { SWEEP_GAP_MS, sweepReport, type SweepPhase } from './sweep.js';
 import { SenderUnit, type SenderConfig, type SenderResultJSON } from './sender.js';
 import { SubscriberPool } from './subscribers.js';
@@ -304,7 +304,7 @@ async function runPhase(target: BenchTarget, o: BenchOptions, plan: PhasePlan, p
     eventsPerS: measuredEvents / ((o.durationMs - o.warmupMs) / 1000),
     wsDelta: pool.phaseLatency.summary(),
     server,
-    notes: openLoopNotes({ ...o, mode: plan.mode, rateEventsPerS: plan.rateEventsPerS }, sentBatches, lateStarts),
+    notes: [...openLoopNotes({ ...o, mode: plan.mode, rateEventsPerS: plan.rateEventsPerS }, sentBatches, lateStarts), ...refusalNotes(refusals, target.inProcess)],
   };
 }
 

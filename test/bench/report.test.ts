@@ -1,11 +1,12 @@
 /**
- * What an open-loop run says about keeping its rate (openLoopNotes), and that
- * the Markdown report carries it under the table.
+ * What an open-loop run says about keeping its rate (openLoopNotes), what a
+ * run says about refusals that are policy (refusalNotes), and that the
+ * Markdown report carries them under the table.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { resolveBenchOptions } from '../../src/bench/options.js';
-import { markdownTable, openLoopNotes, type BenchResult, type TargetResult } from '../../src/bench/report.js';
+import { markdownTable, openLoopNotes, refusalNotes, type BenchResult, type TargetResult } from '../../src/bench/report.js';
 
 const OPEN = resolveBenchOptions({ mode: 'open', rateEventsPerS: 10_000, durationMs: 10_000, batchEvents: 500, connections: 4 });
 
@@ -19,6 +20,20 @@ void test('open loop: busy connections are the target falling behind; too few se
   const target = openLoopNotes(OPEN, 150, 12);
   assert.match(target[0]!, /^12 of 150 sends waited for a free connection \(all 4 busy\): the target did not keep up with 10,000 events\/s/);
   assert.deepEqual(openLoopNotes({ ...OPEN, mode: 'closed' }, 1, 99), [], 'a closed loop runs at what the target takes');
+});
+
+void test('refusals by a key rate or a quota are named as policy, with how to lift the rate in process and against a remote server', () => {
+  assert.deepEqual(refusalNotes({}, true), []);
+  assert.deepEqual(refusalNotes({ EVT_MAILBOX_FULL: 3, EVT_STORE_BACKLOG: 2 }, true), [], 'back-pressure is capacity, not policy');
+  const [inProcess, ...rest] = refusalNotes({ EVT_RATE_LIMITED: 1_600 }, true);
+  assert.equal(rest.length, 0);
+  assert.match(inProcess!, /^1,600 batches refused EVT_RATE_LIMITED: .*keyEventsPerSec, keyRequestsPerSec.*--server-config '\{"keyEventsPerSec":0,"keyRequestsPerSec":0\}'/);
+  const [remote] = refusalNotes({ EVT_RATE_LIMITED: 1 }, false);
+  assert.match(remote!, /raise them on the server/);
+  assert.doesNotMatch(remote!, /--server-config/, 'a remote server is not configured by the harness');
+  const both = refusalNotes({ EVT_RATE_LIMITED: 1, EVT_QUOTA_EXCEEDED: 4 }, true);
+  assert.equal(both.length, 2);
+  assert.match(both[1]!, /^4 batches refused EVT_QUOTA_EXCEEDED: .*ownerEventsPerDayMax/);
 });
 
 void test('the Markdown report lists a target notes under its table', () => {
