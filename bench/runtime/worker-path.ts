@@ -1,7 +1,8 @@
 /**
  * A shard worker's hot path in one thread, for the benches that take it
- * apart (alloc-per-event.ts, stages.bench.ts; reader-ab.bench.ts uses the
- * bodies): decode (the one-pass JSON reader), validate, apply (OwnerActor),
+ * apart (alloc-per-event.ts, stages.bench.ts, ceiling.bench.ts;
+ * reader-ab.bench.ts uses the bodies): decode (the one-pass JSON reader by
+ * default; msgpack and protobuf bodies of the same events on request), validate, apply (OwnerActor),
  * pack (LmdbEventStore.prepareEvents), for 500-event batches of harness-like
  * events (ids, 20 names, 1,000 users, 8 categories, two tags, four
  * properties, a two-decimal value) over 50 owners.
@@ -38,17 +39,17 @@ export function seeded(seed: number): () => number {
 /** Body `b` of a run: BATCH_EVENTS harness-like events, ids unique per body, timestamps from `t0Ms`, in `format`. */
 export function harnessBody(b: number, random: () => number, t0Ms: number, format: BodyFormat = 'json'): Buffer {
   const batch = {
-      events: Array.from({ length: BATCH_EVENTS }, (_, i) => ({
-        id: `r1a2b3.3.${String(1e11 + b * BATCH_EVENTS + i)}-${String(i).padStart(4, '0')}`,
-        name: `event_${Math.floor(random() * 20)}`,
-        timestamp: t0Ms + i,
-        userId: `user-${Math.floor(random() * 1000)}`,
-        category: `cat${Math.floor(random() * 8)}`,
-        severity: SEVERITIES[Math.floor(random() * 6)],
-        tags: ['bench', `t${Math.floor(random() * 16)}`],
-        properties: { plan: random() < 0.5 ? 'free' : 'pro', n: Math.floor(random() * 1000), ok: random() < 0.5, pad: 'x'.repeat(20) },
-        value: Math.round(random() * 100_000) / 100,
-      })),
+    events: Array.from({ length: BATCH_EVENTS }, (_, i) => ({
+      id: `r1a2b3.3.${String(1e11 + b * BATCH_EVENTS + i)}-${String(i).padStart(4, '0')}`,
+      name: `event_${Math.floor(random() * 20)}`,
+      timestamp: t0Ms + i,
+      userId: `user-${Math.floor(random() * 1000)}`,
+      category: `cat${Math.floor(random() * 8)}`,
+      severity: SEVERITIES[Math.floor(random() * 6)],
+      tags: ['bench', `t${Math.floor(random() * 16)}`],
+      properties: { plan: random() < 0.5 ? 'free' : 'pro', n: Math.floor(random() * 1000), ok: random() < 0.5, pad: 'x'.repeat(20) },
+      value: Math.round(random() * 100_000) / 100,
+    })),
   };
   if (format === 'json') return Buffer.from(JSON.stringify(batch));
   if (format === 'msgpack') return pack(batch);
