@@ -14,6 +14,7 @@ import { BATCH_EVENTS, openWorkerPath, type Stage } from './worker-path.js';
 
 const BATCHES = Number(process.argv[2] ?? 4_000);
 const FORMAT = (process.argv[3] ?? 'json') as BodyFormat;
+if (!['json', 'msgpack', 'protobuf'].includes(FORMAT)) throw new Error(`unknown body format ${FORMAT}: json, msgpack or protobuf`);
 const spent: Record<Stage, bigint> = { decode: 0n, validate: 0n, apply: 0n, pack: 0n };
 let last = 0n;
 const lap = (stage: Stage): void => {
