@@ -33,7 +33,7 @@ import { Unpackr } from 'msgpackr';
 import { AckLevel as PbAckLevel } from '../gen/eventide/v1/ingest.js';
 import { readJsonFast } from './json-fast.js';
 import { readMsgpackFast } from './msgpack-fast.js';
-import { countEvents, readIngestRequest, type ProtobufIngest } from './protobuf.js';
+import { countEvents, readIngestRequest, TooManyEvents, type ProtobufIngest } from './protobuf.js';
 import { BatchEmptyError, BatchTooLongError, BodyMalformedError, BodyTooLargeError } from './errors.js';
 import { scanJson, scanMsgpack, type ScanFault } from './scan.js';
 import { fastReadLimits, type FastReadLimits } from './fast-read.js';
@@ -214,13 +214,18 @@ const ACK_LEVEL_DURABLE: number = PbAckLevel.ACK_LEVEL_DURABLE;
 function decodeProtobuf(bytes: Uint8Array, limits: DecodeLimits): DecodedBody {
   let message: ProtobufIngest;
   try {
-    // Counted by skipping first, so a body of a million empty events is refused before a million objects exist.
-    const n = countEvents(bytes);
-    if (n > limits.batchEventsMax) throw new BatchTooLongError(n, limits.batchEventsMax);
-    message = readIngestRequest(bytes);
+    // The reader stops at the event past the limit, so a body of a million empty events is refused
+    // before a million objects exist; only then are the rest counted, by skipping, to say how many.
+    message = readIngestRequest(bytes, limits.batchEventsMax);
   } catch (err) {
-    if (err instanceof BatchTooLongError) throw err;
-    throw new BodyMalformedError(`protobuf: ${(err as Error).message}`, { cause: err });
+    if (!(err instanceof TooManyEvents)) throw new BodyMalformedError(`protobuf: ${(err as Error).message}`, { cause: err });
+    let n: number;
+    try {
+      n = countEvents(bytes);
+    } catch (countErr) {
+      throw new BodyMalformedError(`protobuf: ${(countErr as Error).message}`, { cause: countErr });
+    }
+    throw new BatchTooLongError(n, limits.batchEventsMax);
   }
   const out: DecodedBody = { events: message.events, single: false };
   if (message.batchId !== '') out.batchId = checkBatchId(message.batchId, limits);

@@ -61,8 +61,20 @@ export interface ProtobufIngest {
   receiptsAll: boolean;
 }
 
-/** Reads one body. The caller has bounded its size and its event count (countEvents). */
-export function readIngestRequest(bytes: Uint8Array): ProtobufIngest {
+/**
+ * Thrown by readIngestRequest at the event past its `eventsMax`: it stops
+ * there, so a body of a million small events costs eventsMax + 1 objects,
+ * not a million (the caller counts the rest with countEvents to say how many).
+ */
+export class TooManyEvents extends Error {}
+const TOO_MANY_EVENTS = new TooManyEvents('more events than the reader was allowed');
+
+/**
+ * Reads one body; the caller has bounded its size. More than `eventsMax`
+ * events: TooManyEvents, at the first one past it. (One pass: counting the
+ * events first, as before, was ~2 % of a worker's time at saturation.)
+ */
+export function readIngestRequest(bytes: Uint8Array, eventsMax = Number.POSITIVE_INFINITY): ProtobufIngest {
   const r = new Reader(bytes);
   const out: ProtobufIngest = { events: [], batchId: '', ack: 0, receiptsAll: false };
   const end = bytes.length;
@@ -70,6 +82,7 @@ export function readIngestRequest(bytes: Uint8Array): ProtobufIngest {
     const tag = r.tag();
     switch (tag) {
       case 0x0a: // 1 events, LEN
+        if (out.events.length >= eventsMax) throw TOO_MANY_EVENTS;
         out.events.push(readEvent(r, r.subEnd()));
         break;
       case 0x12: // 2 batch_id, LEN
@@ -88,7 +101,7 @@ export function readIngestRequest(bytes: Uint8Array): ProtobufIngest {
   return out;
 }
 
-/** IngestRequest.events (field 1) counted by skipping over them: a million empty events cost no objects. */
+/** IngestRequest.events (field 1) counted by skipping over them: a million empty events cost no objects. Malformed: ProtobufError. */
 export function countEvents(bytes: Uint8Array): number {
   const r = new Reader(bytes);
   let count = 0;
@@ -308,20 +321,38 @@ class Reader {
     if (this.pos !== end) throw new ProtobufError('a field runs past the end of its message');
   }
 
-  /** A string that is likely to repeat across events: short ASCII ones from the shared cache (fast-read.ts). */
+  /**
+   * A string that is likely to repeat across events: short ASCII ones from
+   * the shared cache (fast-read.ts). Its length is known up front, so it is
+   * hashed and checked for ASCII four bytes at a time, and the cache compares
+   * words (the JSON reader hashes byte by byte as it looks for the string's
+   * end; the two hashes differ, which only means a string read from both
+   * formats may sit in two slots: the cache checks the bytes of every hit).
+   */
   cachedString(): string {
     const end = this.subEnd();
     const start = this.pos;
     this.pos = end;
     if (end - start > SHORT_STRING_BYTES_MAX) return this.stringAt(start, end);
-    const b = this.bytes;
+    const view = this.view;
     let h = 0;
-    for (let i = start; i < end; i++) {
+    let i = start;
+    for (; i + 4 <= end; i += 4) {
+      const word = view.getInt32(i, true);
+      if ((word & 0x80808080) !== 0) return this.stringAt(start, end);
+      h = Math.imul(h ^ word, 0x01000193);
+    }
+    const b = this.bytes;
+    for (; i < end; i++) {
       const c = b[i]!;
       if (c >= 0x80) return this.stringAt(start, end);
       h = hashStep(h, c);
     }
-    return fromCache(this.buffer, start, end, h);
+    // A word's high bits reach only the product's high bits: mix them down before the cache takes the low ones.
+    h ^= h >>> 16;
+    h = Math.imul(h, 0x85ebca6b);
+    h ^= h >>> 13;
+    return fromCache(this.buffer, start, end, h, view);
   }
 
   string(): string {

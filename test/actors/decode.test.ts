@@ -98,6 +98,18 @@ void test('more than batchEventsMax events is EVT_BATCH_TOO_LONG in every shape'
   assert.equal(decodeBody(json(six.slice(0, 5)), 'json', 'identity', LIMITS).events.length, 5);
 });
 
+void test('protobuf: past batchEventsMax the reader stops, and the refusal says how many the body holds', () => {
+  // 100,000 empty events (two bytes each): read up to the sixth, then counted by skipping.
+  const empties = new Uint8Array(200_000);
+  for (let i = 0; i < empties.length; i += 2) empties[i] = 0x0a;
+  const big = { ...LIMITS, bodyInflatedBytesMax: 1 << 20 };
+  const e = throwsCode(() => decodeBody(empties, 'protobuf', 'identity', big), 'EVT_BATCH_TOO_LONG') as EventideError & { length: number };
+  assert.equal(e.length, 100_000);
+  // Malformed past the limit: the count finds it, and the body is malformed, not too long.
+  const bad = Uint8Array.from([...pbBody(Array.from({ length: 6 }, (_, i) => pbEvent({ name: `e${i}` }))), 0x0a, 0x09]);
+  throwsCode(() => decodeBody(bad, 'protobuf', 'identity', LIMITS), 'EVT_BODY_MALFORMED');
+});
+
 void test('msgpack: an array header declaring too many events is refused before decoding the rest', () => {
   // array32 declaring 4 billion elements, followed by nothing: refused on the header, not as truncated.
   const body = new Uint8Array([0xdd, 0xff, 0xff, 0xff, 0xff]);

@@ -12,7 +12,7 @@ import { IngestRequest, AckLevel } from '../../src/gen/eventide/v1/ingest.js';
 import type { Event as PbEvent, PropertyValue } from '../../src/gen/eventide/v1/event.js';
 import { generatedPlainEvents as oracle } from './protobuf-oracle.js';
 import { mulberry32 as prng } from '../../src/bench/prng.js';
-import { countEvents, ProtobufError, readIngestRequest } from '../../src/actors/protobuf.js';
+import { countEvents, ProtobufError, readIngestRequest, TooManyEvents } from '../../src/actors/protobuf.js';
 
 const ALPHABET = ['a', 'Z', '0', '_', ' ', 'é', '日', '😀', '\u0000', '\ufeff', '"', '\\'];
 
@@ -179,4 +179,26 @@ void test('damaged messages fail with ProtobufError only: every truncation, rand
   assert.throws(() => readIngestRequest(new Uint8Array([0x0f])), /invalid tag/);
   // An event whose declared length cuts a field in two.
   assert.throws(() => readIngestRequest(new Uint8Array([0x0a, 0x02, 0x0a, 0x05, 0x61, 0x62, 0x63, 0x64, 0x65])), ProtobufError);
+});
+
+void test('the reader stops at the event past eventsMax with TooManyEvents; up to it, it reads them all', () => {
+  const rand = prng(5);
+  const bytes = IngestRequest.encode({ events: Array.from({ length: 7 }, () => randomEvent(rand)), batchId: '', ack: 0, receiptsAll: false }).finish();
+  assert.equal(readIngestRequest(bytes, 7).events.length, 7);
+  assert.throws(() => readIngestRequest(bytes, 6), TooManyEvents);
+  assert.throws(() => readIngestRequest(bytes, 0), TooManyEvents);
+  assert.equal(countEvents(bytes), 7);
+});
+
+void test('short strings hashed a word at a time read as themselves, whatever bytes their words share', () => {
+  // Words that differ only in a high bit of their last byte, strings of 1..33 bytes, non-ASCII at each place of a word.
+  const names = ['abcd', 'abcD', 'abcd', 'abcdabcD', 'abcdabcd', 'abcDabcd', 'ab\u00e9d', '\u00e9bcd', 'abc\u00e9', 'a', 'ab', 'abc', 'abcde'];
+  for (let n = 1; n <= 33; n++) names.push('x'.repeat(n), 'x'.repeat(n - 1) + 'X');
+  const events = [...names, ...names].map((name) => ({ ...randomEvent(prng(1)), name, category: name, tags: [name] }));
+  const bytes = IngestRequest.encode({ events, batchId: '', ack: 0, receiptsAll: false }).finish();
+  const read = readIngestRequest(bytes).events;
+  assert.deepStrictEqual(
+    read.map((e) => [e.name, e.category, (e.tags as string[])[0]]),
+    events.map((e) => [e.name, e.category, e.name]),
+  );
 });
