@@ -68,9 +68,37 @@ export const SHORT_STRING_BYTES_MAX = 32;
 const STRING_CACHE_SLOTS = 4096;
 const stringCache: Array<string | undefined> = new Array<string | undefined>(STRING_CACHE_SLOTS).fill(undefined);
 
-/** One step of the hash fromCache expects, over each byte in order from h = 0. */
-export function hashStep(h: number, byte: number): number {
-  return Math.imul(h ^ byte, 0x01000193);
+/**
+ * One step of the hash fromCache expects, from h = 0: over each four-byte
+ * little-endian word of the string while four bytes remain, then over each
+ * byte left (the same for every reader, so a string read from any format
+ * takes one slot).
+ */
+export function hashStep(h: number, wordOrByte: number): number {
+  return Math.imul(h ^ wordOrByte, 0x01000193);
+}
+
+/**
+ * The ASCII string of bytes [start, end) of `b` (at most
+ * SHORT_STRING_BYTES_MAX), from the cache; undefined when a byte is not
+ * ASCII. For readers that know a string's length before its bytes (msgpack,
+ * protobuf): four bytes a step for the ASCII check and the hash. `view`: a
+ * DataView over exactly `b`'s bytes.
+ */
+export function cachedAscii(b: Buffer, view: DataView, start: number, end: number): string | undefined {
+  let h = 0;
+  let i = start;
+  for (; i + 4 <= end; i += 4) {
+    const word = view.getUint32(i, true);
+    if ((word & 0x80808080) !== 0) return undefined;
+    h = hashStep(h, word);
+  }
+  for (; i < end; i++) {
+    const c = b[i]!;
+    if (c >= 0x80) return undefined;
+    h = hashStep(h, c);
+  }
+  return fromCache(b, start, end, h, view);
 }
 
 /** The bytes of each cached string, SHORT_STRING_BYTES_MAX per slot: a hit is checked four bytes at a time against them. */
@@ -88,7 +116,9 @@ const cacheView = new DataView(cacheBytes.buffer);
  */
 export function fromCache(b: Buffer, start: number, end: number, h: number, view?: DataView): string {
   const length = end - start;
-  const slot = (h ^ (h >>> 15) ^ length) & (STRING_CACHE_SLOTS - 1);
+  // The hash's high bits mixed down first: a word's high bits reach only the product's high bits.
+  const mixed = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  const slot = (mixed ^ (mixed >>> 13) ^ length) & (STRING_CACHE_SLOTS - 1);
   const cached = stringCache[slot];
   const base = slot * SHORT_STRING_BYTES_MAX;
   if (cached !== undefined && cached.length === length) {

@@ -32,9 +32,8 @@ import {
   F_USER_ID,
   EventFields,
   fieldOf,
-  fromCache,
+  cachedAscii,
   GIVE_UP,
-  hashStep,
   SHORT_STRING_BYTES_MAX,
   asBuffer,
   readOrGiveUp,
@@ -239,15 +238,7 @@ class Reader {
   /** The bytes [start, end) as text: ASCII by one slice (short ones from the cache when `cached`), else strict UTF-8. */
   private text(start: number, end: number, cached: boolean): string {
     const b = this.b;
-    if (cached && end - start <= SHORT_STRING_BYTES_MAX) {
-      let h = 0;
-      for (let i = start; i < end; i++) {
-        const c = b[i]!;
-        if (c >= 0x80) return this.wide(start, end);
-        h = hashStep(h, c);
-      }
-      return fromCache(b, start, end, h);
-    }
+    if (cached && end - start <= SHORT_STRING_BYTES_MAX) return cachedAscii(b, this.view, start, end) ?? this.wide(start, end);
     for (let i = start; i < end; i++) if (b[i]! >= 0x80) return this.wide(start, end);
     return (b as unknown as Latin1Slicer).latin1Slice(start, end);
   }

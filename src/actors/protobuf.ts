@@ -23,7 +23,7 @@
  * EVT_BODY_MALFORMED.
  */
 import { Buffer } from 'node:buffer';
-import { fromCache, hashStep, SHORT_STRING_BYTES_MAX, type Latin1Slicer } from './fast-read.js';
+import { cachedAscii, SHORT_STRING_BYTES_MAX, type Latin1Slicer } from './fast-read.js';
 
 export class ProtobufError extends Error {}
 
@@ -321,38 +321,13 @@ class Reader {
     if (this.pos !== end) throw new ProtobufError('a field runs past the end of its message');
   }
 
-  /**
-   * A string that is likely to repeat across events: short ASCII ones from
-   * the shared cache (fast-read.ts). Its length is known up front, so it is
-   * hashed and checked for ASCII four bytes at a time, and the cache compares
-   * words (the JSON reader hashes byte by byte as it looks for the string's
-   * end; the two hashes differ, which only means a string read from both
-   * formats may sit in two slots: the cache checks the bytes of every hit).
-   */
+  /** A string that is likely to repeat across events: short ASCII ones from the shared cache (fast-read.ts). */
   cachedString(): string {
     const end = this.subEnd();
     const start = this.pos;
     this.pos = end;
     if (end - start > SHORT_STRING_BYTES_MAX) return this.stringAt(start, end);
-    const view = this.view;
-    let h = 0;
-    let i = start;
-    for (; i + 4 <= end; i += 4) {
-      const word = view.getInt32(i, true);
-      if ((word & 0x80808080) !== 0) return this.stringAt(start, end);
-      h = Math.imul(h ^ word, 0x01000193);
-    }
-    const b = this.bytes;
-    for (; i < end; i++) {
-      const c = b[i]!;
-      if (c >= 0x80) return this.stringAt(start, end);
-      h = hashStep(h, c);
-    }
-    // A word's high bits reach only the product's high bits: mix them down before the cache takes the low ones.
-    h ^= h >>> 16;
-    h = Math.imul(h, 0x85ebca6b);
-    h ^= h >>> 13;
-    return fromCache(this.buffer, start, end, h, view);
+    return cachedAscii(this.buffer, this.view, start, end) ?? this.stringAt(start, end);
   }
 
   string(): string {

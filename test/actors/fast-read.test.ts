@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fromCache, SHORT_STRING_BYTES_MAX } from '../../src/actors/fast-read.js';
+import { cachedAscii, fromCache, SHORT_STRING_BYTES_MAX } from '../../src/actors/fast-read.js';
 
 void test('a slot holding other bytes of the same length is never returned: every length, a difference at every place, at any offset', () => {
   for (let length = 0; length <= SHORT_STRING_BYTES_MAX; length++) {
@@ -29,6 +29,22 @@ void test('a slot holding other bytes of the same length is never returned: ever
           assert.equal(fromCache(b, offset, offset + length, h, withView ? view : undefined), text);
         }
       }
+    }
+  }
+});
+
+void test('cachedAscii: the text of ASCII bytes, the same object on a hit; undefined when any byte is not ASCII', () => {
+  for (let length = 1; length <= SHORT_STRING_BYTES_MAX; length++) {
+    const text = Array.from({ length }, (_, i) => String.fromCharCode(0x61 + ((i * 5) % 26))).join('');
+    const b = Buffer.from(`..${text}..`, 'latin1');
+    const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    const first = cachedAscii(b, view, 2, 2 + length);
+    assert.equal(first, text);
+    assert.equal(cachedAscii(Buffer.from(b), view, 2, 2 + length), text);
+    for (let at = 0; at < length; at++) {
+      const wide = Buffer.from(b);
+      wide[2 + at] = 0xc3;
+      assert.equal(cachedAscii(wide, new DataView(wide.buffer, wide.byteOffset, wide.byteLength), 2, 2 + length), undefined, `length ${length}, byte ${at}`);
     }
   }
 });
