@@ -10,6 +10,17 @@
  * 200 bodies go round robin with the clock 1 ms on per batch: with a dedup
  * horizon of 100 ms an id is forgotten long before its body comes round
  * again, so every event is new (applied, stored, packed); a duplicate throws.
+ *
+ * Two workloads. `even` (the default, what the figures in RESULTS.md before
+ * the tenth session used): 50 owners in turn, that 100 ms dedup horizon,
+ * no watcher. `server`: what a worker holds under `eventide bench` (its
+ * defaults): 100 owners picked by a Zipf(1) draw per batch, the server's
+ * dedup memory (10 minutes, 100,000 ids per owner, so a busy owner's is full
+ * and drops its oldest id per event), every owner watched at 1 s, and every
+ * 250 batches (250 ms of the clock, a delta tick) deltas taken and due
+ * windows closed. Its ids stay unique: prepare(k) writes batch k's number
+ * into each id's digits in place. (The in-server `apply` costs ~2.4x the
+ * `even` one: bench/levels.sh, RESULTS.md, tenth session.)
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -79,23 +90,78 @@ export function harnessBody(b: number, random: () => number, t0Ms: number, forma
 
 export type Stage = 'decode' | 'validate' | 'apply' | 'pack';
 
+export type Workload = 'even' | 'server';
+export const WORKLOADS: readonly Workload[] = ['even', 'server'];
+
+const SERVER_OWNERS = 100;
+/** Batches between two delta ticks in the `server` workload (the clock moves 1 ms a batch; the server's tick is 250 ms). */
+const TICK_BATCHES = 250;
+
 export interface WorkerPath {
+  /** Work before batch `k` that no stage is timed for: the `server` workload's ids and its delta ticks; nothing for `even`. */
+  prepare(k: number): void;
   /** Runs batch `k` through every stage; `lap(stage)` is called as each one ends. */
   batch(k: number, lap?: (stage: Stage) => void): void;
   close(): Promise<void>;
 }
 
-export function openWorkerPath(format: BodyFormat = 'json'): WorkerPath {
+/** Where each event's 12 id digits (`1e11 + b × BATCH_EVENTS + i`) sit in body `b`. */
+function idDigitsAt(body: Buffer, b: number): Int32Array {
+  const at = new Int32Array(BATCH_EVENTS);
+  let from = 0;
+  for (let i = 0; i < BATCH_EVENTS; i++) {
+    const digits = Buffer.from(String(1e11 + b * BATCH_EVENTS + i), 'latin1');
+    const found = body.indexOf(digits, from);
+    if (found < 0) throw new Error(`body ${b}: the digits of event ${i}'s id are not in it`);
+    at[i] = found;
+    from = found + digits.length;
+  }
+  return at;
+}
+
+export function openWorkerPath(format: BodyFormat = 'json', workload: Workload = 'even'): WorkerPath {
+  const server = workload === 'server';
   const t0Ms = Date.now();
   const random = seeded(7);
   const bodies = Array.from({ length: BODIES }, (_, b) => harnessBody(b, random, t0Ms, format));
+  const digitsAt = server ? bodies.map((body, b) => idDigitsAt(body, b)) : [];
   const validator = createValidator(DEFAULT_EVENT_LIMITS);
-  const options: OwnerOptions = { resolutions: ['1s', '1m', '1h', '1d'], allowedLatenessMs: 5_000, dedupHorizonMs: 100, dedupIdsMax: 100_000, hllPrecision: 12, namesPerWindowMax: 1_000 };
-  const actors = Array.from({ length: OWNERS }, (_, o) => new OwnerActor(`owner-${o}`, options, t0Ms));
+  const options: OwnerOptions = server
+    ? { resolutions: ['1s', '1m', '1h', '1d'], allowedLatenessMs: defaults.allowedLatenessMs, dedupHorizonMs: defaults.dedupHorizonMs, dedupIdsMax: defaults.dedupIdsMax, hllPrecision: defaults.hllPrecision, namesPerWindowMax: defaults.namesPerWindowMax }
+    : { resolutions: ['1s', '1m', '1h', '1d'], allowedLatenessMs: 5_000, dedupHorizonMs: 100, dedupIdsMax: 100_000, hllPrecision: 12, namesPerWindowMax: 1_000 };
+  const actors = Array.from({ length: server ? SERVER_OWNERS : OWNERS }, (_, o) => new OwnerActor(`owner-${o}`, options, t0Ms));
+  if (server) for (const actor of actors) actor.watch('1s');
+  // Zipf(1) over the owners: the cumulative weights, then one seeded draw per batch.
+  const cumulative = actors.map((_, o) => 1 / (o + 1));
+  for (let o = 1; o < cumulative.length; o++) cumulative[o]! += cumulative[o - 1]!;
+  const draw = seeded(11);
+  let ownerOf = (k: number): number => k % OWNERS;
+  if (server) {
+    const picks = new Uint8Array(65_536);
+    for (let j = 0; j < picks.length; j++) {
+      const x = draw() * cumulative[cumulative.length - 1]!;
+      let o = 0;
+      while (cumulative[o]! < x) o++;
+      picks[j] = o;
+    }
+    ownerOf = (k) => picks[k % picks.length]!;
+  }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'eventide-worker-path-'));
   const store = new LmdbEventStore({ path: dir });
   const none = (): void => undefined;
   return {
+    prepare(k) {
+      if (!server) return;
+      const body = bodies[k % bodies.length]!;
+      const at = digitsAt[k % bodies.length]!;
+      for (let i = 0; i < BATCH_EVENTS; i++) body.write(String(1e11 + k * BATCH_EVENTS + i), at[i]!, 'latin1');
+      if (k % TICK_BATCHES === 0) {
+        for (const actor of actors) {
+          actor.takeOwnerDeltas();
+          actor.closeDue(t0Ms + k);
+        }
+      }
+    },
     batch(k, lap = none) {
       const decoded = decodeBody(bodies[k % bodies.length]!, format, 'identity', defaults);
       lap('decode');
@@ -109,7 +175,7 @@ export function openWorkerPath(format: BodyFormat = 'json'): WorkerPath {
         stored: [],
         storedIdWords: [],
       };
-      actors[k % OWNERS]!.applyBatch(validated.records, validated.indexes, t0Ms + k, sink);
+      actors[ownerOf(k)]!.applyBatch(validated.records, validated.indexes, t0Ms + k, sink);
       lap('apply');
       if (sink.counts.duplicate !== 0) throw new Error('a duplicate: the bench means every event to be new');
       store.prepareEvents(sink.stored, sink.storedIdWords);
