@@ -19,8 +19,9 @@
  * and drops its oldest id per event), every owner watched at 1 s, and every
  * 250 batches (250 ms of the clock, a delta tick) deltas taken and due
  * windows closed. Its ids stay unique: prepare(k) writes batch k's number
- * into each id's digits in place. (The in-server `apply` costs ~2.4x the
- * `even` one: bench/levels.sh, RESULTS.md, tenth session.)
+ * into each id's digits in place. (In the server, validate and apply
+ * together cost ~2.4x what the `even` workload measures: bench/levels.sh,
+ * RESULTS.md, tenth session; `server` closes part of that gap.)
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -131,12 +132,12 @@ export function openWorkerPath(format: BodyFormat = 'json', workload: Workload =
     : { resolutions: ['1s', '1m', '1h', '1d'], allowedLatenessMs: 5_000, dedupHorizonMs: 100, dedupIdsMax: 100_000, hllPrecision: 12, namesPerWindowMax: 1_000 };
   const actors = Array.from({ length: server ? SERVER_OWNERS : OWNERS }, (_, o) => new OwnerActor(`owner-${o}`, options, t0Ms));
   if (server) for (const actor of actors) actor.watch('1s');
-  // Zipf(1) over the owners: the cumulative weights, then one seeded draw per batch.
-  const cumulative = actors.map((_, o) => 1 / (o + 1));
-  for (let o = 1; o < cumulative.length; o++) cumulative[o]! += cumulative[o - 1]!;
-  const draw = seeded(11);
   let ownerOf = (k: number): number => k % OWNERS;
   if (server) {
+    // Zipf(1) over the owners: the cumulative weights, then one seeded draw per batch.
+    const cumulative = actors.map((_, o) => 1 / (o + 1));
+    for (let o = 1; o < cumulative.length; o++) cumulative[o]! += cumulative[o - 1]!;
+    const draw = seeded(11);
     const picks = new Uint8Array(65_536);
     for (let j = 0; j < picks.length; j++) {
       const x = draw() * cumulative[cumulative.length - 1]!;
