@@ -149,6 +149,16 @@ export class DedupMemory {
       out[2 * k] = hash[0]!;
       out[2 * k + 1] = hash[1]!;
     }
+    this.touchBatch(out, n);
+  }
+
+  /**
+   * hashBatch's second half, for hashes computed elsewhere (the columnar
+   * path hashes ids from their bytes): reads the slots the lookups of
+   * `hashes` (two words per id, n ids) and the coming evictions will touch.
+   */
+  touchBatch(hashes: Int32Array, n: number): void {
+    const out = hashes;
     const mask = this.mask;
     if (mask < 0) return;
     const words = this.words!;

@@ -232,3 +232,128 @@ export function hash64(s: string, out: Uint32Array): void {
   out[0] = h1;
   out[1] = h2;
 }
+
+/**
+ * hash32 of the string whose code units are the bytes [start, end) of `b`:
+ * for ASCII bytes, hash32 of the string those bytes spell (a byte is its own
+ * UTF-16 code unit), computed without making the string (the columnar path,
+ * columns.ts). Bytes past 0x7f would hash as Latin-1, not as their UTF-8
+ * string: callers pass ASCII only.
+ */
+export function hash32Ascii(b: Uint8Array, start: number, end: number, seed = 0): number {
+  let h = seed | 0;
+  const length = end - start;
+  const pairsEnd = start + (length & ~1);
+  let i = start;
+  for (; i < pairsEnd; i += 2) {
+    let k = b[i]! | (b[i + 1]! << 16);
+    k = Math.imul(k, M3_C1);
+    k = (k << 15) | (k >>> 17);
+    k = Math.imul(k, M3_C2);
+    h ^= k;
+    h = (h << 13) | (h >>> 19);
+    h = (Math.imul(h, 5) + 0xe6546b64) | 0;
+  }
+  if (i < end) {
+    let k = b[i]!;
+    k = Math.imul(k, M3_C1);
+    k = (k << 15) | (k >>> 17);
+    k = Math.imul(k, M3_C2);
+    h ^= k;
+  }
+  h ^= length * 2;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/**
+ * hash64 of the string whose code units are the bytes [start, end) of `b`
+ * (ASCII: the string those bytes spell), as hash32Ascii is to hash32. The
+ * same 64 bits for the same id whichever body format it came in, so dedup
+ * and snapshots do not depend on the path an event took.
+ */
+export function hash64Ascii(b: Uint8Array, start: number, end: number, out: Uint32Array | Int32Array, at = 0): void {
+  let h1 = 0;
+  let h2 = 0;
+  let h3 = 0;
+  let h4 = 0;
+  const length = end - start;
+  const blocksEnd = start + (length & ~7);
+  let i = start;
+  for (; i < blocksEnd; i += 8) {
+    let k1 = b[i]! | (b[i + 1]! << 16);
+    let k2 = b[i + 2]! | (b[i + 3]! << 16);
+    let k3 = b[i + 4]! | (b[i + 5]! << 16);
+    let k4 = b[i + 6]! | (b[i + 7]! << 16);
+    k1 = Math.imul(k1, M3X_C1);
+    k1 = (k1 << 15) | (k1 >>> 17);
+    h1 ^= Math.imul(k1, M3X_C2);
+    h1 = (h1 << 19) | (h1 >>> 13);
+    h1 = (h1 + h2) | 0;
+    h1 = (Math.imul(h1, 5) + 0x561ccd1b) | 0;
+    k2 = Math.imul(k2, M3X_C2);
+    k2 = (k2 << 16) | (k2 >>> 16);
+    h2 ^= Math.imul(k2, M3X_C3);
+    h2 = (h2 << 17) | (h2 >>> 15);
+    h2 = (h2 + h3) | 0;
+    h2 = (Math.imul(h2, 5) + 0x0bcaa747) | 0;
+    k3 = Math.imul(k3, M3X_C3);
+    k3 = (k3 << 17) | (k3 >>> 15);
+    h3 ^= Math.imul(k3, M3X_C4);
+    h3 = (h3 << 15) | (h3 >>> 17);
+    h3 = (h3 + h4) | 0;
+    h3 = (Math.imul(h3, 5) + 0x96cd1c35) | 0;
+    k4 = Math.imul(k4, M3X_C4);
+    k4 = (k4 << 18) | (k4 >>> 14);
+    h4 ^= Math.imul(k4, M3X_C1);
+    h4 = (h4 << 13) | (h4 >>> 19);
+    h4 = (h4 + h1) | 0;
+    h4 = (Math.imul(h4, 5) + 0x32ac3b17) | 0;
+  }
+  const rest = end - i;
+  if (rest >= 7) {
+    let k4 = b[i + 6]!;
+    k4 = Math.imul(k4, M3X_C4);
+    k4 = (k4 << 18) | (k4 >>> 14);
+    h4 ^= Math.imul(k4, M3X_C1);
+  }
+  if (rest >= 5) {
+    let k3 = b[i + 4]! | (rest >= 6 ? b[i + 5]! << 16 : 0);
+    k3 = Math.imul(k3, M3X_C3);
+    k3 = (k3 << 17) | (k3 >>> 15);
+    h3 ^= Math.imul(k3, M3X_C4);
+  }
+  if (rest >= 3) {
+    let k2 = b[i + 2]! | (rest >= 4 ? b[i + 3]! << 16 : 0);
+    k2 = Math.imul(k2, M3X_C2);
+    k2 = (k2 << 16) | (k2 >>> 16);
+    h2 ^= Math.imul(k2, M3X_C3);
+  }
+  if (rest >= 1) {
+    let k1 = b[i]! | (rest >= 2 ? b[i + 1]! << 16 : 0);
+    k1 = Math.imul(k1, M3X_C1);
+    k1 = (k1 << 15) | (k1 >>> 17);
+    h1 ^= Math.imul(k1, M3X_C2);
+  }
+  const bytes = length * 2;
+  h1 ^= bytes;
+  h2 ^= bytes;
+  h3 ^= bytes;
+  h4 ^= bytes;
+  h1 = (h1 + h2 + h3 + h4) | 0;
+  h2 = (h2 + h1) | 0;
+  h3 = (h3 + h1) | 0;
+  h4 = (h4 + h1) | 0;
+  h1 = fmix32(h1);
+  h2 = fmix32(h2);
+  h3 = fmix32(h3);
+  h4 = fmix32(h4);
+  h1 = (h1 + h2 + h3 + h4) | 0;
+  h2 = (h2 + h1) | 0;
+  out[at] = h1;
+  out[at + 1] = h2;
+}

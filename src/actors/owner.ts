@@ -55,6 +55,7 @@
  *   it never happens there.
  */
 import assert from 'node:assert/strict';
+import { STATUS_ACCEPTED, STATUS_DUPLICATE, STATUS_LATE, STATUS_TOO_LATE, type EventColumns } from './columns.js';
 import { DedupMemory } from './dedup.js';
 import { hash32 } from './hash.js';
 import { HLL_PRECISION_MAX, HLL_PRECISION_MIN } from './hll.js';
@@ -102,6 +103,16 @@ export interface ApplySink {
   /** When present, the first word of hash64(id) (uint32) of each event pushed to `stored`, in step with it (EventStore.prepareEvents). */
   storedIdWords?: number[];
 }
+
+/** Where applyColumns writes: as ApplySink, without `stored` (the statuses stay in the columns). */
+export interface ColumnSink {
+  counts: BatchCounts;
+  receipts: Receipt[];
+  receiptsAll: boolean;
+}
+
+/** StoredEvent statuses by STATUS_* code (columns.ts). */
+const STORED_STATUSES: ReadonlyArray<StoredEvent['status']> = ['accepted', 'late', 'too_late'];
 
 /** Overflows of bounded maps, cumulative for the actor's life in this process. */
 export interface OwnerCounters {
@@ -216,10 +227,6 @@ export class OwnerActor {
     assert.equal(records.length, indexes.length, 'records and indexes differ in length');
     const now = this.advance(nowMs);
     this.lastActiveMs = now;
-    const levels = this.levels;
-    const finest = levels[0]!;
-    const finestMs = finest.windowMs;
-    const latenessMs = this.options.allowedLatenessMs;
     const { counts, receipts, stored, receiptsAll, shard, storedIdWords } = out;
     const evictedBefore = this.dedup.evictedEarly;
     const duplicatesBefore = counts.duplicate;
@@ -235,40 +242,11 @@ export class OwnerActor {
         receipts.push({ index, id: record.id, status: 'duplicate' });
         continue;
       }
-      const finestStartMs = windowStartMs(record.timestampMs, finestMs);
-      let status: StoredEvent['status'];
-      if (now >= finestStartMs + finestMs + latenessMs) {
-        status = 'too_late';
-        counts.tooLate++;
-        const window = this.windowAt(0, windowStartMs(now, finestMs));
-        window.addTooLate();
-        if (window.delta !== null) this.queueDelta(window);
-        if (this.chainWork > 0) this.tooLateUp(window, now);
-      } else {
-        // Late: it arrived after its window ended. Arrival is the edge's receive time, not this apply:
-        // a batch received before a second ended but applied after it (the hop to the worker, a wait
-        // behind a busy store) arrived on time. (A record without a receive time, or one stamped ahead
-        // of the actor's clock, is judged by the clock.)
-        const arrivedMs = record.receivedAtMs < now ? record.receivedAtMs : now;
-        const late = arrivedMs >= finestStartMs + finestMs;
-        if (late) {
-          status = 'late';
-          counts.late++;
-        } else {
-          status = 'accepted';
-          counts.accepted++;
-        }
-        const severity = severityIndex(record.severity);
-        assert.ok(severity >= 0, 'records must be validated: unknown severity');
-        const userHash = record.userId === undefined ? -1 : hash32(record.userId);
-        const name = record.name;
-        const category = record.category;
-        const nameId = intern(name);
-        const catId = intern(category);
-        const window = this.windowAt(0, finestStartMs);
-        this.countIn(window, nameId, name, catId, category, severity, record.value, late, userHash);
-        if (this.chainWork > 0) this.countUp(window, record.timestampMs, nameId, name, catId, category, severity, record.value, late, userHash);
-      }
+      const severity = severityIndex(record.severity);
+      assert.ok(severity >= 0, 'records must be validated: unknown severity');
+      const userHash = record.userId === undefined ? -1 : hash32(record.userId);
+      const code = this.countEvent(now, record.timestampMs, record.receivedAtMs, record.name, record.category, severity, record.value, userHash, counts);
+      const status = STORED_STATUSES[code]!;
       stored.push({ owner: this.owner, shard, status, event: record });
       if (storedIdWords !== undefined) storedIdWords.push(hashes[2 * k]! >>> 0);
       if (status !== 'accepted' || receiptsAll) receipts.push({ index, id: record.id, status });
@@ -280,6 +258,88 @@ export class OwnerActor {
       const receivedAtMs = records[0]!.receivedAtMs;
       if (receivedAtMs < this.deltaOldestReceivedAtMs) this.deltaOldestReceivedAtMs = receivedAtMs;
     }
+  }
+
+  /**
+   * applyBatch for a batch in columns (columns.ts, the columnar path): the
+   * same dedup, classification and counting, event by event in the same
+   * order, with no record per event. Writes each event's STATUS_* into
+   * `cols.status`; receipts as applyBatch (the id sliced from the body only
+   * for a receipt). Event k is at position k of the request (the columnar
+   * reader takes only batches whose events are all valid).
+   */
+  applyColumns(cols: EventColumns, nowMs: number, out: ColumnSink): void {
+    const now = this.advance(nowMs);
+    this.lastActiveMs = now;
+    const { counts, receipts, receiptsAll } = out;
+    const n = cols.n;
+    const evictedBefore = this.dedup.evictedEarly;
+    const duplicatesBefore = counts.duplicate;
+    const hashes = cols.idHash;
+    this.dedup.touchBatch(hashes, n);
+    const receivedAtMs = cols.receivedAtMs;
+    const status = cols.status;
+    for (let k = 0; k < n; k++) {
+      if (this.dedup.seenHash(hashes[2 * k]!, hashes[2 * k + 1]!, now)) {
+        counts.duplicate++;
+        status[k] = STATUS_DUPLICATE;
+        receipts.push({ index: k, id: cols.id(k), status: 'duplicate' });
+        continue;
+      }
+      const userHash = cols.userStart[k]! < 0 ? -1 : cols.userHash[k]!;
+      const value = cols.hasValue[k] === 1 ? cols.value[k]! : undefined;
+      const code = this.countEvent(now, cols.timestampMs[k]!, receivedAtMs, cols.name[k]!, cols.category[k]!, cols.severity[k]!, value, userHash, counts);
+      status[k] = code;
+      if (code !== STATUS_ACCEPTED || receiptsAll) receipts.push({ index: k, id: cols.id(k), status: STORED_STATUSES[code]! });
+    }
+    this.counters.dedupEvictedEarly += this.dedup.evictedEarly - evictedBefore;
+    this.counters.dedupEarlyRotations = this.counters.dedupEvictedEarly;
+    if (this.pendingDeltas.length > 0 && counts.duplicate - duplicatesBefore < n) {
+      if (receivedAtMs < this.deltaOldestReceivedAtMs) this.deltaOldestReceivedAtMs = receivedAtMs;
+    }
+  }
+
+  /**
+   * Classifies one event that is not a duplicate against the finest window
+   * and counts it (see the invariants); returns STATUS_ACCEPTED, STATUS_LATE
+   * or STATUS_TOO_LATE and adds it to `counts`. `severity`: its index in
+   * SEVERITIES; `userHash`: hash32 of its user id, -1 for none.
+   */
+  private countEvent(
+    now: number,
+    timestampMs: number,
+    receivedAtMs: number,
+    name: string,
+    category: string,
+    severity: number,
+    value: number | undefined,
+    userHash: number,
+    counts: BatchCounts,
+  ): number {
+    const finestMs = this.levels[0]!.windowMs;
+    const finestStartMs = windowStartMs(timestampMs, finestMs);
+    if (now >= finestStartMs + finestMs + this.options.allowedLatenessMs) {
+      counts.tooLate++;
+      const window = this.windowAt(0, windowStartMs(now, finestMs));
+      window.addTooLate();
+      if (window.delta !== null) this.queueDelta(window);
+      if (this.chainWork > 0) this.tooLateUp(window, now);
+      return STATUS_TOO_LATE;
+    }
+    // Late: it arrived after its window ended. Arrival is the edge's receive time, not this apply:
+    // a batch received before a second ended but applied after it (the hop to the worker, a wait
+    // behind a busy store) arrived on time. (A record without a receive time, or one stamped ahead
+    // of the actor's clock, is judged by the clock.)
+    const arrivedMs = receivedAtMs < now ? receivedAtMs : now;
+    const late = arrivedMs >= finestStartMs + finestMs;
+    if (late) counts.late++;
+    else counts.accepted++;
+    const nameId = intern(name);
+    const catId = intern(category);
+    const window = this.windowAt(0, finestStartMs);
+    this.countIn(window, nameId, name, catId, category, severity, value, late, userHash);
+    if (this.chainWork > 0) this.countUp(window, timestampMs, nameId, name, catId, category, severity, value, late, userHash);
+    return late ? STATUS_LATE : STATUS_ACCEPTED;
   }
 
   /** Whether closeDue(nowMs) would close a window; no side effects (closeDue also advances the clock). */

@@ -219,7 +219,7 @@ function readPropertyEntry(r: Reader, end: number, props: Record<string, unknown
   return true;
 }
 
-class Reader {
+export class Reader {
   readonly bytes: Uint8Array;
   /** The same memory as a Buffer, for native ASCII slices. */
   readonly buffer: Buffer;

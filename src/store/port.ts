@@ -10,6 +10,7 @@
  * - A rejected promise means nothing in that call may be assumed written; a retry is safe.
  */
 import type { OwnerSnapshot, Resolution, StoredEvent, WindowState } from '../actors/types.js';
+import type { EventColumns } from '../actors/columns.js';
 
 export interface Rollup extends WindowState {
   owner: string;
@@ -62,6 +63,14 @@ export interface EventStore {
    * need not hash again.
    */
   prepareEvents?(events: readonly StoredEvent[], idWords?: ArrayLike<number>): PreparedEvents;
+  /**
+   * Optional (with writePrepared): prepareEvents for one request's events
+   * held in columns by the columnar path (src/actors/columns.ts): those of
+   * `cols` whose status is not a duplicate, `count` of them, of one owner
+   * and shard. Prepared as prepareEvents would prepare the StoredEvents the
+   * record path makes of the same body.
+   */
+  prepareColumns?(owner: string, shard: number, cols: EventColumns, count: number): PreparedEvents;
   /** Writes prepared events, in order, with every guarantee of writeEvents (one commit, first write wins). */
   writePrepared?(prepared: readonly PreparedEvents[]): Promise<void>;
   /** The first prepared copy of (owner, id), for reads of events not yet written; undefined when absent. */

@@ -65,6 +65,7 @@
  */
 import { SEVERITIES, type EventRecord, type StoredEvent } from '../../actors/types.js';
 import { StoreCorruptError } from '../errors.js';
+import { PROP_LONG_STRING, PROP_NUMBER, PROP_STRING, PROP_TRUE, STATUS_DUPLICATE, type EventColumns } from '../../actors/columns.js';
 
 export const BUCKET_MARK = 0xc1;
 /**
@@ -190,6 +191,15 @@ class Writer {
 
   str(s: string): void {
     this.#text(s, 1, SHORT_STRING_CHARS);
+  }
+
+  /** ASCII bytes [start, end) of `b` as a string: what str() writes for the string they spell. */
+  asciiBytes(b: Uint8Array, start: number, end: number): void {
+    const n = end - start;
+    this.varuint(n);
+    this.ensure(n);
+    this.buf.set(b.subarray(start, end), this.pos);
+    this.pos += n;
   }
 
   /** `s` as a varint of (byte length × scale) and its UTF-8 bytes; up to shortChars the header fits one byte, written first and patched. */
@@ -357,6 +367,101 @@ export function encodeBucket(group: readonly StoredEvent[]): Buffer | undefined 
     if (e.value !== undefined) w.f64(e.value);
   }
   // A copy of exactly its size: the bucket may wait in the flush buffer a while, and the scratch is reused.
+  const bytes = Buffer.from(w.buf.subarray(0, w.pos));
+  if (w.buf.length > SCRATCH_BYTES_KEPT_MAX) SCRATCH = new Writer(SCRATCH_BYTES);
+  return bytes;
+}
+
+/**
+ * encodeBucket for events held in columns (columns.ts, the columnar path):
+ * the events of `cols` from `from` to `to` whose status is not a duplicate,
+ * `count` of them, as one bucket of `owner` and `shard`. The same bytes
+ * encodeBucket writes for the StoredEvents the record path makes of the
+ * same body (test/actors/columns.test.ts): ids, user ids and long values
+ * are copied from the body, every other string goes through the table as
+ * there. `idWords[j]` gets the id-list word (the first word of hash64) of
+ * the bucket's j-th event.
+ */
+export function encodeBucketColumns(owner: string, shard: number, cols: EventColumns, from: number, to: number, count: number, idWords: Uint32Array): Buffer {
+  if (SCRATCH.buf.length > SCRATCH_BYTES_KEPT_MAX) SCRATCH = new Writer(SCRATCH_BYTES);
+  const w = SCRATCH;
+  w.pos = 0;
+  w.table.clear();
+  w.u8(BUCKET_MARK);
+  w.u8(BUCKET_VERSION);
+  w.varuint(count);
+  w.str(owner);
+  w.varuint(shard);
+  const body = cols.body;
+  const receivedAtMs = cols.receivedAtMs;
+  const status = cols.status;
+  const { timestampMs, clientTimestampMs, userStart, hasValue, tagsEnd, propsEnd, tags, propKey, propKind, propString, propNumber, propEnd } = cols;
+  let previousTs = 0;
+  let j = 0;
+  let tag = from === 0 ? 0 : tagsEnd[from - 1]!;
+  let prop = from === 0 ? 0 : propsEnd[from - 1]!;
+  for (let k = from; k < to; k++) {
+    const tagEnd = tagsEnd[k]!;
+    const propLast = propsEnd[k]!;
+    const code = status[k]!;
+    if (code === STATUS_DUPLICATE) {
+      tag = tagEnd;
+      prop = propLast;
+      continue;
+    }
+    idWords[j++] = cols.idHash[2 * k]! >>> 0;
+    let flags = code;
+    const ts = timestampMs[k]!;
+    const delta = ts - previousTs;
+    const tsF64 = !Number.isSafeInteger(ts) || !(Math.abs(delta) <= ZIGZAG_ABS_MAX);
+    const client = clientTimestampMs[k]!;
+    const clientDiffers = !Object.is(client, ts);
+    const user = userStart[k]!;
+    if (tsF64) flags |= TS_F64;
+    if (clientDiffers) flags |= CLIENT_TS;
+    // The batch's receive time: written with the bucket's first event, the same for the others.
+    if (j === 1) flags |= RECEIVED_AT;
+    if (user >= 0) flags |= USER_ID;
+    if (hasValue[k] === 1) flags |= VALUE;
+    w.u8(flags);
+    w.u8(cols.severity[k]!);
+    w.asciiBytes(body, cols.idStart[k]!, cols.idEnd[k]!);
+    w.ref(cols.name[k]!);
+    if (tsF64) w.f64(ts);
+    else {
+      w.zigzag(delta);
+      previousTs = ts;
+    }
+    if (clientDiffers) w.f64(client);
+    if (j === 1) w.f64(receivedAtMs);
+    if (user >= 0) w.asciiBytes(body, user, cols.userEnd[k]!);
+    w.ref(cols.category[k]!);
+    w.varuint(tagEnd - tag);
+    for (; tag < tagEnd; tag++) w.ref(tags[tag]!);
+    w.varuint(propLast - prop);
+    for (; prop < propLast; prop++) {
+      w.ref(propKey[prop]!);
+      const kind = propKind[prop]!;
+      if (kind === PROP_STRING) {
+        w.u8(KIND_STRING);
+        w.ref(propString[prop]!);
+      } else if (kind === PROP_LONG_STRING) {
+        w.u8(KIND_LONG_STRING);
+        w.asciiBytes(body, propNumber[prop]!, propEnd[prop]!);
+      } else if (kind === PROP_NUMBER) {
+        const v = propNumber[prop]!;
+        if (Number.isSafeInteger(v) && Math.abs(v) <= ZIGZAG_ABS_MAX && !Object.is(v, -0)) {
+          w.u8(KIND_INT);
+          w.zigzag(v);
+        } else {
+          w.u8(KIND_NUMBER);
+          w.f64(v);
+        }
+      } else w.u8(kind === PROP_TRUE ? KIND_TRUE : KIND_FALSE);
+    }
+    if (hasValue[k] === 1) w.f64(cols.value[k]!);
+  }
+  if (j !== count) throw new Error(`encodeBucketColumns: ${j} events in ${from}..${to}, ${count} expected`);
   const bytes = Buffer.from(w.buf.subarray(0, w.pos));
   if (w.buf.length > SCRATCH_BYTES_KEPT_MAX) SCRATCH = new Writer(SCRATCH_BYTES);
   return bytes;

@@ -55,7 +55,8 @@ import { StoreClosedError, StoreCorruptError, StoreInputError, StoreReadError, S
 import { acquireLmdbEnv, DB_NAMES, releaseLmdbEnv, type LmdbEnv, type LmdbEnvOptions } from './env.js';
 import { readRollup, readStoredEvent, settle, storableWindow } from './codec.js';
 import { hash32, hash64 } from '../../actors/hash.js';
-import { decodeBucket, encodeBucket, isCodecBucket } from './bucket-codec.js';
+import { decodeBucket, encodeBucket, encodeBucketColumns, isCodecBucket } from './bucket-codec.js';
+import { STATUS_DUPLICATE, type EventColumns } from '../../actors/columns.js';
 import type { Database } from 'lmdb';
 
 /**
@@ -312,6 +313,40 @@ export class LmdbEventStore implements EventStore {
     // One owner's events in codec buckets (the rule for a request): the log can keep these bytes instead of the body.
     const logged = byOwner.size === 1 && lmdbBuckets.every((bucket) => isCodecBucket(bucket.bytes));
     const prepared: LmdbPrepared = logged ? { count: events.length, lmdbBuckets, logBuckets: lmdbBuckets } : { count: events.length, lmdbBuckets };
+    return prepared;
+  }
+
+  /**
+   * prepareEvents for one request's events held in columns (the columnar
+   * path, columns.ts): the events of `cols` not marked duplicate, `count` of
+   * them, in buckets of up to EVENTS_PER_BUCKET_MAX, encoded from the
+   * columns (encodeBucketColumns: the bytes encodeBucket writes for the
+   * same events). StoreInputError for an owner the store cannot key.
+   */
+  prepareColumns(owner: string, shard: number, cols: EventColumns, count: number): PreparedEvents {
+    this.#open('prepareColumns');
+    checkOwner(owner, 'owner');
+    const lmdbBuckets: PackedBucket[] = [];
+    const status = cols.status;
+    let from = 0;
+    let left = count;
+    while (left > 0) {
+      const take = Math.min(left, EVENTS_PER_BUCKET_MAX);
+      let to = from;
+      for (let taken = 0; taken < take; to++) if (status[to] !== STATUS_DUPLICATE) taken++;
+      const ids = Buffer.allocUnsafe(ID_LIST_HEADER_BYTES + 4 * take);
+      ids.writeUInt32LE(ID_LIST_FORMAT, 0);
+      ids.writeUInt32LE(take, 4);
+      const words = new Uint32Array(take);
+      const bytes = encodeBucketColumns(owner, shard, cols, from, to, take, words);
+      for (let k = 0; k < take; k++) ids.writeUInt32LE(words[k]!, ID_LIST_HEADER_BYTES + 4 * k);
+      const order = new Uint16Array(take);
+      for (let k = 0; k < take; k++) order[k] = k;
+      lmdbBuckets.push({ owner, seq: nextBucketSeq(), bytes, ids, order });
+      left -= take;
+      from = to;
+    }
+    const prepared: LmdbPrepared = { count, lmdbBuckets, logBuckets: lmdbBuckets };
     return prepared;
   }
 

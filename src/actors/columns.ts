@@ -1,0 +1,526 @@
+/**
+ * The columnar path's reader (docs/columnar-path.md): one protobuf
+ * `IngestRequest` read straight into columns, typed arrays of one batch with
+ * one entry per event, checked against every rule of validate.ts on the way.
+ * No event object, no EventRecord, no id or user-id string: ids and user ids
+ * stay byte ranges of the body with their hashes (hash64 for dedup, hash32
+ * for the sketches) computed from the bytes; names, categories, tags,
+ * property keys and short values are the readers' cached strings.
+ *
+ * The rule that keeps it exact: the reader takes a batch only when it can
+ * hold every event of it exactly and every event is valid. On anything else
+ * it gives up (read() returns false) and the batch takes the record path
+ * (decode.ts, validate.ts, OwnerActor.applyBatch) from the start, which
+ * answers it as it always did. It gives up on:
+ * - a body the record path would refuse (malformed, empty, more than
+ *   batchEventsMax events, a batchId over idCharsMax);
+ * - any event the validator would reject, whatever the rule;
+ * - an event without an id (the server assigns one from the request id);
+ * - a string with a byte past 0x7f (its hashes are defined over UTF-16
+ *   code units, which equal the bytes only for ASCII);
+ * - a property key repeated in an event, one that starts with a digit
+ *   (an object lists array-index keys first, so the stored order would
+ *   differ), or a map entry with an empty value.
+ * So the clients' batches of plain ASCII events take this path, and every
+ * other batch is answered by the code that answered it before.
+ *
+ * Invariants:
+ * - Same answers: for a batch it takes, OwnerActor.applyColumns and
+ *   encodeBucketColumns give the receipts, windows and stored buckets the
+ *   record path gives (test/actors/columns.test.ts drives both over seeded
+ *   random bodies).
+ * - Same hashes: hash64Ascii / hash32Ascii of an id's bytes equal
+ *   hash64 / hash32 of its string (ASCII only, see above).
+ * - Bounded: one reader per worker; its arrays grow to the largest batch
+ *   taken (batchEventsMax events, tagsMax tags and propertiesMax
+ *   properties each) and are dropped back to COLUMNS_KEPT_EVENTS after an
+ *   outsized one (release()).
+ */
+import { Buffer } from 'node:buffer';
+import { cachedAscii, SHORT_STRING_BYTES_MAX, type Latin1Slicer } from './fast-read.js';
+import { hash32Ascii, hash64Ascii } from './hash.js';
+import { Reader } from './protobuf.js';
+import { FORBIDDEN_KEYS, type EventLimits } from './schema.js';
+import { AckLevel as PbAckLevel } from '../gen/eventide/v1/ingest.js';
+import type { AckLevel } from './types.js';
+
+/** Property value kinds in the columns. */
+export const PROP_STRING = 0;
+export const PROP_LONG_STRING = 1;
+export const PROP_NUMBER = 2;
+export const PROP_TRUE = 3;
+export const PROP_FALSE = 4;
+
+/**
+ * String property values up to this many bytes are cached strings (the
+ * bucket writes them through its string table, PROPERTY_REF_CHARS there);
+ * longer ones stay byte ranges of the body.
+ */
+export const PROPERTY_SHORT_BYTES = 32;
+
+/** Events the columns keep room for between batches; an outsized batch's arrays are dropped after it. */
+export const COLUMNS_KEPT_EVENTS = 4_096;
+const INITIAL_EVENTS = 512;
+
+/** Estimated bytes of one number in eventBytesMax (as validate.ts). */
+const NUMBER_BYTES = 8;
+
+const ACK_LEVEL_APPLIED: number = PbAckLevel.ACK_LEVEL_APPLIED;
+const ACK_LEVEL_DURABLE: number = PbAckLevel.ACK_LEVEL_DURABLE;
+
+/** Thrown inside the reader to give up; caught in read(). One instance, its stack captured once. */
+class GiveUpColumns extends Error {}
+const GIVE_UP = new GiveUpColumns('the columnar reader gave up; the record path reads this body');
+
+/**
+ * One batch in columns. Arrays are indexed by event (0..n-1), except the
+ * flat tag and property lists, which event k holds from its predecessor's
+ * `tagsEnd` / `propsEnd` to its own.
+ */
+export class EventColumns {
+  n = 0;
+  /** The body the byte ranges point into (only valid until the next read). */
+  body: Buffer = Buffer.alloc(0);
+  receivedAtMs = 0;
+  batchId: string | undefined;
+  ack: AckLevel | undefined;
+  receiptsAll = false;
+
+  /** hash64 of each id: words 2k and 2k + 1 (int32, as DedupMemory takes them). */
+  idHash = new Int32Array(2 * INITIAL_EVENTS);
+  idStart = new Int32Array(INITIAL_EVENTS);
+  idEnd = new Int32Array(INITIAL_EVENTS);
+  /** Byte range of the user id; userStart -1 when there is none (absent or empty). */
+  userStart = new Int32Array(INITIAL_EVENTS);
+  userEnd = new Int32Array(INITIAL_EVENTS);
+  /** hash32 of the user id (unsigned), when there is one. */
+  userHash = new Uint32Array(INITIAL_EVENTS);
+  name: string[] = [];
+  category: string[] = [];
+  /** Index in SEVERITIES. */
+  severity = new Uint8Array(INITIAL_EVENTS);
+  timestampMs = new Float64Array(INITIAL_EVENTS);
+  clientTimestampMs = new Float64Array(INITIAL_EVENTS);
+  value = new Float64Array(INITIAL_EVENTS);
+  hasValue = new Uint8Array(INITIAL_EVENTS);
+  tagsEnd = new Int32Array(INITIAL_EVENTS);
+  propsEnd = new Int32Array(INITIAL_EVENTS);
+  /** Written by OwnerActor.applyColumns: STATUS_* of each event. */
+  status = new Uint8Array(INITIAL_EVENTS);
+
+  tags: string[] = [];
+  propKey: string[] = [];
+  propKind = new Uint8Array(4 * INITIAL_EVENTS);
+  /** PROP_STRING: the value; '' for other kinds. */
+  propString: string[] = [];
+  /** PROP_NUMBER: the value; PROP_LONG_STRING: the value's start byte. */
+  propNumber = new Float64Array(4 * INITIAL_EVENTS);
+  /** PROP_LONG_STRING: the value's end byte. */
+  propEnd = new Int32Array(4 * INITIAL_EVENTS);
+
+  /** Events the arrays hold room for. */
+  get capacity(): number {
+    return this.idStart.length;
+  }
+
+  /** The id of event k as a string (for receipts). */
+  id(k: number): string {
+    return (this.body as unknown as Latin1Slicer).latin1Slice(this.idStart[k]!, this.idEnd[k]!);
+  }
+
+  /** The user id of event k, or undefined. */
+  userId(k: number): string | undefined {
+    const start = this.userStart[k]!;
+    return start < 0 ? undefined : (this.body as unknown as Latin1Slicer).latin1Slice(start, this.userEnd[k]!);
+  }
+
+  /** Room for event k (k <= capacity): doubles the per-event arrays. */
+  growEvents(): void {
+    const next = this.capacity * 2;
+    this.idHash = grow(this.idHash, 2 * next);
+    this.idStart = grow(this.idStart, next);
+    this.idEnd = grow(this.idEnd, next);
+    this.userStart = grow(this.userStart, next);
+    this.userEnd = grow(this.userEnd, next);
+    this.userHash = grow(this.userHash, next);
+    this.severity = grow(this.severity, next);
+    this.timestampMs = grow(this.timestampMs, next);
+    this.clientTimestampMs = grow(this.clientTimestampMs, next);
+    this.value = grow(this.value, next);
+    this.hasValue = grow(this.hasValue, next);
+    this.tagsEnd = grow(this.tagsEnd, next);
+    this.propsEnd = grow(this.propsEnd, next);
+    this.status = grow(this.status, next);
+  }
+
+  /** Room for property p (p <= the property arrays' length). */
+  growProps(): void {
+    const next = this.propKind.length * 2;
+    this.propKind = grow(this.propKind, next);
+    this.propNumber = grow(this.propNumber, next);
+    this.propEnd = grow(this.propEnd, next);
+  }
+
+  /** After a batch: drops arrays grown past COLUMNS_KEPT_EVENTS, and the body. */
+  release(): void {
+    this.body = EMPTY;
+    if (this.capacity > COLUMNS_KEPT_EVENTS) {
+      const fresh = new EventColumns();
+      Object.assign(this, fresh);
+    } else {
+      if (this.tags.length > 8 * COLUMNS_KEPT_EVENTS) this.tags = [];
+      if (this.propKey.length > 8 * COLUMNS_KEPT_EVENTS) {
+        this.propKey = [];
+        this.propString = [];
+        this.propKind = new Uint8Array(4 * INITIAL_EVENTS);
+        this.propNumber = new Float64Array(4 * INITIAL_EVENTS);
+        this.propEnd = new Int32Array(4 * INITIAL_EVENTS);
+      }
+    }
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+function grow<T extends Int32Array | Uint32Array | Uint8Array | Float64Array>(a: T, length: number): T {
+  const next = new (a.constructor as new (n: number) => T)(length);
+  next.set(a);
+  return next;
+}
+
+/** Status codes OwnerActor.applyColumns writes into EventColumns.status. */
+export const STATUS_ACCEPTED = 0;
+export const STATUS_LATE = 1;
+export const STATUS_TOO_LATE = 2;
+export const STATUS_DUPLICATE = 3;
+
+/** What the reader needs: the event limits and batchEventsMax (validate.ts, decode.ts). */
+export type ColumnLimits = EventLimits;
+
+/** Reads protobuf bodies into one EventColumns; one per worker. */
+export class ColumnReader {
+  readonly columns = new EventColumns();
+  /** Bodies taken, and given up on (to the record path), since the thread started. */
+  readonly counts = { read: 0, gaveUp: 0 };
+  readonly #limits: ColumnLimits;
+
+  constructor(limits: ColumnLimits) {
+    this.#limits = Object.freeze({ ...limits });
+  }
+
+  /**
+   * Reads `bytes` (an identity-encoded IngestRequest) into `columns`: true
+   * when it took the batch, false when the record path must answer it (see
+   * the module comment). `columns` holds the batch until the next read.
+   */
+  read(bytes: Uint8Array, receivedAtMs: number): boolean {
+    const cols = this.columns;
+    cols.n = 0;
+    try {
+      readRequest(new Reader(bytes), cols, this.#limits, receivedAtMs);
+      this.counts.read++;
+      return true;
+    } catch {
+      // GIVE_UP, or the protobuf reader's ProtobufError on a malformed body: the record path reads it and says why.
+      this.counts.gaveUp++;
+      cols.n = 0;
+      cols.release();
+      return false;
+    }
+  }
+}
+
+function readRequest(r: Reader, cols: EventColumns, l: ColumnLimits, receivedAtMs: number): void {
+  cols.body = r.buffer;
+  cols.receivedAtMs = receivedAtMs;
+  let batchId = '';
+  let ack = 0;
+  let receiptsAll = false;
+  const end = r.bytes.length;
+  let n = 0;
+  let tagCount = 0;
+  let propCount = 0;
+  while (r.pos < end) {
+    const tag = r.tag();
+    switch (tag) {
+      case 0x0a: {
+        if (n >= l.batchEventsMax) throw GIVE_UP;
+        if (n === cols.capacity) cols.growEvents();
+        const eventEnd = r.subEnd();
+        readEvent(r, eventEnd, cols, n, l, receivedAtMs, tagCount, propCount);
+        tagCount = cols.tagsEnd[n]!;
+        propCount = cols.propsEnd[n]!;
+        n++;
+        break;
+      }
+      case 0x12:
+        batchId = r.string();
+        break;
+      case 0x18:
+        ack = r.int32();
+        break;
+      case 0x20:
+        receiptsAll = r.varintNonZero();
+        break;
+      default:
+        r.skip(tag);
+    }
+  }
+  if (n === 0) throw GIVE_UP;
+  if (batchId.length > l.idCharsMax) throw GIVE_UP;
+  cols.n = n;
+  cols.batchId = batchId === '' ? undefined : batchId;
+  cols.ack = ack === ACK_LEVEL_APPLIED ? 'applied' : ack === ACK_LEVEL_DURABLE ? 'durable' : undefined;
+  cols.receiptsAll = receiptsAll;
+}
+
+/** An ASCII string of bytes [start, end): cached when short; GIVE_UP on a byte past 0x7f. */
+function ascii(r: Reader, start: number, end: number): string {
+  if (end - start <= SHORT_STRING_BYTES_MAX) {
+    const s = cachedAscii(r.buffer, r.view, start, end);
+    if (s === undefined) throw GIVE_UP;
+    return s;
+  }
+  checkAscii(r.bytes, start, end);
+  return (r.buffer as unknown as Latin1Slicer).latin1Slice(start, end);
+}
+
+function checkAscii(b: Uint8Array, start: number, end: number): void {
+  for (let i = start; i < end; i++) if (b[i]! > 0x7f) throw GIVE_UP;
+}
+
+/** Event k from r.pos to `end` into the columns, its tags from `tagAt` and properties from `propAt`; GIVE_UP unless it is valid and plain. */
+function readEvent(r: Reader, end: number, cols: EventColumns, k: number, l: ColumnLimits, receivedAtMs: number, tagAt: number, propAt: number): void {
+  let idStart = -1;
+  let idEnd = -1;
+  let name = '';
+  let timestamp = 0;
+  let hasTimestamp = false;
+  let sentAt = 0;
+  let hasSentAt = false;
+  let userStart = -1;
+  let userEnd = -1;
+  let category: string | undefined;
+  let severity = 0;
+  let tags = tagAt;
+  let props = propAt;
+  let value = 0;
+  let hasValue = false;
+  let size = 0;
+  while (r.pos < end) {
+    const tag = r.tag();
+    switch (tag) {
+      case 0x0a: {
+        // 1 id: a byte range (last one wins, as in protobuf.ts)
+        const e = r.subEnd();
+        idStart = r.pos;
+        idEnd = e;
+        r.pos = e;
+        break;
+      }
+      case 0x12: {
+        const e = r.subEnd();
+        name = ascii(r, r.pos, e);
+        r.pos = e;
+        break;
+      }
+      case 0x18:
+        timestamp = r.int64();
+        hasTimestamp = true;
+        break;
+      case 0x20:
+        sentAt = r.int64();
+        hasSentAt = true;
+        break;
+      case 0x2a: {
+        const e = r.subEnd();
+        userStart = r.pos;
+        userEnd = e;
+        r.pos = e;
+        break;
+      }
+      case 0x32: {
+        const e = r.subEnd();
+        category = ascii(r, r.pos, e);
+        r.pos = e;
+        break;
+      }
+      case 0x38:
+        severity = r.int32();
+        break;
+      case 0x42: {
+        const e = r.subEnd();
+        if (tags - tagAt >= l.tagsMax) throw GIVE_UP;
+        const s = ascii(r, r.pos, e);
+        r.pos = e;
+        if (s.length === 0 || s.length > l.tagCharsMax) throw GIVE_UP;
+        size += s.length;
+        cols.tags[tags++] = s;
+        break;
+      }
+      case 0x4a: {
+        const e = r.subEnd();
+        if (readProperty(r, e, cols, props, propAt, l)) {
+          if (props - propAt >= l.propertiesMax) throw GIVE_UP;
+          const key = cols.propKey[props]!;
+          size += key.length;
+          const kind = cols.propKind[props]!;
+          if (kind === PROP_STRING) size += cols.propString[props]!.length;
+          else if (kind === PROP_LONG_STRING) size += cols.propEnd[props]! - cols.propNumber[props]!;
+          else if (kind === PROP_NUMBER) size += NUMBER_BYTES;
+          else size += 1;
+          props++;
+        }
+        break;
+      }
+      case 0x51:
+        value = r.double();
+        hasValue = true;
+        break;
+      default:
+        r.skip(tag);
+    }
+  }
+  r.endAt(end);
+
+  // The rules of validate.ts, in its order (the order does not matter here: any fault gives up).
+  const b = r.bytes;
+  const idLength = idEnd - idStart;
+  if (idLength <= 0 || idLength > l.idCharsMax) throw GIVE_UP;
+  size += idLength;
+  if (name === '' || name.length > l.nameCharsMax) throw GIVE_UP;
+  size += name.length;
+  let clientTimestampMs = receivedAtMs;
+  if (hasTimestamp) {
+    if (timestamp < 0) throw GIVE_UP;
+    clientTimestampMs = timestamp;
+    size += NUMBER_BYTES;
+  }
+  let timestampMs = clientTimestampMs;
+  if (hasSentAt) {
+    if (sentAt < 0) throw GIVE_UP;
+    if (hasTimestamp) timestampMs = clientTimestampMs + (receivedAtMs - sentAt);
+    size += NUMBER_BYTES;
+  }
+  if (timestampMs - receivedAtMs > l.futureToleranceMs) throw GIVE_UP;
+  if (userStart >= 0) {
+    const userLength = userEnd - userStart;
+    if (userLength > l.idCharsMax) throw GIVE_UP;
+    size += userLength;
+    if (userLength === 0) userStart = -1;
+  }
+  if (category === undefined) category = 'default';
+  else {
+    if (category.length === 0 || category.length > l.categoryCharsMax) throw GIVE_UP;
+    size += category.length;
+  }
+  if (severity < 0 || severity > 6) throw GIVE_UP;
+  if (hasValue) {
+    if (!Number.isFinite(value)) throw GIVE_UP;
+    size += NUMBER_BYTES;
+  }
+  if (size > l.eventBytesMax) throw GIVE_UP;
+
+  // The id and user id: ASCII, hashed from their bytes.
+  checkAscii(b, idStart, idEnd);
+  hash64Ascii(b, idStart, idEnd, cols.idHash, 2 * k);
+  cols.idStart[k] = idStart;
+  cols.idEnd[k] = idEnd;
+  cols.userStart[k] = userStart;
+  if (userStart >= 0) {
+    checkAscii(b, userStart, userEnd);
+    cols.userEnd[k] = userEnd;
+    cols.userHash[k] = hash32Ascii(b, userStart, userEnd);
+  }
+  cols.name[k] = name;
+  cols.category[k] = category;
+  // protobuf's enum is 1-based with 0 for "unset" (info); SEVERITIES is 0-based.
+  cols.severity[k] = severity === 0 ? 1 : severity - 1;
+  cols.timestampMs[k] = timestampMs;
+  cols.clientTimestampMs[k] = clientTimestampMs;
+  cols.value[k] = value;
+  cols.hasValue[k] = hasValue ? 1 : 0;
+  cols.tagsEnd[k] = tags;
+  cols.propsEnd[k] = props;
+}
+
+/**
+ * One map entry into property slot p (as protobuf.ts's readPropertyEntry):
+ * false when it is no property (no value field). GIVE_UP on a value the
+ * validator refuses, a key it refuses, a key seen before in this event
+ * (from `first`), or a key that starts with a digit.
+ */
+function readProperty(r: Reader, end: number, cols: EventColumns, p: number, first: number, l: ColumnLimits): boolean {
+  let keyStart = 0;
+  let keyEnd = 0;
+  let hasValue = false;
+  let kind = -1;
+  let number = 0;
+  let strStart = 0;
+  let strEnd = 0;
+  while (r.pos < end) {
+    const tag = r.tag();
+    if (tag === 0x0a) {
+      const e = r.subEnd();
+      keyStart = r.pos;
+      keyEnd = e;
+      r.pos = e;
+    } else if (tag === 0x12) {
+      hasValue = true;
+      kind = -1;
+      const valueEnd = r.subEnd();
+      while (r.pos < valueEnd) {
+        const inner = r.tag();
+        if (inner === 0x0a) {
+          const e = r.subEnd();
+          kind = PROP_STRING;
+          strStart = r.pos;
+          strEnd = e;
+          r.pos = e;
+        } else if (inner === 0x11) {
+          kind = PROP_NUMBER;
+          number = r.double();
+        } else if (inner === 0x18) {
+          kind = r.varintNonZero() ? PROP_TRUE : PROP_FALSE;
+        } else r.skip(inner);
+      }
+      r.endAt(valueEnd);
+    } else {
+      r.skip(tag);
+    }
+  }
+  r.endAt(end);
+  if (!hasValue) return false;
+  // A value message with none of the oneof: the validator's "a property has no value".
+  if (kind < 0) throw GIVE_UP;
+  const keyLength = keyEnd - keyStart;
+  if (keyLength === 0 || keyLength > l.propertyKeyCharsMax) throw GIVE_UP;
+  const c = r.bytes[keyStart]!;
+  if (c >= 0x30 && c <= 0x39) throw GIVE_UP;
+  const key = ascii(r, keyStart, keyEnd);
+  if (FORBIDDEN_KEYS.has(key)) throw GIVE_UP;
+  for (let q = first; q < p; q++) if (cols.propKey[q] === key) throw GIVE_UP;
+  if (p >= cols.propKind.length) cols.growProps();
+  cols.propKey[p] = key;
+  if (kind === PROP_STRING) {
+    const length = strEnd - strStart;
+    if (length > l.propertyValueCharsMax) throw GIVE_UP;
+    if (length <= PROPERTY_SHORT_BYTES) {
+      cols.propString[p] = ascii(r, strStart, strEnd);
+    } else {
+      checkAscii(r.bytes, strStart, strEnd);
+      kind = PROP_LONG_STRING;
+      cols.propString[p] = '';
+      cols.propNumber[p] = strStart;
+      cols.propEnd[p] = strEnd;
+    }
+  } else {
+    cols.propString[p] = '';
+    if (kind === PROP_NUMBER) {
+      if (!Number.isFinite(number)) throw GIVE_UP;
+      cols.propNumber[p] = number;
+    }
+  }
+  cols.propKind[p] = kind;
+  return true;
+}

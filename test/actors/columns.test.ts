@@ -1,0 +1,300 @@
+/**
+ * The columnar path against the record path (docs/columnar-path.md,
+ * invariants 1-3): seeded random protobuf bodies go through both, and
+ * whatever the columnar reader takes must give the same receipts, the same
+ * windows and deltas, the same dedup memory and byte-identical buckets. It
+ * must take every batch of plain valid events, and never one the record
+ * path would answer with a rejection.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Buffer } from 'node:buffer';
+import { ColumnReader, COLUMNS_KEPT_EVENTS } from '../../src/actors/columns.js';
+import { decodeBody } from '../../src/actors/decode.js';
+import { createValidator } from '../../src/actors/validate.js';
+import { eventLimitsFrom } from '../../src/actors/schema.js';
+import { OwnerActor, type ApplySink, type ColumnSink, type OwnerOptions } from '../../src/actors/owner.js';
+import { hash32, hash32Ascii, hash64, hash64Ascii } from '../../src/actors/hash.js';
+import { decodeBucket, encodeBucket, encodeBucketColumns } from '../../src/store/lmdb/bucket-codec.js';
+import { IngestRequest } from '../../src/gen/eventide/v1/ingest.js';
+import type { Event as PbEvent, PropertyValue } from '../../src/gen/eventide/v1/event.js';
+import type { Receipt, StoredEvent } from '../../src/actors/types.js';
+import { defaults } from '../../config/defaults.js';
+
+const LIMITS = eventLimitsFrom(defaults);
+const OPTIONS: OwnerOptions = {
+  resolutions: ['1s', '1m', '1h', '1d'],
+  allowedLatenessMs: 2_000,
+  dedupHorizonMs: 60_000,
+  dedupIdsMax: 200,
+  hllPrecision: 12,
+  namesPerWindowMax: 6,
+};
+
+function lcg(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32;
+}
+
+function pick<T>(rand: () => number, items: readonly T[]): T {
+  return items[Math.floor(rand() * items.length)]!;
+}
+
+function asciiString(rand: () => number, min: number, max: number): string {
+  const n = min + Math.floor(rand() * (max - min + 1));
+  let s = '';
+  for (let i = 0; i < n; i++) s += String.fromCharCode(32 + Math.floor(rand() * 95));
+  return s;
+}
+
+void test('hash64Ascii and hash32Ascii equal hash64 and hash32 of the string the bytes spell, at every length', () => {
+  const rand = lcg(3);
+  const out = new Uint32Array(2);
+  const fromBytes = new Int32Array(4);
+  for (let length = 0; length <= 70; length++) {
+    for (let round = 0; round < 5; round++) {
+      const s = asciiString(rand, length, length);
+      // At an offset inside a larger buffer, as in a body.
+      const body = Buffer.from(`xyz${s}!!`, 'latin1');
+      hash64(s, out);
+      hash64Ascii(body, 3, 3 + length, fromBytes, 2);
+      assert.deepEqual([fromBytes[2]! >>> 0, fromBytes[3]! >>> 0], [out[0], out[1]], `hash64 of ${JSON.stringify(s)}`);
+      assert.equal(hash32Ascii(body, 3, 3 + length), hash32(s), `hash32 of ${JSON.stringify(s)}`);
+    }
+  }
+});
+
+const NAMES = ['signup', 'login', 'page_view', 'purchase', 'click', 'search', 'logout', 'share', 'a_name_that_is_longer_than_thirty_two_bytes'];
+const CATEGORIES = ['default', 'web', 'ios', 'android', 'api'];
+const TAGS = ['a', 'beta', 'x1', 'long-tag-with-more-than-thirty-two-chars-in-it', 'eu'];
+const KEYS = ['plan', 'n', 'ok', 'pad', 'path', 'price', 'ratio', 'big', 'neg', 'k_9'];
+
+/** One plain valid event (every field optional but id and name), around receivedAtMs. */
+function plainEvent(rand: () => number, ids: string[], receivedAtMs: number): PbEvent {
+  // A third of ids come from the pool (duplicates across and within batches), the rest new.
+  let id: string;
+  if (ids.length > 0 && rand() < 0.3) id = pick(rand, ids);
+  else {
+    id = asciiString(rand, 1, rand() < 0.1 ? 128 : 40);
+    ids.push(id);
+    if (ids.length > 400) ids.shift();
+  }
+  const properties = new Map<string, PropertyValue>();
+  const keys = KEYS.filter(() => rand() < 0.4);
+  for (const key of keys) {
+    const r = rand();
+    let kind: PropertyValue['kind'];
+    if (r < 0.25) kind = { $case: 'stringValue', value: asciiString(rand, 0, 12) };
+    else if (r < 0.35) kind = { $case: 'stringValue', value: asciiString(rand, 33, 90) };
+    else if (r < 0.5) kind = { $case: 'numberValue', value: Math.floor(rand() * 2000) - 1000 };
+    else if (r < 0.6) kind = { $case: 'numberValue', value: pick(rand, [-0, 0.5, 1e300, 2 ** 60, -(2 ** 53), 2 ** 52 - 1, 2 ** 52, 3.14159]) };
+    else if (r < 0.7) kind = { $case: 'numberValue', value: rand() * 100 };
+    else kind = { $case: 'boolValue', value: rand() < 0.5 };
+    properties.set(key, { kind });
+  }
+  const hasTimestamp = rand() < 0.8;
+  // Mostly within the second, some a few seconds old (late, too late), some slightly ahead.
+  const age = rand() < 0.7 ? Math.floor(rand() * 300) : rand() < 0.8 ? Math.floor(rand() * 6_000) : -Math.floor(rand() * 500);
+  const event: PbEvent = {
+    id,
+    name: pick(rand, NAMES),
+    timestampMs: hasTimestamp ? Math.max(0, receivedAtMs - age) : undefined,
+    sentAtMs: rand() < 0.2 ? receivedAtMs - Math.floor(rand() * 3_000) + 1_000 : undefined,
+    userId: rand() < 0.7 ? `user-${Math.floor(rand() * 50)}` : rand() < 0.5 ? '' : undefined,
+    category: rand() < 0.6 ? pick(rand, CATEGORIES) : undefined,
+    severity: Math.floor(rand() * 7),
+    tags: TAGS.filter(() => rand() < 0.3),
+    properties,
+    value: rand() < 0.6 ? pick(rand, [Math.round(rand() * 10_000) / 100, -0, 0, 7, 1e-9]) : undefined,
+  };
+  return event;
+}
+
+/** A plain event with one thing the columnar reader must not take (a rejection, or a shape it leaves to the record path). */
+function oddEvent(rand: () => number, ids: string[], receivedAtMs: number): PbEvent {
+  const e = plainEvent(rand, ids, receivedAtMs);
+  switch (Math.floor(rand() * 16)) {
+    case 0:
+      return { ...e, id: '' }; // the server assigns one
+    case 1:
+      return { ...e, name: '' }; // EVT_FIELD_MISSING
+    case 2:
+      return { ...e, name: 'näme' }; // not ASCII
+    case 3:
+      return { ...e, timestampMs: -5 };
+    case 4:
+      return { ...e, timestampMs: receivedAtMs + 10 * 60_000 }; // EVT_TIMESTAMP_FUTURE
+    case 5:
+      return { ...e, severity: 9 as PbEvent['severity'] };
+    case 6:
+      return { ...e, properties: new Map([['7up', { kind: { $case: 'boolValue', value: true } }]]) }; // an index-like key
+    case 7:
+      return { ...e, properties: new Map([['__proto__', { kind: { $case: 'boolValue', value: true } }]]) };
+    case 8:
+      return { ...e, value: Number.NaN };
+    case 9:
+      return { ...e, tags: [''] };
+    case 10:
+      return { ...e, tags: Array.from({ length: LIMITS.tagsMax + 1 }, (_, i) => `t${i}`) };
+    case 11:
+      return { ...e, id: 'x'.repeat(LIMITS.idCharsMax + 1) };
+    case 12:
+      return { ...e, category: '' };
+    case 13:
+      return { ...e, properties: new Map([['empty', { kind: undefined }]]) }; // a value with none of its oneof
+    case 14:
+      return { ...e, userId: 'üser' };
+    default:
+      return { ...e, properties: new Map([['pad', { kind: { $case: 'stringValue', value: 'é'.repeat(40) } }]]) };
+  }
+}
+
+function encode(events: PbEvent[], rand: () => number): Buffer {
+  return Buffer.from(
+    IngestRequest.encode({
+      events,
+      batchId: rand() < 0.3 ? `b-${Math.floor(rand() * 1000)}` : '',
+      ack: Math.floor(rand() * 3),
+      receiptsAll: rand() < 0.3,
+    }).finish(),
+  );
+}
+
+function byIndex(receipts: Receipt[]): Receipt[] {
+  return [...receipts].sort((a, b) => a.index - b.index);
+}
+
+/** The record path's stored events as the store would bucket them (runs of up to 500). */
+function recordBuckets(stored: StoredEvent[]): Buffer[] {
+  const out: Buffer[] = [];
+  for (let i = 0; i < stored.length; i += 500) out.push(encodeBucket(stored.slice(i, i + 500))!);
+  return out;
+}
+
+function columnBuckets(reader: ColumnReader, owner: string, shard: number, count: number): Buffer[] {
+  const cols = reader.columns;
+  const out: Buffer[] = [];
+  let from = 0;
+  for (let left = count; left > 0; ) {
+    const take = Math.min(left, 500);
+    let to = from;
+    for (let taken = 0; taken < take; to++) if (cols.status[to] !== 3) taken++;
+    out.push(encodeBucketColumns(owner, shard, cols, from, to, take, new Uint32Array(take)));
+    left -= take;
+    from = to;
+  }
+  return out;
+}
+
+void test('the columnar path answers, counts and stores every batch it takes exactly as the record path does', () => {
+  const rand = lcg(20261122);
+  const validator = createValidator(LIMITS);
+  const reader = new ColumnReader(LIMITS);
+  const t0 = 1_700_000_000_000;
+  const owner = 'owner-col';
+  const shard = 3;
+  const viaRecords = new OwnerActor(owner, OPTIONS, t0);
+  const viaColumns = new OwnerActor(owner, OPTIONS, t0);
+  viaRecords.watch('1s');
+  viaColumns.watch('1s');
+  viaRecords.watch('1m');
+  viaColumns.watch('1m');
+  const ids: string[] = [];
+  let taken = 0;
+  let refused = 0;
+  let oddTaken = 0;
+  let receivedAtMs = t0;
+  for (let b = 0; b < 400; b++) {
+    receivedAtMs += Math.floor(rand() * 700);
+    const nowMs = receivedAtMs + (rand() < 0.9 ? Math.floor(rand() * 20) : Math.floor(rand() * 5_000));
+    const odd = rand() < 0.3;
+    // Mostly small batches, now and then one past a bucket (500) to split.
+    const n = rand() < 0.03 ? 501 + Math.floor(rand() * 600) : 1 + Math.floor(rand() * 40);
+    const events = Array.from({ length: n }, () => plainEvent(rand, ids, receivedAtMs));
+    if (odd) events[Math.floor(rand() * n)] = oddEvent(rand, ids, receivedAtMs);
+    const body = encode(events, rand);
+
+    const decoded = decodeBody(body, 'protobuf', 'identity', defaults);
+    const batch = validator.validateBatch(decoded.events, { receivedAtMs, requestId: `req-${b}` });
+    const took = reader.read(body, receivedAtMs);
+    if (!odd) assert.ok(took, `batch ${b} of plain valid events was not taken`);
+    if (!took) {
+      refused++;
+      continue;
+    }
+    if (odd) oddTaken++;
+    taken++;
+    assert.equal(batch.rejected, 0, `batch ${b} was taken, but the record path rejects ${batch.rejected} of its events`);
+    const cols = reader.columns;
+    assert.equal(cols.n, n);
+    assert.equal(cols.batchId, decoded.batchId);
+    assert.equal(cols.ack, decoded.ack);
+    assert.equal(cols.receiptsAll, decoded.receiptsAll === true);
+    for (let k = 0; k < n; k++) {
+      const record = batch.records[k]!;
+      assert.equal(cols.id(k), record.id, `batch ${b} event ${k}: the server assigned an id, so the batch should not have been taken`);
+      assert.equal(cols.userId(k), record.userId);
+    }
+
+    const receiptsAll = cols.receiptsAll;
+    const sink: ApplySink = { shard, counts: { accepted: 0, duplicate: 0, late: 0, tooLate: 0, rejected: 0 }, receipts: batch.receipts, receiptsAll, stored: [], storedIdWords: [] };
+    viaRecords.applyBatch(batch.records, batch.indexes, nowMs, sink);
+    const columnSink: ColumnSink = { counts: { accepted: 0, duplicate: 0, late: 0, tooLate: 0, rejected: 0 }, receipts: [], receiptsAll };
+    viaColumns.applyColumns(cols, nowMs, columnSink);
+    assert.deepEqual(columnSink.counts, sink.counts, `batch ${b}: counts`);
+    assert.deepEqual(byIndex(columnSink.receipts), byIndex(sink.receipts), `batch ${b}: receipts`);
+
+    const stored = sink.stored.length;
+    assert.equal(stored, n - sink.counts.duplicate);
+    if (stored > 0) {
+      const expected = recordBuckets(sink.stored);
+      const actual = columnBuckets(reader, owner, shard, stored);
+      assert.equal(actual.length, expected.length);
+      for (let i = 0; i < expected.length; i++) {
+        assert.ok(actual[i]!.equals(expected[i]!), `batch ${b}: bucket ${i} differs from encodeBucket's`);
+        assert.deepEqual(decodeBucket(actual[i]!), sink.stored.slice(500 * i, 500 * (i + 1)));
+      }
+    }
+    reader.columns.release();
+
+    if (b % 7 === 0) assert.deepEqual(viaColumns.takeOwnerDeltas(), viaRecords.takeOwnerDeltas(), `batch ${b}: deltas`);
+    if (b % 11 === 0) assert.deepEqual(viaColumns.closeDue(nowMs), viaRecords.closeDue(nowMs), `batch ${b}: closed windows`);
+  }
+  const now = receivedAtMs + 1_000;
+  assert.deepEqual(viaColumns.snapshot(now), viaRecords.snapshot(now), 'snapshots (windows, dedup memory)');
+  assert.deepEqual(viaColumns.counters, viaRecords.counters);
+  assert.equal(reader.counts.read, taken);
+  assert.equal(reader.counts.gaveUp, refused);
+  // Enough of each kind for the comparison to mean something.
+  assert.ok(taken > 250, `only ${taken} batches taken`);
+  assert.ok(refused > 60, `only ${refused} batches given up`);
+  // Odd shapes that are still valid (a proto3 empty value, ...) may be taken; most are not.
+  assert.ok(oddTaken < refused, `${oddTaken} odd batches taken, ${refused} given up`);
+});
+
+void test('the columnar reader gives up on what the record path must answer: malformed, empty, too long, a long batchId', () => {
+  const reader = new ColumnReader({ ...LIMITS, batchEventsMax: 3 });
+  const event: PbEvent = { id: 'e1', name: 'n', severity: 0, tags: [], properties: new Map() };
+  const body = (events: PbEvent[], batchId = ''): Buffer => Buffer.from(IngestRequest.encode({ events, batchId, ack: 0, receiptsAll: false }).finish());
+  assert.ok(reader.read(body([event, { ...event, id: 'e2' }]), 1_000));
+  assert.equal(reader.read(body([]), 1_000), false, 'no events');
+  assert.equal(reader.read(body([event, event, event, event]), 1_000), false, 'past batchEventsMax');
+  assert.equal(reader.read(body([event], 'b'.repeat(LIMITS.idCharsMax + 1)), 1_000), false, 'batchId past idCharsMax');
+  const good = body([event]);
+  assert.equal(reader.read(good.subarray(0, good.length - 1), 1_000), false, 'truncated');
+  assert.equal(reader.read(Buffer.from([0x0a, 0x05, 0x0a]), 1_000), false, 'a length past the end');
+  assert.deepEqual(reader.counts, { read: 1, gaveUp: 5 });
+});
+
+void test('the columns grow for an outsized batch and are dropped back after it', () => {
+  const reader = new ColumnReader(LIMITS);
+  const n = LIMITS.batchEventsMax;
+  const events: PbEvent[] = Array.from({ length: n }, (_, i) => ({ id: `id-${i}`, name: 'n', severity: 0, tags: ['t'], properties: new Map([['k', { kind: { $case: 'boolValue', value: true } }]]) }));
+  const body = Buffer.from(IngestRequest.encode({ events, batchId: '', ack: 0, receiptsAll: false }).finish());
+  assert.ok(reader.read(body, 5_000));
+  assert.equal(reader.columns.n, n);
+  assert.ok(reader.columns.capacity >= n);
+  reader.columns.release();
+  assert.ok(reader.columns.capacity <= COLUMNS_KEPT_EVENTS, `capacity ${reader.columns.capacity} kept`);
+  assert.equal(reader.columns.body.length, 0, 'the body is let go');
+});
