@@ -28,6 +28,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { decodeBody } from '../../src/actors/decode.js';
 import { createValidator } from '../../src/actors/validate.js';
+import { ColumnReader } from '../../src/actors/columns.js';
+import { eventLimitsFrom } from '../../src/actors/schema.js';
 import { DEFAULT_EVENT_LIMITS } from '../../src/actors/schema.js';
 import { OwnerActor, type ApplySink, type OwnerOptions } from '../../src/actors/owner.js';
 import { LmdbEventStore } from '../../src/store/lmdb/event-store.js';
@@ -120,8 +122,14 @@ function idDigitsAt(body: Buffer, b: number): Int32Array {
   return at;
 }
 
-export function openWorkerPath(format: BodyFormat = 'json', workload: Workload = 'even'): WorkerPath {
+/** `records`: decode, validate, applyBatch, prepareEvents. `columns` (protobuf only): the columnar path (columns.ts), as the server takes it. */
+export type PathKind = 'records' | 'columns';
+export const PATH_KINDS: readonly PathKind[] = ['records', 'columns'];
+
+export function openWorkerPath(format: BodyFormat = 'json', workload: Workload = 'even', kind: PathKind = 'records'): WorkerPath {
+  if (kind === 'columns' && format !== 'protobuf') throw new Error('the columnar path reads protobuf bodies only');
   const server = workload === 'server';
+  const columnReader = new ColumnReader(eventLimitsFrom(defaults));
   const t0Ms = Date.now();
   const random = seeded(7);
   const bodies = Array.from({ length: BODIES }, (_, b) => harnessBody(b, random, t0Ms, format));
@@ -164,6 +172,22 @@ export function openWorkerPath(format: BodyFormat = 'json', workload: Workload =
       }
     },
     batch(k, lap = none) {
+      if (kind === 'columns') {
+        const body = bodies[k % bodies.length]!;
+        if (!columnReader.read(body, t0Ms)) throw new Error('the columnar reader gave up on a harness body');
+        lap('decode');
+        lap('validate');
+        const cols = columnReader.columns;
+        const counts = { accepted: 0, duplicate: 0, late: 0, tooLate: 0, rejected: 0 };
+        const owner = actors[ownerOf(k)]!;
+        owner.applyColumns(cols, t0Ms + k, { counts, receipts: [], receiptsAll: false });
+        lap('apply');
+        if (counts.duplicate !== 0) throw new Error('a duplicate: the bench means every event to be new');
+        store.prepareColumns(owner.owner, 1, cols, cols.n);
+        cols.release();
+        lap('pack');
+        return;
+      }
       const decoded = decodeBody(bodies[k % bodies.length]!, format, 'identity', defaults);
       lap('decode');
       const validated = validator.validateBatch(decoded.events, { receivedAtMs: t0Ms, requestId: 'r' });

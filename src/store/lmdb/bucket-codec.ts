@@ -198,7 +198,15 @@ class Writer {
     const n = end - start;
     this.varuint(n);
     this.ensure(n);
-    this.buf.set(b.subarray(start, end), this.pos);
+    const out = this.buf;
+    if (n <= SHORT_STRING_CHARS) {
+      // A loop for ids and user ids: a subarray per copy cost more than the copy.
+      let p = this.pos;
+      for (let i = start; i < end; i++) out[p++] = b[i]!;
+      this.pos = p;
+      return;
+    }
+    out.set(b.subarray(start, end), this.pos);
     this.pos += n;
   }
 
