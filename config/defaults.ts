@@ -96,6 +96,12 @@ export const defaults = {
   /** Snapshots of open windows are written this often (crash recovery). */
   snapshotIntervalMs: 5_000,
 
+  /**
+   * The columnar path for protobuf batches of plain valid events (docs/columnar-path.md): read,
+   * applied and packed with no object per event. Off: every batch takes the record path.
+   */
+  columnarPath: true,
+
   /** Write-ahead log of every applied batch, per worker, under dataDir/wal. Off: `durable` waits for the event store instead. */
   walEnabled: true,
   /** Group commit: one write + fdatasync covers every batch appended within this interval. */

@@ -86,6 +86,7 @@ export const settingsSchema = {
   flushPendingEventsMax: int(1, 100_000_000, 'Events waiting for the store per worker; at least flushBatchEventsMax.'),
   snapshotIntervalMs: int(100, 3_600_000, 'Snapshot tick.'),
 
+  columnarPath: Type.Boolean({ description: 'The columnar path for protobuf batches of plain valid events.' }),
   walEnabled: Type.Boolean({ description: 'Write-ahead log of applied batches.' }),
   walSyncIntervalMs: int(0, 1_000, 'Group commit interval of the write-ahead log.'),
   walSegmentBytesMax: int(1 * MiB, 1 * GiB, 'Size at which a log segment ends.'),

@@ -197,6 +197,9 @@ export const STATUS_DUPLICATE = 3;
 /** What the reader needs: the event limits and batchEventsMax (validate.ts, decode.ts). */
 export type ColumnLimits = EventLimits;
 
+/** Bodies every ColumnReader of this thread took and gave up on (worker telemetry: eventide_decode_one_pass_total). */
+export const columnarCounts = { read: 0, gaveUp: 0 };
+
 /** Reads protobuf bodies into one EventColumns; one per worker. */
 export class ColumnReader {
   readonly columns = new EventColumns();
@@ -219,10 +222,12 @@ export class ColumnReader {
     try {
       readRequest(new Reader(bytes), cols, this.#limits, receivedAtMs);
       this.counts.read++;
+      columnarCounts.read++;
       return true;
     } catch {
       // GIVE_UP, or the protobuf reader's ProtobufError on a malformed body: the record path reads it and says why.
       this.counts.gaveUp++;
+      columnarCounts.gaveUp++;
       cols.n = 0;
       cols.release();
       return false;

@@ -32,10 +32,12 @@ import { performance } from 'node:perf_hooks';
 import type { MessagePort } from 'node:worker_threads';
 import { decodeBody } from '../actors/decode.js';
 import { HyperLogLog } from '../actors/hll.js';
-import { OwnerActor, type OwnerOptions, type ApplySink } from '../actors/owner.js';
+import { OwnerActor, type OwnerOptions, type ApplySink, type ColumnSink } from '../actors/owner.js';
 import {
   RESOLUTION_MS,
+  type BatchCounts,
   type BatchReceipt,
+  type Receipt,
   type EventRecord,
   type OwnerSnapshot,
   type Resolution,
@@ -45,7 +47,8 @@ import {
 import { createValidator, type Validator } from '../actors/validate.js';
 import { eventLimitsFrom } from '../actors/schema.js';
 import type { EventStore, LogBucket, PreparedEvents, Rollup, SnapshotStore } from '../store/port.js';
-import { decodeBucket } from '../store/lmdb/bucket-codec.js';
+import { decodeBucket, storedEventsOfColumns } from '../store/lmdb/bucket-codec.js';
+import { ColumnReader, type EventColumns } from '../actors/columns.js';
 import type { ResolvedConfig } from '../config.js';
 import { clampRetryAfterMs, StoreBacklogError, toWireError, WalBacklogError, WalWriteError } from './errors.js';
 import { listEpochs, listWorkerLogs, logDir, readLog, WalWriter, walRoot, type LogDamage, type ReadRecord, type WalStats } from './wal.js';
@@ -198,6 +201,8 @@ export class ShardHost {
   readonly #snapshotSliceMs: number;
   readonly #closeSliceMs: number;
   readonly #validator: Validator;
+  /** The columnar path's reader (columnarPath, with a store that prepares columns); undefined: every batch takes the record path. */
+  readonly #columnReader: ColumnReader | undefined;
   readonly #ownerOptions: OwnerOptions;
   readonly #owners = new Map<string, Resident>();
   readonly #loading = new Map<string, Array<(resident: Resident | Error) => void>>();
@@ -265,6 +270,10 @@ export class ShardHost {
     this.#snapshotSliceMs = options.snapshotSliceMs ?? SNAPSHOT_SLICE_MS;
     this.#closeSliceMs = options.closeSliceMs ?? CLOSE_SLICE_MS;
     this.#validator = createValidator(eventLimitsFrom(config));
+    this.#columnReader =
+      config.columnarPath && typeof store.prepareColumns === 'function' && typeof store.writePrepared === 'function'
+        ? new ColumnReader(eventLimitsFrom(config))
+        : undefined;
     this.#ownerOptions = Object.freeze({
       resolutions: ['1s', '1m', '1h', '1d'] as Resolution[],
       allowedLatenessMs: config.allowedLatenessMs,
@@ -547,6 +556,7 @@ export class ShardHost {
       this.#replyError(message.id, started, walRefusal);
       return;
     }
+    if (this.#admitColumns(message, started)) return;
     let decoded;
     try {
       decoded = decodeBody(message.body, message.format, message.encoding, this.#config);
@@ -581,46 +591,109 @@ export class ShardHost {
       };
       resident.actor.applyBatch(batch.records, batch.indexes, this.#now(), sink);
       const prepared = this.#queueStored(sink.stored, sink.storedIdWords);
-      resident.dirty = true;
-      this.#eventsApplied += batch.records.length;
-      let loggedTo = -1;
-      if (this.#wal !== undefined && batch.records.length > 0) {
-        // The clock the actor actually used (it never goes back), so replay classifies the same way.
-        // The store's packed buckets when it packed all the batch stored (a quarter of a JSON body's bytes), else the body.
-        const buckets = prepared?.logBuckets;
-        loggedTo = this.#wal.append({
-          shard: message.shard,
-          owner: message.owner,
-          format: message.format,
-          encoding: message.encoding,
-          receiptsAll,
-          nowMs: resident.actor.lastActiveMs,
-          receivedAtMs: message.receivedAtMs,
-          requestId: message.requestId,
-          body: buckets === undefined ? message.body : NO_BODY,
-          buckets,
-        });
-      }
-      if (sink.receipts.length > 1) sink.receipts.sort((a, b) => a.index - b.index);
-      const receipt: BatchReceipt = { single: decoded.single, counts: sink.counts, receipts: sink.receipts };
-      if (decoded.batchId !== undefined) receipt.batchId = decoded.batchId;
-      if (this.#pendingEvents >= this.#config.flushBatchEventsMax) void this.flush();
-      if (ack === 'durable' && this.#wal !== undefined && batch.records.length > 0) {
-        // Answer once the log is synced past this batch (and so past any earlier copy of a duplicate).
-        this.#wal.whenSynced(loggedTo).then(
-          () => this.#reply(message.id, started, receipt),
-          (err: unknown) => this.#replyError(message.id, started, err),
-        );
-      } else if (ack === 'durable' && this.#wal === undefined && sink.stored.length > 0) {
-        // Answer once the flush that holds these events has committed.
-        this.#flushWaiters.push({
-          upTo: this.#flushedCount + this.#flushingCount + this.#pendingEvents,
-          release: () => this.#reply(message.id, started, receipt),
-        });
-      } else {
-        this.#reply(message.id, started, receipt);
-      }
+      this.#answerApplied(message, started, resident, {
+        applied: batch.records.length,
+        stored: sink.stored.length,
+        prepared,
+        receiptsAll,
+        ack,
+        counts: sink.counts,
+        receipts: sink.receipts,
+        single: decoded.single,
+        batchId: decoded.batchId,
+      });
     });
+  }
+
+  /**
+   * The columnar path (src/actors/columns.ts, docs/columnar-path.md): a
+   * protobuf batch of plain valid events, read into columns, applied and
+   * packed for the store with no object per event. Only for an owner already
+   * resident (the columns are this worker's scratch, so the batch cannot
+   * wait for a load) and a store that prepares columns; true when it took
+   * the batch, false when the record path must (nothing was done then).
+   */
+  #admitColumns(message: IngestMessage, started: number): boolean {
+    const reader = this.#columnReader;
+    if (reader === undefined || message.format !== 'protobuf' || message.encoding !== 'identity') return false;
+    const resident = this.#owners.get(message.owner);
+    if (resident === undefined || !reader.read(message.body, message.receivedAtMs)) return false;
+    const cols = reader.columns;
+    const receiptsAll = message.receiptsAll || cols.receiptsAll;
+    const ack = cols.ack === 'durable' || message.ack === 'durable' ? 'durable' : 'applied';
+    if (ack === 'durable' && this.#wal?.failing === true) {
+      cols.release();
+      this.#replyError(message.id, started, new WalWriteError(`${this.#wal.stats().lastErrorCode ?? 'write failed'}; durable batches are refused until it recovers`));
+      return true;
+    }
+    const sink: ColumnSink = { counts: { accepted: 0, duplicate: 0, late: 0, tooLate: 0, rejected: 0 }, receipts: [], receiptsAll };
+    resident.actor.applyColumns(cols, this.#now(), sink);
+    const stored = cols.n - sink.counts.duplicate;
+    const prepared = stored > 0 ? this.#queueColumns(message.owner, message.shard, cols, stored) : undefined;
+    const applied = cols.n;
+    const batchId = cols.batchId;
+    cols.release();
+    this.#answerApplied(message, started, resident, { applied, stored, prepared, receiptsAll, ack, counts: sink.counts, receipts: sink.receipts, single: false, batchId });
+    return true;
+  }
+
+  /** What both paths do once a batch is applied and its events queued: the log, the flush, the answer. */
+  #answerApplied(
+    message: IngestMessage,
+    started: number,
+    resident: Resident,
+    done: {
+      applied: number;
+      stored: number;
+      prepared: PreparedEvents | undefined;
+      receiptsAll: boolean;
+      ack: 'applied' | 'durable';
+      counts: BatchCounts;
+      receipts: Receipt[];
+      single: boolean;
+      batchId: string | undefined;
+    },
+  ): void {
+    const { applied, stored, prepared, receiptsAll, ack, counts, receipts } = done;
+    resident.dirty = true;
+    this.#eventsApplied += applied;
+    let loggedTo = -1;
+    if (this.#wal !== undefined && applied > 0) {
+      // The clock the actor actually used (it never goes back), so replay classifies the same way.
+      // The store's packed buckets when it packed all the batch stored (a quarter of a JSON body's bytes), else the body.
+      const buckets = prepared?.logBuckets;
+      loggedTo = this.#wal.append({
+        shard: message.shard,
+        owner: message.owner,
+        format: message.format,
+        encoding: message.encoding,
+        receiptsAll,
+        nowMs: resident.actor.lastActiveMs,
+        receivedAtMs: message.receivedAtMs,
+        requestId: message.requestId,
+        body: buckets === undefined ? message.body : NO_BODY,
+        buckets,
+      });
+    }
+    if (receipts.length > 1) receipts.sort((a, b) => a.index - b.index);
+    const receipt: BatchReceipt = { single: done.single, counts, receipts };
+    if (done.batchId !== undefined) receipt.batchId = done.batchId;
+    if (this.#pendingEvents >= this.#config.flushBatchEventsMax) void this.flush();
+    if (ack === 'durable' && this.#wal !== undefined && applied > 0) {
+      // Answer once the log is synced past this batch (and so past any earlier copy of a duplicate).
+      this.#wal.whenSynced(loggedTo).then(
+        () => this.#reply(message.id, started, receipt),
+        (err: unknown) => this.#replyError(message.id, started, err),
+      );
+    } else if (ack === 'durable' && this.#wal === undefined && stored > 0) {
+      // Answer once the flush that holds these events has committed.
+      this.#flushWaiters.push({
+        upTo: this.#flushedCount + this.#flushingCount + this.#pendingEvents,
+        release: () => this.#reply(message.id, started, receipt),
+      });
+    } else {
+      this.#reply(message.id, started, receipt);
+    }
   }
 
   /** A refusal when the log is too far behind to take more, else undefined. */
@@ -834,6 +907,24 @@ export class ShardHost {
     }
     this.#flushBuffer.push(chunk);
     this.#pendingEvents += stored.length;
+    return chunk.prepared;
+  }
+
+  /**
+   * #queueStored for the columnar path: the store packs the columns' events
+   * now. If it cannot (an owner it cannot key), they wait as objects, made
+   * from the columns through the bucket codec, and the flush's write names
+   * the fault as for the record path.
+   */
+  #queueColumns(owner: string, shard: number, cols: EventColumns, count: number): PreparedEvents | undefined {
+    let chunk: PendingChunk;
+    try {
+      chunk = { count, prepared: this.#events.prepareColumns!(owner, shard, cols, count) };
+    } catch {
+      chunk = { count, events: storedEventsOfColumns(owner, shard, cols, count) };
+    }
+    this.#flushBuffer.push(chunk);
+    this.#pendingEvents += count;
     return chunk.prepared;
   }
 

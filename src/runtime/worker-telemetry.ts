@@ -20,6 +20,7 @@
  *   ends, never once per call: an outage must not flood the log.
  */
 import { jsonFastCounts } from '../actors/json-fast.js';
+import { columnarCounts } from '../actors/columns.js';
 import { msgpackFastCounts } from '../actors/msgpack-fast.js';
 import { randomUUID } from 'node:crypto';
 import { monitorEventLoopDelay, performance, type IntervalHistogram } from 'node:perf_hooks';
@@ -57,8 +58,11 @@ export interface WorkerTelemetryStats {
   storeOperations: StoreOperationStats[];
   /** The store adapters' own numeric counters, when they keep any (MongoDB: retries, dead letters, ...). */
   adapters: Partial<Record<StoreName, Record<string, number>>>;
-  /** Bodies the one-pass readers read, and gave up on (the scan and the full parser read those), since the worker started. */
-  onePass: { json: { read: number; gaveUp: number }; msgpack: { read: number; gaveUp: number } };
+  /**
+   * Bodies the one-pass readers read, and gave up on (the scan and the full parser read those), since the worker
+   * started; protobuf: batches the columnar path took and gave up on (the record path read those).
+   */
+  onePass: { json: { read: number; gaveUp: number }; msgpack: { read: number; gaveUp: number }; protobuf?: { read: number; gaveUp: number } };
 }
 
 /** Resolution of the worker's event-loop delay monitor, ms. */
@@ -168,7 +172,7 @@ export class WorkerTelemetry {
       loopDelayMaxMs: Number.isFinite(loopDelayMaxMs) ? Math.max(0, loopDelayMaxMs) : 0,
       storeOperations,
       adapters,
-      onePass: { json: { ...jsonFastCounts }, msgpack: { ...msgpackFastCounts } },
+      onePass: { json: { ...jsonFastCounts }, msgpack: { ...msgpackFastCounts }, protobuf: { ...columnarCounts } },
     };
   }
 

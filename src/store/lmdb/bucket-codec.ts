@@ -475,6 +475,15 @@ export function encodeBucketColumns(owner: string, shard: number, cols: EventCol
   return bytes;
 }
 
+/**
+ * The StoredEvents of the columns' events that are not duplicates (`count`
+ * of them), as the record path would have made them: one bucket encoded
+ * and read back. For the rare case a store cannot prepare them.
+ */
+export function storedEventsOfColumns(owner: string, shard: number, cols: EventColumns, count: number): StoredEvent[] {
+  return decodeBucket(encodeBucketColumns(owner, shard, cols, 0, cols.n, count, new Uint32Array(count)));
+}
+
 /** True when `bytes` is a bucket in this format (else it is a msgpack bucket of an earlier version). */
 export function isCodecBucket(bytes: Uint8Array): boolean {
   return bytes.length > 0 && bytes[0] === BUCKET_MARK;
