@@ -42,7 +42,9 @@ import { hash32Ascii, hash64Ascii } from './hash.js';
 import { Reader } from './protobuf.js';
 import { FORBIDDEN_KEYS, type EventLimits } from './schema.js';
 import { AckLevel as PbAckLevel } from '../gen/eventide/v1/ingest.js';
-import type { AckLevel } from './types.js';
+import type { AckLevel, Receipt } from './types.js';
+import { readEvent as readEventObject } from './protobuf.js';
+import { clientId, createValidator, isRejection, type Validator } from './validate.js';
 
 /** Property value kinds in the columns. */
 export const PROP_STRING = 0;
@@ -105,8 +107,11 @@ export class EventColumns {
   hasValue = new Uint8Array(INITIAL_EVENTS);
   tagsEnd = new Int32Array(INITIAL_EVENTS);
   propsEnd = new Int32Array(INITIAL_EVENTS);
-  /** Written by OwnerActor.applyColumns: STATUS_* of each event. */
+  /** STATUS_REJECTED from the reader; the others written by OwnerActor.applyColumns. */
   status = new Uint8Array(INITIAL_EVENTS);
+  /** Events the validator rejected, and their `rejected` receipts (as validateBatch makes them), in batch order. */
+  rejected = 0;
+  rejections: Receipt[] = [];
 
   tags: string[] = [];
   propKey: string[] = [];
@@ -193,6 +198,8 @@ export const STATUS_ACCEPTED = 0;
 export const STATUS_LATE = 1;
 export const STATUS_TOO_LATE = 2;
 export const STATUS_DUPLICATE = 3;
+/** Set by the reader: an event the validator rejects (its receipt is in EventColumns.rejections); neither applied nor stored. */
+export const STATUS_REJECTED = 4;
 
 /** What the reader needs: the event limits and batchEventsMax (validate.ts, decode.ts). */
 export type ColumnLimits = EventLimits;
@@ -206,9 +213,12 @@ export class ColumnReader {
   /** Bodies taken, and given up on (to the record path), since the thread started. */
   readonly counts = { read: 0, gaveUp: 0 };
   readonly #limits: ColumnLimits;
+  /** For an event the columns cannot take: the record path's own verdict on it (see readRequest). */
+  readonly #validator: Validator;
 
   constructor(limits: ColumnLimits) {
     this.#limits = Object.freeze({ ...limits });
+    this.#validator = createValidator(this.#limits);
   }
 
   /**
@@ -219,8 +229,10 @@ export class ColumnReader {
   read(bytes: Uint8Array, receivedAtMs: number): boolean {
     const cols = this.columns;
     cols.n = 0;
+    cols.rejected = 0;
+    cols.rejections = [];
     try {
-      readRequest(new Reader(bytes), cols, this.#limits, receivedAtMs);
+      readRequest(new Reader(bytes), cols, this.#limits, this.#validator, receivedAtMs);
       this.counts.read++;
       columnarCounts.read++;
       return true;
@@ -235,7 +247,7 @@ export class ColumnReader {
   }
 }
 
-function readRequest(r: Reader, cols: EventColumns, l: ColumnLimits, receivedAtMs: number): void {
+function readRequest(r: Reader, cols: EventColumns, l: ColumnLimits, validator: Validator, receivedAtMs: number): void {
   cols.body = r.buffer;
   cols.receivedAtMs = receivedAtMs;
   let batchId = '';
@@ -252,7 +264,13 @@ function readRequest(r: Reader, cols: EventColumns, l: ColumnLimits, receivedAtM
         if (n >= l.batchEventsMax) throw GIVE_UP;
         if (n === cols.capacity) cols.growEvents();
         const eventEnd = endOf(r);
-        readEvent(r, eventEnd, cols, n, l, receivedAtMs, tagCount, propCount);
+        const eventStart = r.pos;
+        try {
+          readEvent(r, eventEnd, cols, n, l, receivedAtMs, tagCount, propCount);
+        } catch (err) {
+          if (err !== GIVE_UP) throw err;
+          rejectOrGiveUp(r, eventStart, eventEnd, cols, n, l, validator, receivedAtMs, tagCount, propCount);
+        }
         tagCount = cols.tagsEnd[n]!;
         propCount = cols.propsEnd[n]!;
         n++;
@@ -277,6 +295,38 @@ function readRequest(r: Reader, cols: EventColumns, l: ColumnLimits, receivedAtM
   cols.batchId = batchId === '' ? undefined : batchId;
   cols.ack = ack === ACK_LEVEL_APPLIED ? 'applied' : ack === ACK_LEVEL_DURABLE ? 'durable' : undefined;
   cols.receiptsAll = receiptsAll;
+}
+
+/**
+ * Event k, which the columns cannot take, read again as the record path
+ * reads it (protobuf.ts) and validated as it validates it: a rejection is
+ * kept in the columns exactly as validateBatch would have made it (the
+ * batch goes on); a valid event (no id, a non-ASCII string, a property key
+ * that repeats or starts with a digit) gives the whole batch up, since
+ * only the record path can apply it in its place. A malformed event throws
+ * ProtobufError (the record path reports it).
+ */
+function rejectOrGiveUp(
+  r: Reader,
+  start: number,
+  end: number,
+  cols: EventColumns,
+  k: number,
+  l: ColumnLimits,
+  validator: Validator,
+  receivedAtMs: number,
+  tagAt: number,
+  propAt: number,
+): void {
+  r.pos = start;
+  const input = readEventObject(r, end);
+  const verdict = validator.validate(input, k, { requestId: '', receivedAtMs });
+  if (!isRejection(verdict)) throw GIVE_UP;
+  cols.rejected++;
+  cols.rejections.push({ index: k, id: clientId(input, l.idCharsMax), status: 'rejected', code: verdict.code, field: verdict.field, message: verdict.message });
+  cols.status[k] = STATUS_REJECTED;
+  cols.tagsEnd[k] = tagAt;
+  cols.propsEnd[k] = propAt;
 }
 
 /** r.tag() with the one-byte case first (every field of the schema has a one-byte tag). */
@@ -478,6 +528,7 @@ function readEvent(r: Reader, end: number, cols: EventColumns, k: number, l: Col
   cols.hasValue[k] = hasValue ? 1 : 0;
   cols.tagsEnd[k] = tags;
   cols.propsEnd[k] = props;
+  cols.status[k] = STATUS_ACCEPTED;
 }
 
 /**

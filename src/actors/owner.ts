@@ -55,7 +55,7 @@
  *   it never happens there.
  */
 import assert from 'node:assert/strict';
-import { STATUS_ACCEPTED, STATUS_DUPLICATE, STATUS_LATE, STATUS_TOO_LATE, type EventColumns } from './columns.js';
+import { STATUS_ACCEPTED, STATUS_DUPLICATE, STATUS_LATE, STATUS_REJECTED, STATUS_TOO_LATE, type EventColumns } from './columns.js';
 import { DedupMemory } from './dedup.js';
 import { hash32 } from './hash.js';
 import { HLL_PRECISION_MAX, HLL_PRECISION_MIN } from './hll.js';
@@ -265,8 +265,9 @@ export class OwnerActor {
    * same dedup, classification and counting, event by event in the same
    * order, with no record per event. Writes each event's STATUS_* into
    * `cols.status`; receipts as applyBatch (the id sliced from the body only
-   * for a receipt). Event k is at position k of the request (the columnar
-   * reader takes only batches whose events are all valid).
+   * for a receipt). Event k is at position k of the request; events the
+   * reader marked STATUS_REJECTED are skipped (their receipts are the
+   * reader's), as validateBatch leaves them out of applyBatch.
    */
   applyColumns(cols: EventColumns, nowMs: number, out: ColumnSink): void {
     const now = this.advance(nowMs);
@@ -280,6 +281,7 @@ export class OwnerActor {
     const receivedAtMs = cols.receivedAtMs;
     const status = cols.status;
     for (let k = 0; k < n; k++) {
+      if (status[k] === STATUS_REJECTED) continue;
       if (this.dedup.seenHash(hashes[2 * k]!, hashes[2 * k + 1]!, now)) {
         counts.duplicate++;
         status[k] = STATUS_DUPLICATE;
@@ -294,7 +296,7 @@ export class OwnerActor {
     }
     this.counters.dedupEvictedEarly += this.dedup.evictedEarly - evictedBefore;
     this.counters.dedupEarlyRotations = this.counters.dedupEvictedEarly;
-    if (this.pendingDeltas.length > 0 && counts.duplicate - duplicatesBefore < n) {
+    if (this.pendingDeltas.length > 0 && counts.duplicate - duplicatesBefore < n - cols.rejected) {
       if (receivedAtMs < this.deltaOldestReceivedAtMs) this.deltaOldestReceivedAtMs = receivedAtMs;
     }
   }

@@ -113,7 +113,7 @@ export function countEvents(bytes: Uint8Array): number {
   return count;
 }
 
-function readEvent(r: Reader, end: number): Record<string, unknown> {
+export function readEvent(r: Reader, end: number): Record<string, unknown> {
   let id = '';
   let name = '';
   let timestamp: number | undefined;

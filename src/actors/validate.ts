@@ -98,7 +98,7 @@ export function validateBatch(
 }
 
 /** The client's id for a rejected event's receipt, when it sent a usable one. */
-function clientId(input: unknown, idCharsMax: number): string {
+export function clientId(input: unknown, idCharsMax: number): string {
   if (typeof input !== 'object' || input === null) return '';
   const id = (input as { id?: unknown }).id;
   return typeof id === 'string' && id.length <= idCharsMax ? id : '';

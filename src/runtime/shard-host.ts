@@ -626,11 +626,11 @@ export class ShardHost {
       this.#replyError(message.id, started, new WalWriteError(`${this.#wal.stats().lastErrorCode ?? 'write failed'}; durable batches are refused until it recovers`));
       return true;
     }
-    const sink: ColumnSink = { counts: { accepted: 0, duplicate: 0, late: 0, tooLate: 0, rejected: 0 }, receipts: [], receiptsAll };
+    const sink: ColumnSink = { counts: { accepted: 0, duplicate: 0, late: 0, tooLate: 0, rejected: cols.rejected }, receipts: cols.rejections, receiptsAll };
     resident.actor.applyColumns(cols, this.#now(), sink);
-    const stored = cols.n - sink.counts.duplicate;
+    const applied = cols.n - cols.rejected;
+    const stored = applied - sink.counts.duplicate;
     const prepared = stored > 0 ? this.#queueColumns(message.owner, message.shard, cols, stored) : undefined;
-    const applied = cols.n;
     const batchId = cols.batchId;
     cols.release();
     this.#answerApplied(message, started, resident, { applied, stored, prepared, receiptsAll, ack, counts: sink.counts, receipts: sink.receipts, single: false, batchId });

@@ -66,7 +66,7 @@ export interface EventStore {
   /**
    * Optional (with writePrepared): prepareEvents for one request's events
    * held in columns by the columnar path (src/actors/columns.ts): those of
-   * `cols` whose status is not a duplicate, `count` of them, of one owner
+   * `cols` that are neither duplicates nor rejected, `count` of them, of one owner
    * and shard. Prepared as prepareEvents would prepare the StoredEvents the
    * record path makes of the same body.
    */

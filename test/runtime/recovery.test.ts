@@ -406,7 +406,8 @@ function protobufBody(eventIds: string[], timestampMs: number): Buffer {
     IngestRequest.encode({
       events: eventIds.map((id, i) => ({
         id,
-        name: i % 3 === 0 ? 'a' : 'b',
+        // An empty name (EVT_FIELD_MISSING) for ids ending in -x: the columnar path keeps the rejection, as validateBatch makes it.
+        name: id.endsWith('-x') ? '' : i % 3 === 0 ? 'a' : 'b',
         timestampMs,
         userId: `u-${id.split("-")[0]!}-${i % 7}`,
         category: i % 2 === 0 ? 'web' : 'api',
@@ -437,7 +438,7 @@ test('protobuf batches on the columnar path: the same receipts, counts and store
     const bodies = [
       protobufBody(ids('p', 30), T0), // the owner is loaded: the record path either way
       protobufBody(ids('q', 40), T0 + 10), // resident: the columnar path when on
-      protobufBody([...ids('p', 5), ...ids('r', 20)], T0 + 20), // five duplicates of the first batch
+      protobufBody([...ids('p', 5), ...ids('r', 20), 'bad-x'], T0 + 20), // five duplicates of the first batch, one invalid event
       protobufBody(ids('s', 600), T0 + 30), // more than a bucket (500)
     ];
     const receipts: unknown[] = [];
@@ -461,5 +462,6 @@ test('protobuf batches on the columnar path: the same receipts, counts and store
   assert.deepEqual(results[0], results[1]);
   const counts = (results[0]!.receipts as BatchReceipt[]).map((r) => r.counts);
   assert.deepEqual(counts.map((c) => c.duplicate), [0, 0, 5, 0]);
+  assert.deepEqual(counts.map((c) => c.rejected), [0, 0, 1, 0]);
   assert.equal((results[0]!.summary as { total: number }).total, 30 + 40 + 20 + 600);
 });

@@ -65,7 +65,7 @@
  */
 import { SEVERITIES, type EventRecord, type StoredEvent } from '../../actors/types.js';
 import { StoreCorruptError } from '../errors.js';
-import { PROP_LONG_STRING, PROP_NUMBER, PROP_STRING, PROP_TRUE, STATUS_DUPLICATE, type EventColumns } from '../../actors/columns.js';
+import { PROP_LONG_STRING, PROP_NUMBER, PROP_STRING, PROP_TRUE, STATUS_DUPLICATE, STATUS_REJECTED, type EventColumns } from '../../actors/columns.js';
 
 export const BUCKET_MARK = 0xc1;
 /**
@@ -382,7 +382,7 @@ export function encodeBucket(group: readonly StoredEvent[]): Buffer | undefined 
 
 /**
  * encodeBucket for events held in columns (columns.ts, the columnar path):
- * the events of `cols` from `from` to `to` whose status is not a duplicate,
+ * the events of `cols` from `from` to `to` that are neither duplicates nor rejected,
  * `count` of them, as one bucket of `owner` and `shard`. The same bytes
  * encodeBucket writes for the StoredEvents the record path makes of the
  * same body (test/actors/columns.test.ts): ids, user ids and long values
@@ -412,7 +412,7 @@ export function encodeBucketColumns(owner: string, shard: number, cols: EventCol
     const tagEnd = tagsEnd[k]!;
     const propLast = propsEnd[k]!;
     const code = status[k]!;
-    if (code === STATUS_DUPLICATE) {
+    if (code === STATUS_DUPLICATE || code === STATUS_REJECTED) {
       tag = tagEnd;
       prop = propLast;
       continue;
@@ -476,7 +476,7 @@ export function encodeBucketColumns(owner: string, shard: number, cols: EventCol
 }
 
 /**
- * The StoredEvents of the columns' events that are not duplicates (`count`
+ * The StoredEvents of the columns' events that are neither duplicates nor rejected (`count`
  * of them), as the record path would have made them: one bucket encoded
  * and read back. For the rare case a store cannot prepare them.
  */

@@ -318,7 +318,7 @@ export class LmdbEventStore implements EventStore {
 
   /**
    * prepareEvents for one request's events held in columns (the columnar
-   * path, columns.ts): the events of `cols` not marked duplicate, `count` of
+   * path, columns.ts): the events of `cols` neither duplicate nor rejected (status below STATUS_DUPLICATE), `count` of
    * them, in buckets of up to EVENTS_PER_BUCKET_MAX, encoded from the
    * columns (encodeBucketColumns: the bytes encodeBucket writes for the
    * same events). StoreInputError for an owner the store cannot key.
@@ -333,7 +333,7 @@ export class LmdbEventStore implements EventStore {
     while (left > 0) {
       const take = Math.min(left, EVENTS_PER_BUCKET_MAX);
       let to = from;
-      for (let taken = 0; taken < take; to++) if (status[to] !== STATUS_DUPLICATE) taken++;
+      for (let taken = 0; taken < take; to++) if (status[to]! < STATUS_DUPLICATE) taken++;
       const ids = Buffer.allocUnsafe(ID_LIST_HEADER_BYTES + 4 * take);
       ids.writeUInt32LE(ID_LIST_FORMAT, 0);
       ids.writeUInt32LE(take, 4);
