@@ -10,6 +10,9 @@
 #   decode  the body decoded to events
 #   apply   validated and applied (dedup, windows, HLL, ws deltas), nothing stored or logged
 #   pack    and packed for the store (prepareEvents: the bucket codec), then dropped: not logged, not written
+# Batches the columnar path takes (protobuf, src/actors/columns.ts) stop at the same stages of
+# that path (decode = read into columns and validated; apply = applyColumns; pack = prepareColumns);
+# SERVER_CONFIG='{"keyEventsPerSec":0,"keyRequestsPerSec":0,"columnarPath":false}' measures the record path's.
 #   full    the product as it is (the variable unset)
 # Each level is one in-process `eventide bench` (the harness beside the
 # server, as every figure in RESULTS.md), the per-key rate lifted so that the
