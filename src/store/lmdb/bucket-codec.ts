@@ -175,6 +175,17 @@ class Writer {
     this.varuint(v < 0 ? -2 * v - 1 : 2 * v);
   }
 
+  /** A property's number: its kind, then a zigzag varint for an integer that fits, else f64. */
+  propertyNumber(v: number): void {
+    if (Number.isSafeInteger(v) && Math.abs(v) <= ZIGZAG_ABS_MAX && !Object.is(v, -0)) {
+      this.u8(KIND_INT);
+      this.zigzag(v);
+    } else {
+      this.u8(KIND_NUMBER);
+      this.f64(v);
+    }
+  }
+
   /** The strings of the bucket being encoded, by index; cleared per bucket. */
   readonly table = new Map<string, number>();
 
@@ -254,6 +265,28 @@ export function bucketScratchBytes(): number {
   return SCRATCH.buf.length;
 }
 
+/** The thread's scratch, reset, with a bucket's header written (count events of owner and shard). */
+function startBucket(count: number, owner: string, shard: number): Writer {
+  // (Also here: a bucket given up half way, events of another shape, may have grown it.)
+  if (SCRATCH.buf.length > SCRATCH_BYTES_KEPT_MAX) SCRATCH = new Writer(SCRATCH_BYTES);
+  const w = SCRATCH;
+  w.pos = 0;
+  w.table.clear();
+  w.u8(BUCKET_MARK);
+  w.u8(BUCKET_VERSION);
+  w.varuint(count);
+  w.str(owner);
+  w.varuint(shard);
+  return w;
+}
+
+/** The bucket written to `w`, copied out at exactly its size (it may wait in the flush buffer; the scratch is reused). */
+function finishBucket(w: Writer): Buffer {
+  const bytes = Buffer.from(w.buf.subarray(0, w.pos));
+  if (w.buf.length > SCRATCH_BYTES_KEPT_MAX) SCRATCH = new Writer(SCRATCH_BYTES);
+  return bytes;
+}
+
 /** A plain object (Object.prototype or no prototype): all its enumerable properties are its own, so for...in reads only those. */
 function isPlain(o: object): boolean {
   const proto: unknown = Object.getPrototypeOf(o);
@@ -293,16 +326,7 @@ export function encodeBucket(group: readonly StoredEvent[]): Buffer | undefined 
   if (group.length === 0) return undefined;
   const { owner, shard } = group[0]!;
   if (typeof owner !== 'string' || !Number.isSafeInteger(shard) || shard < 0) return undefined;
-  // (Also here: a bucket given up half way, events of another shape, may have grown it.)
-  if (SCRATCH.buf.length > SCRATCH_BYTES_KEPT_MAX) SCRATCH = new Writer(SCRATCH_BYTES);
-  const w = SCRATCH;
-  w.pos = 0;
-  w.table.clear();
-  w.u8(BUCKET_MARK);
-  w.u8(BUCKET_VERSION);
-  w.varuint(group.length);
-  w.str(owner);
-  w.varuint(shard);
+  const w = startBucket(group.length, owner, shard);
   let receivedAtMs = Number.NaN;
   let previousTs = 0;
   for (let i = 0; i < group.length; i++) {
@@ -361,23 +385,14 @@ export function encodeBucket(group: readonly StoredEvent[]): Buffer | undefined 
           w.str(v);
         }
       } else if (typeof v === 'number') {
-        if (Number.isSafeInteger(v) && Math.abs(v) <= ZIGZAG_ABS_MAX && !Object.is(v, -0)) {
-          w.u8(KIND_INT);
-          w.zigzag(v);
-        } else {
-          w.u8(KIND_NUMBER);
-          w.f64(v);
-        }
+        w.propertyNumber(v);
       } else if (v === true) w.u8(KIND_TRUE);
       else if (v === false) w.u8(KIND_FALSE);
       else return undefined;
     }
     if (e.value !== undefined) w.f64(e.value);
   }
-  // A copy of exactly its size: the bucket may wait in the flush buffer a while, and the scratch is reused.
-  const bytes = Buffer.from(w.buf.subarray(0, w.pos));
-  if (w.buf.length > SCRATCH_BYTES_KEPT_MAX) SCRATCH = new Writer(SCRATCH_BYTES);
-  return bytes;
+  return finishBucket(w);
 }
 
 /**
@@ -391,15 +406,7 @@ export function encodeBucket(group: readonly StoredEvent[]): Buffer | undefined 
  * the bucket's j-th event.
  */
 export function encodeBucketColumns(owner: string, shard: number, cols: EventColumns, from: number, to: number, count: number, idWords: Uint32Array): Buffer {
-  if (SCRATCH.buf.length > SCRATCH_BYTES_KEPT_MAX) SCRATCH = new Writer(SCRATCH_BYTES);
-  const w = SCRATCH;
-  w.pos = 0;
-  w.table.clear();
-  w.u8(BUCKET_MARK);
-  w.u8(BUCKET_VERSION);
-  w.varuint(count);
-  w.str(owner);
-  w.varuint(shard);
+  const w = startBucket(count, owner, shard);
   const body = cols.body;
   const receivedAtMs = cols.receivedAtMs;
   const status = cols.status;
@@ -457,22 +464,13 @@ export function encodeBucketColumns(owner: string, shard: number, cols: EventCol
         w.u8(KIND_LONG_STRING);
         w.asciiBytes(body, propNumber[prop]!, propEnd[prop]!);
       } else if (kind === PROP_NUMBER) {
-        const v = propNumber[prop]!;
-        if (Number.isSafeInteger(v) && Math.abs(v) <= ZIGZAG_ABS_MAX && !Object.is(v, -0)) {
-          w.u8(KIND_INT);
-          w.zigzag(v);
-        } else {
-          w.u8(KIND_NUMBER);
-          w.f64(v);
-        }
+        w.propertyNumber(propNumber[prop]!);
       } else w.u8(kind === PROP_TRUE ? KIND_TRUE : KIND_FALSE);
     }
     if (hasValue[k] === 1) w.f64(cols.value[k]!);
   }
   if (j !== count) throw new Error(`encodeBucketColumns: ${j} events in ${from}..${to}, ${count} expected`);
-  const bytes = Buffer.from(w.buf.subarray(0, w.pos));
-  if (w.buf.length > SCRATCH_BYTES_KEPT_MAX) SCRATCH = new Writer(SCRATCH_BYTES);
-  return bytes;
+  return finishBucket(w);
 }
 
 /**
