@@ -8,21 +8,24 @@
  * property keys and short values are the readers' cached strings.
  *
  * The rule that keeps it exact: the reader takes a batch only when it can
- * hold every event of it exactly and every event is valid. On anything else
+ * hold every valid event of it exactly. An event the validator rejects is
+ * read again by the record reader (protobuf.ts readEvent) and judged by the
+ * validator itself, so its receipt is the one validateBatch makes; it is
+ * marked STATUS_REJECTED and neither applied nor stored. On anything else
  * it gives up (read() returns false) and the batch takes the record path
  * (decode.ts, validate.ts, OwnerActor.applyBatch) from the start, which
  * answers it as it always did. It gives up on:
  * - a body the record path would refuse (malformed, empty, more than
  *   batchEventsMax events, a batchId over idCharsMax);
- * - any event the validator would reject, whatever the rule;
- * - an event without an id (the server assigns one from the request id);
- * - a string with a byte past 0x7f (its hashes are defined over UTF-16
- *   code units, which equal the bytes only for ASCII);
- * - a property key repeated in an event, one that starts with a digit
- *   (an object lists array-index keys first, so the stored order would
- *   differ), or a map entry with an empty value.
- * So the clients' batches of plain ASCII events take this path, and every
- * other batch is answered by the code that answered it before.
+ * - a valid event without an id (the server assigns one from the request id);
+ * - a valid event with a byte past 0x7f in a string (its hashes are defined
+ *   over UTF-16 code units, which equal the bytes only for ASCII);
+ * - a valid event with a property key repeated, or one that starts with a
+ *   digit (an object lists array-index keys first, so the stored order
+ *   would differ).
+ * So the clients' batches of plain ASCII events take this path, invalid
+ * events included, and every other batch is answered by the code that
+ * answered it before.
  *
  * Invariants:
  * - Same answers: for a batch it takes, OwnerActor.applyColumns and
