@@ -573,7 +573,7 @@ export class ShardHost {
     const ack = decoded.ack === 'durable' || message.ack === 'durable' ? 'durable' : 'applied';
     if (ack === 'durable' && this.#wal?.failing === true) {
       // Not applied: the client resends once the log writes again, and nothing counts twice.
-      this.#replyError(message.id, started, new WalWriteError(`${this.#wal.stats().lastErrorCode ?? 'write failed'}; durable batches are refused until it recovers`));
+      this.#replyError(message.id, started, this.#walFailing(this.#wal));
       return;
     }
     this.#withOwner(message.owner, message.shard, (resident) => {
@@ -623,7 +623,7 @@ export class ShardHost {
     const ack = cols.ack === 'durable' || message.ack === 'durable' ? 'durable' : 'applied';
     if (ack === 'durable' && this.#wal?.failing === true) {
       cols.release();
-      this.#replyError(message.id, started, new WalWriteError(`${this.#wal.stats().lastErrorCode ?? 'write failed'}; durable batches are refused until it recovers`));
+      this.#replyError(message.id, started, this.#walFailing(this.#wal));
       return true;
     }
     const sink: ColumnSink = { counts: { accepted: 0, duplicate: 0, late: 0, tooLate: 0, rejected: cols.rejected }, receipts: cols.rejections, receiptsAll };
@@ -694,6 +694,11 @@ export class ShardHost {
     } else {
       this.#reply(message.id, started, receipt);
     }
+  }
+
+  /** The answer to a durable batch while the log cannot write: not applied, so the client's resend counts once. */
+  #walFailing(wal: WalWriter): WalWriteError {
+    return new WalWriteError(`${wal.stats().lastErrorCode ?? 'write failed'}; durable batches are refused until it recovers`);
   }
 
   /** A refusal when the log is too far behind to take more, else undefined. */
