@@ -65,7 +65,7 @@
  */
 import { SEVERITIES, type EventRecord, type StoredEvent } from '../../actors/types.js';
 import { StoreCorruptError } from '../errors.js';
-import { PROP_LONG_STRING, PROP_NUMBER, PROP_STRING, PROP_TRUE, STATUS_DUPLICATE, STATUS_REJECTED, type EventColumns } from '../../actors/columns.js';
+import { PROP_LONG_STRING, PROP_NUMBER, PROP_STRING, PROP_TRUE, PROPERTY_SHORT_BYTES, STATUS_DUPLICATE, STATUS_REJECTED, type EventColumns } from '../../actors/columns.js';
 
 export const BUCKET_MARK = 0xc1;
 /**
@@ -637,5 +637,8 @@ export function decodeBucket(bytes: Uint8Array): StoredEvent[] {
   return out;
 }
 
+// The columns hold string values up to PROPERTY_SHORT_BYTES as table strings (ASCII: bytes are characters); encodeBucket
+// writes up to PROPERTY_REF_CHARS through the table. Apart, the two paths would store the same event differently.
+if (PROPERTY_SHORT_BYTES !== PROPERTY_REF_CHARS) throw new Error('bucket-codec: PROPERTY_REF_CHARS and the columns\' PROPERTY_SHORT_BYTES differ');
 // severityIndex spells out SEVERITIES; a reordered list would silently change what stored bytes mean.
 if (SEVERITIES.some((s, i) => severityIndex(s) !== i)) throw new Error('bucket-codec: severityIndex does not match SEVERITIES');
