@@ -40,7 +40,7 @@
  *   outsized one (release()).
  */
 import { Buffer } from 'node:buffer';
-import { cachedAscii, SHORT_STRING_BYTES_MAX, type Latin1Slicer } from './fast-read.js';
+import { cachedAscii, SHORT_STRING_BYTES_MAX, WORD_KEY_BYTES_MAX, wordKeyAscii, type Latin1Slicer } from './fast-read.js';
 import { hash32Ascii, hash64Ascii } from './hash.js';
 import { Reader } from './protobuf.js';
 import { FORBIDDEN_KEYS, type EventLimits } from './schema.js';
@@ -269,11 +269,12 @@ function readRequest(r: Reader, cols: EventColumns, l: ColumnLimits, validator: 
         const eventEnd = endOf(r);
         const eventStart = r.pos;
         try {
-          readEvent(r, eventEnd, cols, n, l, receivedAtMs, tagCount, propCount);
+          readEvent(r.buffer, r.view, eventStart, eventEnd, cols, n, l, receivedAtMs, tagCount, propCount);
         } catch (err) {
           if (err !== GIVE_UP) throw err;
           rejectOrGiveUp(r, eventStart, eventEnd, cols, n, l, validator, receivedAtMs, tagCount, propCount);
         }
+        r.pos = eventEnd;
         tagCount = cols.tagsEnd[n]!;
         propCount = cols.propsEnd[n]!;
         n++;
@@ -359,31 +360,123 @@ function endOf(r: Reader): number {
   return r.subEnd();
 }
 
-/** An ASCII string of bytes [start, end): cached when short; GIVE_UP on a byte past 0x7f. */
-function ascii(r: Reader, start: number, end: number): string {
-  if (end - start <= SHORT_STRING_BYTES_MAX) {
-    const s = cachedAscii(r.buffer, r.view, start, end);
-    if (s === undefined) throw GIVE_UP;
-    return s;
+/** Where varint() and skip() leave the position they read to. */
+let next = 0;
+
+/** A varint at b[pos] (not past `end`) as its low 32 bits, unsigned; its end in `next`. GIVE_UP past `end` or 10 bytes (as Reader.uint32). */
+function varint(b: Uint8Array, pos: number, end: number): number {
+  let result = 0;
+  for (let i = 0; i < 10; i++) {
+    if (pos >= end) throw GIVE_UP;
+    const byte = b[pos++]!;
+    if (i < 5) result |= (byte & 0x7f) << (7 * i);
+    if (byte < 0x80) {
+      next = pos;
+      return result >>> 0;
+    }
   }
-  checkAscii(r, start, end);
-  return (r.buffer as unknown as Latin1Slicer).latin1Slice(start, end);
+  throw GIVE_UP;
 }
 
-function checkAscii(r: Reader, start: number, end: number): void {
-  const view = r.view;
+/**
+ * A timestamp (int64) at b[pos]: its value, its end in `next`. Up to seven
+ * bytes inline (2^49 ms, past the year 19,000); a longer varint (a
+ * negative timestamp) through Reader.int64, GIVE_UP where that throws
+ * (past the safe integers: the record path refuses the body).
+ */
+function timestamp(b: Buffer, pos: number, end: number): number {
+  const start = pos;
+  let value = 0;
+  let scale = 1;
+  for (let i = 0; i < 7; i++) {
+    if (pos >= end) throw GIVE_UP;
+    const byte = b[pos++]!;
+    value += (byte & 0x7f) * scale;
+    if (byte < 0x80) {
+      next = pos;
+      return value;
+    }
+    scale *= 128;
+  }
+  return longTimestamp(b, start, end);
+}
+
+function longTimestamp(b: Buffer, pos: number, end: number): number {
+  const r = new Reader(b);
+  r.pos = pos;
+  let value: number;
+  try {
+    value = r.int64();
+  } catch {
+    throw GIVE_UP;
+  }
+  if (r.pos > end) throw GIVE_UP;
+  next = r.pos;
+  return value;
+}
+
+/**
+ * Past a field of `tag` (read; any tag the switch did not take) at b[pos]:
+ * `next` is where it ends. GIVE_UP on an invalid tag (field 0, wire type 6
+ * or 7), a field that runs past `end`, and groups (the record reader
+ * skips those, and judges the event).
+ */
+function skip(b: Uint8Array, pos: number, tag: number, end: number): void {
+  if (tag >>> 3 === 0) throw GIVE_UP;
+  switch (tag & 7) {
+    case 0:
+      varint(b, pos, end);
+      return;
+    case 1:
+      next = pos + 8;
+      break;
+    case 2: {
+      const length = varint(b, pos, end);
+      next += length;
+      break;
+    }
+    case 5:
+      next = pos + 4;
+      break;
+    default:
+      throw GIVE_UP;
+  }
+  if (next > end) throw GIVE_UP;
+}
+
+/** An ASCII string of bytes [start, end) (within the body), cached when short; GIVE_UP on a byte past 0x7f. */
+function ascii(b: Buffer, view: DataView, start: number, end: number): string {
+  const length = end - start;
+  let s: string | undefined;
+  if (length <= WORD_KEY_BYTES_MAX) s = wordKeyAscii(b, view, start, end);
+  else if (length <= SHORT_STRING_BYTES_MAX) s = cachedAscii(b, view, start, end);
+  else {
+    checkAscii(b, view, start, end);
+    s = (b as unknown as Latin1Slicer).latin1Slice(start, end);
+  }
+  if (s === undefined) throw GIVE_UP;
+  return s;
+}
+
+function checkAscii(b: Uint8Array, view: DataView, start: number, end: number): void {
   let i = start;
   for (; i + 4 <= end; i += 4) if ((view.getUint32(i, true) & 0x80808080) !== 0) throw GIVE_UP;
-  const b = r.bytes;
   for (; i < end; i++) if (b[i]! > 0x7f) throw GIVE_UP;
 }
 
-/** Event k from r.pos to `end` into the columns, its tags from `tagAt` and properties from `propAt`; GIVE_UP unless it is valid and plain. */
-function readEvent(r: Reader, end: number, cols: EventColumns, k: number, l: ColumnLimits, receivedAtMs: number, tagAt: number, propAt: number): void {
+/**
+ * Event k, bytes [pos, end) of the body, into the columns, its tags from
+ * `tagAt` and properties from `propAt`; GIVE_UP unless it is valid and
+ * plain. The fields are read as protobuf.ts's readEvent reads them (the
+ * last of a repeated field wins, unknown fields are skipped), with the
+ * position in a local and the one-byte tags and lengths of the schema read
+ * inline; anything longer goes through varint() and skip().
+ */
+function readEvent(b: Buffer, view: DataView, pos: number, end: number, cols: EventColumns, k: number, l: ColumnLimits, receivedAtMs: number, tagAt: number, propAt: number): void {
   let idStart = -1;
   let idEnd = -1;
   let name = '';
-  let timestamp = 0;
+  let timestampMs = 0;
   let hasTimestamp = false;
   let sentAt = 0;
   let hasSentAt = false;
@@ -396,60 +489,72 @@ function readEvent(r: Reader, end: number, cols: EventColumns, k: number, l: Col
   let value = 0;
   let hasValue = false;
   let size = 0;
-  while (r.pos < end) {
-    const tag = tagOf(r);
+  while (pos < end) {
+    let tag = b[pos]!;
+    if (tag < 0x80) pos++;
+    else {
+      tag = varint(b, pos, end);
+      pos = next;
+    }
+    // Every field but the numbers is length-delimited: its end, read here for those (a one-byte length inline).
+    let fieldEnd = pos;
+    if ((tag & 7) === 2) {
+      let length = b[pos]!;
+      if (length < 0x80) pos++;
+      else {
+        length = varint(b, pos, end);
+        pos = next;
+      }
+      fieldEnd = pos + length;
+      if (fieldEnd > end) throw GIVE_UP;
+    }
     switch (tag) {
-      case 0x0a: {
-        // 1 id: a byte range (last one wins, as in protobuf.ts)
-        const e = endOf(r);
-        idStart = r.pos;
-        idEnd = e;
-        r.pos = e;
+      case 0x0a:
+        // 1 id: a byte range (the last one wins, as in protobuf.ts)
+        idStart = pos;
+        idEnd = fieldEnd;
         break;
-      }
-      case 0x12: {
-        const e = endOf(r);
-        name = ascii(r, r.pos, e);
-        r.pos = e;
+      case 0x12:
+        name = ascii(b, view, pos, fieldEnd);
         break;
-      }
       case 0x18:
-        timestamp = r.int64();
+        timestampMs = timestamp(b, pos, end);
+        fieldEnd = next;
         hasTimestamp = true;
         break;
       case 0x20:
-        sentAt = r.int64();
+        sentAt = timestamp(b, pos, end);
+        fieldEnd = next;
         hasSentAt = true;
         break;
-      case 0x2a: {
-        const e = endOf(r);
-        userStart = r.pos;
-        userEnd = e;
-        r.pos = e;
+      case 0x2a:
+        userStart = pos;
+        userEnd = fieldEnd;
+        break;
+      case 0x32:
+        category = ascii(b, view, pos, fieldEnd);
+        break;
+      case 0x38: {
+        const byte = b[pos]!;
+        if (byte < 0x80 && pos < end) {
+          severity = byte;
+          fieldEnd = pos + 1;
+        } else {
+          severity = varint(b, pos, end) | 0;
+          fieldEnd = next;
+        }
         break;
       }
-      case 0x32: {
-        const e = endOf(r);
-        category = ascii(r, r.pos, e);
-        r.pos = e;
-        break;
-      }
-      case 0x38:
-        severity = r.int32();
-        break;
       case 0x42: {
-        const e = endOf(r);
         if (tags - tagAt >= l.tagsMax) throw GIVE_UP;
-        const s = ascii(r, r.pos, e);
-        r.pos = e;
+        const s = ascii(b, view, pos, fieldEnd);
         if (s.length === 0 || s.length > l.tagCharsMax) throw GIVE_UP;
         size += s.length;
         cols.tags[tags++] = s;
         break;
       }
-      case 0x4a: {
-        const e = endOf(r);
-        if (readProperty(r, e, cols, props, propAt, l)) {
+      case 0x4a:
+        if (readProperty(b, view, pos, fieldEnd, cols, props, propAt, l)) {
           if (props - propAt >= l.propertiesMax) throw GIVE_UP;
           const key = cols.propKey[props]!;
           size += key.length;
@@ -461,19 +566,22 @@ function readEvent(r: Reader, end: number, cols: EventColumns, k: number, l: Col
           props++;
         }
         break;
-      }
       case 0x51:
-        value = r.double();
+        if (pos + 8 > end) throw GIVE_UP;
+        value = view.getFloat64(pos, true);
+        fieldEnd = pos + 8;
         hasValue = true;
         break;
       default:
-        r.skip(tag);
+        if ((tag & 7) !== 2) {
+          skip(b, pos, tag, end);
+          fieldEnd = next;
+        } else if (tag >>> 3 === 0) throw GIVE_UP;
     }
+    pos = fieldEnd;
   }
-  r.endAt(end);
 
   // The rules of validate.ts, in its order (the order does not matter here: any fault gives up).
-  const b = r.bytes;
   const idLength = idEnd - idStart;
   if (idLength <= 0 || idLength > l.idCharsMax) throw GIVE_UP;
   size += idLength;
@@ -481,17 +589,17 @@ function readEvent(r: Reader, end: number, cols: EventColumns, k: number, l: Col
   size += name.length;
   let clientTimestampMs = receivedAtMs;
   if (hasTimestamp) {
-    if (timestamp < 0) throw GIVE_UP;
-    clientTimestampMs = timestamp;
+    if (timestampMs < 0) throw GIVE_UP;
+    clientTimestampMs = timestampMs;
     size += NUMBER_BYTES;
   }
-  let timestampMs = clientTimestampMs;
+  let eventMs = clientTimestampMs;
   if (hasSentAt) {
     if (sentAt < 0) throw GIVE_UP;
-    if (hasTimestamp) timestampMs = clientTimestampMs + (receivedAtMs - sentAt);
+    if (hasTimestamp) eventMs = clientTimestampMs + (receivedAtMs - sentAt);
     size += NUMBER_BYTES;
   }
-  if (timestampMs - receivedAtMs > l.futureToleranceMs) throw GIVE_UP;
+  if (eventMs - receivedAtMs > l.futureToleranceMs) throw GIVE_UP;
   if (userStart >= 0) {
     const userLength = userEnd - userStart;
     if (userLength > l.idCharsMax) throw GIVE_UP;
@@ -511,13 +619,13 @@ function readEvent(r: Reader, end: number, cols: EventColumns, k: number, l: Col
   if (size > l.eventBytesMax) throw GIVE_UP;
 
   // The id and user id: ASCII, hashed from their bytes.
-  checkAscii(r, idStart, idEnd);
+  checkAscii(b, view, idStart, idEnd);
   hash64Ascii(b, idStart, idEnd, cols.idHash, 2 * k);
   cols.idStart[k] = idStart;
   cols.idEnd[k] = idEnd;
   cols.userStart[k] = userStart;
   if (userStart >= 0) {
-    checkAscii(r, userStart, userEnd);
+    checkAscii(b, view, userStart, userEnd);
     cols.userEnd[k] = userEnd;
     cols.userHash[k] = hash32Ascii(b, userStart, userEnd);
   }
@@ -525,7 +633,7 @@ function readEvent(r: Reader, end: number, cols: EventColumns, k: number, l: Col
   cols.category[k] = category;
   // protobuf's enum is 1-based with 0 for "unset" (info); SEVERITIES is 0-based.
   cols.severity[k] = severity === 0 ? 1 : severity - 1;
-  cols.timestampMs[k] = timestampMs;
+  cols.timestampMs[k] = eventMs;
   cols.clientTimestampMs[k] = clientTimestampMs;
   cols.value[k] = value;
   cols.hasValue[k] = hasValue ? 1 : 0;
@@ -535,12 +643,12 @@ function readEvent(r: Reader, end: number, cols: EventColumns, k: number, l: Col
 }
 
 /**
- * One map entry into property slot p (as protobuf.ts's readPropertyEntry):
- * false when it is no property (no value field). GIVE_UP on a value the
- * validator refuses, a key it refuses, a key seen before in this event
- * (from `first`), or a key that starts with a digit.
+ * One map entry, bytes [pos, end), into property slot p (as protobuf.ts's
+ * readPropertyEntry): false when it is no property (no value field).
+ * GIVE_UP on a value the validator refuses, a key it refuses, a key seen
+ * before in this event (from `first`), or a key that starts with a digit.
  */
-function readProperty(r: Reader, end: number, cols: EventColumns, p: number, first: number, l: ColumnLimits): boolean {
+function readProperty(b: Buffer, view: DataView, pos: number, end: number, cols: EventColumns, p: number, first: number, l: ColumnLimits): boolean {
   let keyStart = 0;
   let keyEnd = 0;
   let hasValue = false;
@@ -548,46 +656,83 @@ function readProperty(r: Reader, end: number, cols: EventColumns, p: number, fir
   let number = 0;
   let strStart = 0;
   let strEnd = 0;
-  while (r.pos < end) {
-    const tag = tagOf(r);
-    if (tag === 0x0a) {
-      const e = endOf(r);
-      keyStart = r.pos;
-      keyEnd = e;
-      r.pos = e;
-    } else if (tag === 0x12) {
+  while (pos < end) {
+    let tag = b[pos]!;
+    if (tag < 0x80) pos++;
+    else {
+      tag = varint(b, pos, end);
+      pos = next;
+    }
+    if (tag === 0x0a || tag === 0x12) {
+      let length = b[pos]!;
+      if (length < 0x80) pos++;
+      else {
+        length = varint(b, pos, end);
+        pos = next;
+      }
+      const fieldEnd = pos + length;
+      if (fieldEnd > end) throw GIVE_UP;
+      if (tag === 0x0a) {
+        keyStart = pos;
+        keyEnd = fieldEnd;
+        pos = fieldEnd;
+        continue;
+      }
       hasValue = true;
       kind = -1;
-      const valueEnd = endOf(r);
-      while (r.pos < valueEnd) {
-        const inner = tagOf(r);
+      // The PropertyValue message: a oneof of string (1), double (2), bool (3).
+      while (pos < fieldEnd) {
+        let inner = b[pos]!;
+        if (inner < 0x80) pos++;
+        else {
+          inner = varint(b, pos, fieldEnd);
+          pos = next;
+        }
         if (inner === 0x0a) {
-          const e = endOf(r);
+          let n = b[pos]!;
+          if (n < 0x80) pos++;
+          else {
+            n = varint(b, pos, fieldEnd);
+            pos = next;
+          }
           kind = PROP_STRING;
-          strStart = r.pos;
-          strEnd = e;
-          r.pos = e;
+          strStart = pos;
+          strEnd = pos + n;
+          if (strEnd > fieldEnd) throw GIVE_UP;
+          pos = strEnd;
         } else if (inner === 0x11) {
+          if (pos + 8 > fieldEnd) throw GIVE_UP;
           kind = PROP_NUMBER;
-          number = r.double();
+          number = view.getFloat64(pos, true);
+          pos += 8;
         } else if (inner === 0x18) {
-          kind = r.varintNonZero() ? PROP_TRUE : PROP_FALSE;
-        } else r.skip(inner);
+          // A bool: true when any of the varint's bits is set (as Reader.varintNonZero).
+          let nonZero = false;
+          for (let i = 0; ; i++) {
+            if (i === 10 || pos >= fieldEnd) throw GIVE_UP;
+            const byte = b[pos++]!;
+            if ((byte & 0x7f) !== 0) nonZero = true;
+            if (byte < 0x80) break;
+          }
+          kind = nonZero ? PROP_TRUE : PROP_FALSE;
+        } else {
+          skip(b, pos, inner, fieldEnd);
+          pos = next;
+        }
       }
-      r.endAt(valueEnd);
     } else {
-      r.skip(tag);
+      skip(b, pos, tag, end);
+      pos = next;
     }
   }
-  r.endAt(end);
   if (!hasValue) return false;
   // A value message with none of the oneof: the validator's "a property has no value".
   if (kind < 0) throw GIVE_UP;
   const keyLength = keyEnd - keyStart;
   if (keyLength === 0 || keyLength > l.propertyKeyCharsMax) throw GIVE_UP;
-  const c = r.bytes[keyStart]!;
+  const c = b[keyStart]!;
   if (c >= 0x30 && c <= 0x39) throw GIVE_UP;
-  const key = ascii(r, keyStart, keyEnd);
+  const key = ascii(b, view, keyStart, keyEnd);
   // __proto__, constructor, prototype: 9 or 11 characters (a Set lookup per key was ~1.5 % of the path).
   if ((keyLength === 9 || keyLength === 11) && FORBIDDEN_KEYS.has(key)) throw GIVE_UP;
   for (let q = first; q < p; q++) if (cols.propKey[q] === key) throw GIVE_UP;
@@ -597,9 +742,9 @@ function readProperty(r: Reader, end: number, cols: EventColumns, p: number, fir
     const length = strEnd - strStart;
     if (length > l.propertyValueCharsMax) throw GIVE_UP;
     if (length <= PROPERTY_SHORT_BYTES) {
-      cols.propString[p] = ascii(r, strStart, strEnd);
+      cols.propString[p] = ascii(b, view, strStart, strEnd);
     } else {
-      checkAscii(r, strStart, strEnd);
+      checkAscii(b, view, strStart, strEnd);
       kind = PROP_LONG_STRING;
       cols.propString[p] = '';
       cols.propNumber[p] = strStart;

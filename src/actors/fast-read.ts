@@ -86,6 +86,7 @@ export function hashStep(h: number, wordOrByte: number): number {
  * DataView over exactly `b`'s bytes.
  */
 export function cachedAscii(b: Buffer, view: DataView, start: number, end: number): string | undefined {
+  if (end - start <= WORD_KEY_BYTES_MAX) return wordKeyAscii(b, view, start, end);
   let h = 0;
   let i = start;
   for (; i + 4 <= end; i += 4) {
@@ -99,6 +100,55 @@ export function cachedAscii(b: Buffer, view: DataView, start: number, end: numbe
     h = hashStep(h, c);
   }
   return fromCache(b, start, end, h, view);
+}
+
+/**
+ * Strings of up to this many bytes (most names, categories, tags, keys and
+ * flag values) have a cache of their own, keyed by the bytes themselves:
+ * two little-endian words (zero past the string) and the length, which
+ * name the string exactly, so a hit is three compares and no copy of the
+ * bytes is kept or walked (bench/actors/string-cache.bench.ts).
+ */
+export const WORD_KEY_BYTES_MAX = 8;
+const WORD_KEY_SLOTS = 4096;
+/** Slot s: its string's words at 2s and 2s + 1, its length (-1: empty slot), the string. */
+const wordKeys = new Int32Array(2 * WORD_KEY_SLOTS);
+const wordKeyLengths = new Int8Array(WORD_KEY_SLOTS).fill(-1);
+const wordKeyStrings: string[] = new Array<string>(WORD_KEY_SLOTS).fill('');
+/** The bits of the first and the second word that a string of each length 0..8 covers. */
+const LOW_WORD_MASK = Int32Array.of(0, 0xff, 0xffff, 0xffffff, -1, -1, -1, -1, -1);
+const HIGH_WORD_MASK = Int32Array.of(0, 0, 0, 0, 0, 0xff, 0xffff, 0xffffff, -1);
+
+/**
+ * cachedAscii for bytes [start, end) of `b`, at most WORD_KEY_BYTES_MAX of
+ * them: the cached string or a fresh one; undefined when a byte is not
+ * ASCII. `view`: a DataView over exactly `b`'s bytes.
+ */
+export function wordKeyAscii(b: Buffer, view: DataView, start: number, end: number): string | undefined {
+  const length = end - start;
+  let w0 = 0;
+  let w1 = 0;
+  if (start + 8 <= b.length) {
+    // Two words read whole and masked to the string (the bytes after it are the body's, or its end).
+    w0 = view.getInt32(start, true) & LOW_WORD_MASK[length]!;
+    w1 = view.getInt32(start + 4, true) & HIGH_WORD_MASK[length]!;
+  } else {
+    for (let i = 0; i < length; i++) {
+      const c = b[start + i]!;
+      if (i < 4) w0 |= c << (8 * i);
+      else w1 |= c << (8 * (i - 4));
+    }
+  }
+  if (((w0 | w1) & 0x80808080) !== 0) return undefined;
+  const h = Math.imul(w0 ^ Math.imul(w1 ^ length, 0x9e3779b1), 0x85ebca6b);
+  const slot = (h ^ (h >>> 16)) & (WORD_KEY_SLOTS - 1);
+  if (wordKeys[2 * slot] === w0 && wordKeys[2 * slot + 1] === w1 && wordKeyLengths[slot] === length) return wordKeyStrings[slot];
+  const fresh = (b as unknown as Latin1Slicer).latin1Slice(start, end);
+  wordKeys[2 * slot] = w0;
+  wordKeys[2 * slot + 1] = w1;
+  wordKeyLengths[slot] = length;
+  wordKeyStrings[slot] = fresh;
+  return fresh;
 }
 
 /** The bytes of each cached string, SHORT_STRING_BYTES_MAX per slot: a hit is checked four bytes at a time against them. */

@@ -17,7 +17,7 @@ import { OwnerActor, type ApplySink, type ColumnSink, type OwnerOptions } from '
 import { hash32, hash32Ascii, hash64, hash64Ascii } from '../../src/actors/hash.js';
 import { decodeBucket, encodeBucket, encodeBucketColumns } from '../../src/store/lmdb/bucket-codec.js';
 import { IngestRequest } from '../../src/gen/eventide/v1/ingest.js';
-import type { Event as PbEvent, PropertyValue } from '../../src/gen/eventide/v1/event.js';
+import { Event as PbEventCodec, type Event as PbEvent, type PropertyValue } from '../../src/gen/eventide/v1/event.js';
 import type { Receipt, StoredEvent } from '../../src/actors/types.js';
 import { defaults } from '../../config/defaults.js';
 
@@ -275,6 +275,151 @@ void test('the columnar path answers, counts and stores every batch it takes exa
   // Rejected events stay in the columns (their receipts made by the validator); valid odd ones give the batch up.
   assert.ok(takenWithRejections > 40, `only ${takenWithRejections} batches with rejected events taken`);
   assert.ok(oddTaken > takenWithRejections - 1 && refused > 20, `${oddTaken} odd batches taken, ${refused} given up`);
+});
+
+/** Protobuf wire bytes by hand, for what the generated encoder never writes. */
+function varintBytes(v: number): number[] {
+  const out: number[] = [];
+  while (v >= 0x80) {
+    out.push((v % 128) | 0x80);
+    v = Math.floor(v / 128);
+  }
+  out.push(v);
+  return out;
+}
+
+function lengthField(field: number, bytes: readonly number[]): number[] {
+  return [...varintBytes(field * 8 + 2), ...varintBytes(bytes.length), ...bytes];
+}
+
+function asciiBytes(s: string): number[] {
+  return [...Buffer.from(s, 'latin1')];
+}
+
+/** An IngestRequest of events given as their wire bytes. */
+function requestOf(events: ReadonlyArray<readonly number[]>): Buffer {
+  return Buffer.from(events.flatMap((e) => lengthField(1, e)));
+}
+
+/**
+ * Both paths on one body, from fresh owners: when the record path refuses
+ * the body the columnar reader must give it up; when the reader takes it,
+ * receipts, counts and the stored bucket must be the record path's. True
+ * when the reader took it.
+ */
+function agree(reader: ColumnReader, body: Buffer, receivedAtMs: number, label: string): boolean {
+  const validator = createValidator(LIMITS);
+  let decoded: ReturnType<typeof decodeBody>;
+  try {
+    decoded = decodeBody(body, 'protobuf', 'identity', defaults);
+  } catch {
+    assert.equal(reader.read(body, receivedAtMs), false, `${label}: the record path refuses this body, so the columnar reader must give it up`);
+    return false;
+  }
+  const batch = validator.validateBatch(decoded.events, { receivedAtMs, requestId: 'req' });
+  if (!reader.read(body, receivedAtMs)) return false;
+  const cols = reader.columns;
+  assert.equal(cols.n, decoded.events.length, label);
+  assert.equal(cols.rejected, batch.rejected, `${label}: rejected events`);
+  const owner = 'owner-wire';
+  const viaRecords = new OwnerActor(owner, OPTIONS, receivedAtMs);
+  const viaColumns = new OwnerActor(owner, OPTIONS, receivedAtMs);
+  const sink: ApplySink = { shard: 1, counts: { accepted: 0, duplicate: 0, late: 0, tooLate: 0, rejected: batch.rejected }, receipts: batch.receipts, receiptsAll: true, stored: [], storedIdWords: [] };
+  viaRecords.applyBatch(batch.records, batch.indexes, receivedAtMs, sink);
+  const columnSink: ColumnSink = { counts: { accepted: 0, duplicate: 0, late: 0, tooLate: 0, rejected: cols.rejected }, receipts: [...cols.rejections], receiptsAll: true };
+  viaColumns.applyColumns(cols, receivedAtMs, columnSink);
+  assert.deepEqual(columnSink.counts, sink.counts, `${label}: counts`);
+  assert.deepEqual(byIndex(columnSink.receipts), byIndex(sink.receipts), `${label}: receipts`);
+  if (sink.stored.length > 0) {
+    const actual = columnBuckets(reader, owner, 1, sink.stored.length);
+    assert.ok(actual[0]!.equals(recordBuckets(sink.stored)[0]!), `${label}: the bucket differs from encodeBucket's`);
+  }
+  reader.columns.release();
+  return true;
+}
+
+void test('the columnar reader reads the wire as protobuf.ts does: unknown fields, long tags and lengths, repeats, non-canonical varints', () => {
+  const reader = new ColumnReader(LIMITS);
+  const receivedAtMs = 1_700_000_000_000;
+  const base: PbEvent = {
+    id: 'wire-1',
+    name: 'signup',
+    timestampMs: receivedAtMs - 10,
+    userId: 'user-1',
+    category: 'web',
+    severity: 2,
+    tags: ['a', 'beta'],
+    properties: new Map<string, PropertyValue>([
+      ['plan', { kind: { $case: 'stringValue', value: 'pro' } }],
+      ['n', { kind: { $case: 'numberValue', value: 42 } }],
+    ]),
+    value: 1.5,
+  };
+  const plain = [...PbEventCodec.encode(base).finish()];
+  const other = [...PbEventCodec.encode({ ...base, id: 'wire-2', name: 'login' }).finish()];
+  const entry = (parts: number[]): number[] => lengthField(9, parts);
+  // Each: extra fields for the first event, and whether the reader must take the batch (false: the record path's to answer).
+  const cases: Array<[string, number[], boolean]> = [
+    ['an unknown varint field', [0x78, ...varintBytes(300)], true],
+    ['an unknown field with a two-byte tag', [...varintBytes(20 * 8), ...varintBytes(2 ** 40)], true],
+    ['unknown fixed64 and fixed32 fields', [0x59, 1, 2, 3, 4, 5, 6, 7, 8, 0x65, 1, 2, 3, 4], true],
+    ['an unknown length-delimited field of 200 bytes (a two-byte length)', lengthField(13, Array.from({ length: 200 }, () => 0xff)), true],
+    ['an unknown length-delimited field number 2000', lengthField(2000, [1, 2, 3]), true],
+    ['an unknown field with a four-byte tag and one of 20,000 bytes (a three-byte length)', [...lengthField(300_000, [1]), ...lengthField(14, Array.from({ length: 20_000 }, () => 7))], true],
+    ['the name again (the last one wins)', lengthField(2, asciiBytes('purchase')), true],
+    ['the id again (the last one wins)', lengthField(1, asciiBytes('wire-9')), true],
+    ['a severity in two bytes', [0x38, 0x85, 0x00], true],
+    // After the event's own timestamp it wins: a rejected event, its receipt the validator's; before it, the event's own wins.
+    ['a timestamp with a ten-byte varint (negative)', [0x18, ...Array.from({ length: 9 }, () => 0xff), 0x01], true],
+    ['a name as a varint (a known number, another wire type: skipped)', [0x10, 0x05], true],
+    ['a tag of 64 characters', lengthField(8, asciiBytes('t'.repeat(64))), true],
+    ['a property value of 300 characters (a two-byte length)', entry([...lengthField(1, asciiBytes('pad')), ...lengthField(2, lengthField(1, asciiBytes('v'.repeat(300))))]), true],
+    ['a property with its value before its key', entry([...lengthField(2, [0x18, 0x01]), ...lengthField(1, asciiBytes('ok'))]), true],
+    ['a property value holding a string then a number (the last one wins)', entry([...lengthField(1, asciiBytes('mix')), ...lengthField(2, [...lengthField(1, asciiBytes('s')), 0x11, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f])]), true],
+    ['a property value with an unknown field', entry([...lengthField(1, asciiBytes('unk')), ...lengthField(2, [0x20, 0x07, 0x18, 0x00])]), true],
+    ['a false bool in three bytes', entry([...lengthField(1, asciiBytes('f3')), ...lengthField(2, [0x18, 0x80, 0x80, 0x00])]), true],
+    ['a bool in a ten-byte varint', entry([...lengthField(1, asciiBytes('b10')), ...lengthField(2, [0x18, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01])]), true],
+    ['a property entry without a value (no property)', entry(lengthField(1, asciiBytes('novalue'))), true],
+    ['an unknown field inside a property entry', entry([...lengthField(1, asciiBytes('e3')), 0x18, 0x01, ...lengthField(2, [0x18, 0x01])]), true],
+    ['a group (the record path skips it)', [0x73, 0x08, 0x01, 0x74], false],
+    ['field number 0', [0x02, 0x00], false],
+    ['wire type 7', [0x0f], false],
+    ['a length past the event', [0x6a, 0x7f], false],
+    ['a fixed64 past the event', [0x59, 1, 2, 3], false],
+  ];
+  for (const [label, extra, taken] of cases) {
+    for (const at of ['after', 'before'] as const) {
+      const first = at === 'after' ? [...plain, ...extra] : [...extra, ...plain];
+      const took = agree(reader, requestOf([first, other]), receivedAtMs, `${label} (${at})`);
+      if (taken) assert.ok(took, `${label} (${at}): a batch the columnar reader should take`);
+      else assert.equal(took, false, `${label} (${at}): the record path's to answer`);
+    }
+  }
+});
+
+void test('on mangled bodies the columnar reader gives up or agrees with the record path, never more', () => {
+  const rand = lcg(77);
+  const reader = new ColumnReader(LIMITS);
+  const receivedAtMs = 1_700_000_000_000;
+  let took = 0;
+  let gaveUp = 0;
+  for (let i = 0; i < 1_500; i++) {
+    const ids: string[] = [];
+    const events = Array.from({ length: 1 + Math.floor(rand() * 3) }, () => plainEvent(rand, ids, receivedAtMs));
+    const bytes = [...encode(events, rand)];
+    for (let m = 1 + Math.floor(rand() * 3); m > 0 && bytes.length > 0; m--) {
+      const at = Math.floor(rand() * bytes.length);
+      const r = rand();
+      if (r < 0.5) bytes[at] = Math.floor(rand() * 256);
+      else if (r < 0.7) bytes.splice(at, 1);
+      else if (r < 0.9) bytes.splice(at, 0, Math.floor(rand() * 256));
+      else bytes.length = at;
+    }
+    if (agree(reader, Buffer.from(bytes), receivedAtMs, `mangled body ${i}`)) took++;
+    else gaveUp++;
+  }
+  // Both outcomes, often (a changed byte inside a string or a number keeps the body valid).
+  assert.ok(took > 150 && gaveUp > 150, `${took} taken, ${gaveUp} given up`);
 });
 
 void test('the columnar reader gives up on what the record path must answer: malformed, empty, too long, a long batchId', () => {

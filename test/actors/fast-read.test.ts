@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cachedAscii, fromCache, SHORT_STRING_BYTES_MAX } from '../../src/actors/fast-read.js';
+import { cachedAscii, fromCache, SHORT_STRING_BYTES_MAX, WORD_KEY_BYTES_MAX, wordKeyAscii } from '../../src/actors/fast-read.js';
 
 void test('a slot holding other bytes of the same length is never returned: every length, a difference at every place, at any offset', () => {
   for (let length = 0; length <= SHORT_STRING_BYTES_MAX; length++) {
@@ -45,6 +45,39 @@ void test('cachedAscii: the text of ASCII bytes, the same object on a hit; undef
       const wide = Buffer.from(b);
       wide[2 + at] = 0xc3;
       assert.equal(cachedAscii(wide, new DataView(wide.buffer, wide.byteOffset, wide.byteLength), 2, 2 + length), undefined, `length ${length}, byte ${at}`);
+    }
+  }
+});
+
+void test('wordKeyAscii: exactly the bytes asked for, at every length 0-8, at the body end and mid-body, through evictions and collisions', () => {
+  let seed = 7;
+  const rand = (): number => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
+  // Many more distinct strings than slots, over a small alphabet (so some differ in one byte, and slots collide).
+  const texts: string[] = [];
+  for (let i = 0; i < 20_000; i++) {
+    const length = Math.floor(rand() * (WORD_KEY_BYTES_MAX + 1));
+    texts.push(Array.from({ length }, () => 'ab\u0000~'[Math.floor(rand() * 4)]!).join(''));
+  }
+  for (let round = 0; round < 2; round++) {
+    for (const text of texts) {
+      // The string with bytes after it (read in two whole words and masked), and at the very end of its buffer (read byte by byte).
+      for (const b of [Buffer.from(`${text}zzzzzzzz`, 'latin1'), Buffer.from(`.${text}`, 'latin1')]) {
+        const start = b[0] === 0x2e && b.length === text.length + 1 ? 1 : 0;
+        const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+        assert.equal(wordKeyAscii(b, view, start, start + text.length), text);
+        assert.equal(cachedAscii(b, view, start, start + text.length), text);
+      }
+    }
+  }
+  // A hit is the same object; a byte past 0x7f at any place is undefined.
+  const b = Buffer.from('plan.free.', 'latin1');
+  const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  assert.equal(wordKeyAscii(b, view, 0, 4), wordKeyAscii(Buffer.from(b), view, 0, 4));
+  for (let length = 1; length <= WORD_KEY_BYTES_MAX; length++) {
+    for (let at = 0; at < length; at++) {
+      const wide = Buffer.from('abcdefghij', 'latin1');
+      wide[1 + at] = 0x80 + at;
+      assert.equal(wordKeyAscii(wide, new DataView(wide.buffer, wide.byteOffset, wide.byteLength), 1, 1 + length), undefined, `length ${length}, byte ${at}`);
     }
   }
 });
