@@ -40,7 +40,7 @@
  *   outsized one (release()).
  */
 import { Buffer } from 'node:buffer';
-import { cachedAscii, SHORT_STRING_BYTES_MAX, WORD_KEY_BYTES_MAX, wordKeyAscii, type Latin1Slicer } from './fast-read.js';
+import { cachedAsciiSlot, cachedString, SHORT_STRING_BYTES_MAX, type Latin1Slicer } from './fast-read.js';
 import { hash32Ascii, hash64Ascii } from './hash.js';
 import { Reader } from './protobuf.js';
 import { FORBIDDEN_KEYS, type EventLimits } from './schema.js';
@@ -102,6 +102,15 @@ export class EventColumns {
   userHash = new Uint32Array(INITIAL_EVENTS);
   name: string[] = [];
   category: string[] = [];
+  /**
+   * Where each cached string of the columns came from (fast-read.ts
+   * cachedAsciiSlot's numbering; -1 for others): the bucket encoder's
+   * string table finds a string by its slot before its Map
+   * (bucket-codec.ts Writer.refAt). For the name and category of each
+   * event, each tag, each property key and each PROP_STRING value.
+   */
+  nameSlot = new Int32Array(INITIAL_EVENTS);
+  categorySlot = new Int32Array(INITIAL_EVENTS);
   /** Index in SEVERITIES. */
   severity = new Uint8Array(INITIAL_EVENTS);
   timestampMs = new Float64Array(INITIAL_EVENTS);
@@ -117,10 +126,13 @@ export class EventColumns {
   rejections: Receipt[] = [];
 
   tags: string[] = [];
+  tagSlot = new Int32Array(4 * INITIAL_EVENTS);
   propKey: string[] = [];
+  propKeySlot = new Int32Array(4 * INITIAL_EVENTS);
   propKind = new Uint8Array(4 * INITIAL_EVENTS);
   /** PROP_STRING: the value; '' for other kinds. */
   propString: string[] = [];
+  propStringSlot = new Int32Array(4 * INITIAL_EVENTS);
   /** PROP_NUMBER: the value; PROP_LONG_STRING: the value's start byte. */
   propNumber = new Float64Array(4 * INITIAL_EVENTS);
   /** PROP_LONG_STRING: the value's end byte. */
@@ -148,6 +160,8 @@ export class EventColumns {
     this.idHash = grow(this.idHash, 2 * next);
     this.idStart = grow(this.idStart, next);
     this.idEnd = grow(this.idEnd, next);
+    this.nameSlot = grow(this.nameSlot, next);
+    this.categorySlot = grow(this.categorySlot, next);
     this.userStart = grow(this.userStart, next);
     this.userEnd = grow(this.userEnd, next);
     this.userHash = grow(this.userHash, next);
@@ -161,10 +175,17 @@ export class EventColumns {
     this.status = grow(this.status, next);
   }
 
+  /** Room for tag t (t <= tagSlot's length). */
+  growTags(): void {
+    this.tagSlot = grow(this.tagSlot, this.tagSlot.length * 2);
+  }
+
   /** Room for property p (p <= the property arrays' length). */
   growProps(): void {
     const next = this.propKind.length * 2;
     this.propKind = grow(this.propKind, next);
+    this.propKeySlot = grow(this.propKeySlot, next);
+    this.propStringSlot = grow(this.propStringSlot, next);
     this.propNumber = grow(this.propNumber, next);
     this.propEnd = grow(this.propEnd, next);
   }
@@ -176,11 +197,16 @@ export class EventColumns {
       const fresh = new EventColumns();
       Object.assign(this, fresh);
     } else {
-      if (this.tags.length > 8 * COLUMNS_KEPT_EVENTS) this.tags = [];
+      if (this.tags.length > 8 * COLUMNS_KEPT_EVENTS) {
+        this.tags = [];
+        this.tagSlot = new Int32Array(4 * INITIAL_EVENTS);
+      }
       if (this.propKey.length > 8 * COLUMNS_KEPT_EVENTS) {
         this.propKey = [];
         this.propString = [];
         this.propKind = new Uint8Array(4 * INITIAL_EVENTS);
+        this.propKeySlot = new Int32Array(4 * INITIAL_EVENTS);
+        this.propStringSlot = new Int32Array(4 * INITIAL_EVENTS);
         this.propNumber = new Float64Array(4 * INITIAL_EVENTS);
         this.propEnd = new Int32Array(4 * INITIAL_EVENTS);
       }
@@ -444,18 +470,20 @@ function skip(b: Uint8Array, pos: number, tag: number, end: number): void {
   if (next > end) throw GIVE_UP;
 }
 
-/** An ASCII string of bytes [start, end) (within the body), cached when short; GIVE_UP on a byte past 0x7f. */
+/** The cache slot of the string ascii() returned last (-1: a longer string, from no cache). */
+let stringSlot = -1;
+
+/** An ASCII string of bytes [start, end) (within the body), cached when short (its slot in stringSlot); GIVE_UP on a byte past 0x7f. */
 function ascii(b: Buffer, view: DataView, start: number, end: number): string {
-  const length = end - start;
-  let s: string | undefined;
-  if (length <= WORD_KEY_BYTES_MAX) s = wordKeyAscii(b, view, start, end);
-  else if (length <= SHORT_STRING_BYTES_MAX) s = cachedAscii(b, view, start, end);
-  else {
-    checkAscii(b, view, start, end);
-    s = (b as unknown as Latin1Slicer).latin1Slice(start, end);
+  if (end - start <= SHORT_STRING_BYTES_MAX) {
+    const slot = cachedAsciiSlot(b, view, start, end);
+    if (slot < 0) throw GIVE_UP;
+    stringSlot = slot;
+    return cachedString(slot);
   }
-  if (s === undefined) throw GIVE_UP;
-  return s;
+  checkAscii(b, view, start, end);
+  stringSlot = -1;
+  return (b as unknown as Latin1Slicer).latin1Slice(start, end);
 }
 
 function checkAscii(b: Uint8Array, view: DataView, start: number, end: number): void {
@@ -482,7 +510,9 @@ function readEvent(b: Buffer, view: DataView, pos: number, end: number, cols: Ev
   let hasSentAt = false;
   let userStart = -1;
   let userEnd = -1;
+  let nameSlot = -1;
   let category: string | undefined;
+  let categorySlot = -1;
   let severity = 0;
   let tags = tagAt;
   let props = propAt;
@@ -516,6 +546,7 @@ function readEvent(b: Buffer, view: DataView, pos: number, end: number, cols: Ev
         break;
       case 0x12:
         name = ascii(b, view, pos, fieldEnd);
+        nameSlot = stringSlot;
         break;
       case 0x18:
         timestampMs = timestamp(b, pos, end);
@@ -533,6 +564,7 @@ function readEvent(b: Buffer, view: DataView, pos: number, end: number, cols: Ev
         break;
       case 0x32:
         category = ascii(b, view, pos, fieldEnd);
+        categorySlot = stringSlot;
         break;
       case 0x38: {
         const byte = b[pos]!;
@@ -550,6 +582,8 @@ function readEvent(b: Buffer, view: DataView, pos: number, end: number, cols: Ev
         const s = ascii(b, view, pos, fieldEnd);
         if (s.length === 0 || s.length > l.tagCharsMax) throw GIVE_UP;
         size += s.length;
+        if (tags >= cols.tagSlot.length) cols.growTags();
+        cols.tagSlot[tags] = stringSlot;
         cols.tags[tags++] = s;
         break;
       }
@@ -606,7 +640,10 @@ function readEvent(b: Buffer, view: DataView, pos: number, end: number, cols: Ev
     size += userLength;
     if (userLength === 0) userStart = -1;
   }
-  if (category === undefined) category = 'default';
+  if (category === undefined) {
+    category = 'default';
+    categorySlot = -1;
+  }
   else {
     if (category.length === 0 || category.length > l.categoryCharsMax) throw GIVE_UP;
     size += category.length;
@@ -630,7 +667,9 @@ function readEvent(b: Buffer, view: DataView, pos: number, end: number, cols: Ev
     cols.userHash[k] = hash32Ascii(b, userStart, userEnd);
   }
   cols.name[k] = name;
+  cols.nameSlot[k] = nameSlot;
   cols.category[k] = category;
+  cols.categorySlot[k] = categorySlot;
   // protobuf's enum is 1-based with 0 for "unset" (info); SEVERITIES is 0-based.
   cols.severity[k] = severity === 0 ? 1 : severity - 1;
   cols.timestampMs[k] = eventMs;
@@ -733,16 +772,19 @@ function readProperty(b: Buffer, view: DataView, pos: number, end: number, cols:
   const c = b[keyStart]!;
   if (c >= 0x30 && c <= 0x39) throw GIVE_UP;
   const key = ascii(b, view, keyStart, keyEnd);
+  const keySlot = stringSlot;
   // __proto__, constructor, prototype: 9 or 11 characters (a Set lookup per key was ~1.5 % of the path).
   if ((keyLength === 9 || keyLength === 11) && FORBIDDEN_KEYS.has(key)) throw GIVE_UP;
   for (let q = first; q < p; q++) if (cols.propKey[q] === key) throw GIVE_UP;
   if (p >= cols.propKind.length) cols.growProps();
   cols.propKey[p] = key;
+  cols.propKeySlot[p] = keySlot;
   if (kind === PROP_STRING) {
     const length = strEnd - strStart;
     if (length > l.propertyValueCharsMax) throw GIVE_UP;
     if (length <= PROPERTY_SHORT_BYTES) {
       cols.propString[p] = ascii(b, view, strStart, strEnd);
+      cols.propStringSlot[p] = stringSlot;
     } else {
       checkAscii(b, view, strStart, strEnd);
       kind = PROP_LONG_STRING;

@@ -86,20 +86,38 @@ export function hashStep(h: number, wordOrByte: number): number {
  * DataView over exactly `b`'s bytes.
  */
 export function cachedAscii(b: Buffer, view: DataView, start: number, end: number): string | undefined {
-  if (end - start <= WORD_KEY_BYTES_MAX) return wordKeyAscii(b, view, start, end);
+  const slot = cachedAsciiSlot(b, view, start, end);
+  return slot < 0 ? undefined : cachedString(slot);
+}
+
+/**
+ * cachedAscii as the slot that holds the string (cachedString(slot) gives
+ * it), in one numbering over both caches: the word-key cache's slots
+ * 0..WORD_KEY_SLOTS - 1, then the general cache's; -1 when a byte is not
+ * ASCII. For a reader that keeps where its strings came from (columns.ts:
+ * the bucket encoder's string table finds a string by its slot). The slot
+ * names the string only until another string takes it.
+ */
+export function cachedAsciiSlot(b: Buffer, view: DataView, start: number, end: number): number {
+  if (end - start <= WORD_KEY_BYTES_MAX) return wordKeySlot(b, view, start, end);
   let h = 0;
   let i = start;
   for (; i + 4 <= end; i += 4) {
     const word = view.getUint32(i, true);
-    if ((word & 0x80808080) !== 0) return undefined;
+    if ((word & 0x80808080) !== 0) return -1;
     h = hashStep(h, word);
   }
   for (; i < end; i++) {
     const c = b[i]!;
-    if (c >= 0x80) return undefined;
+    if (c >= 0x80) return -1;
     h = hashStep(h, c);
   }
-  return fromCache(b, start, end, h, view);
+  return WORD_KEY_SLOTS + fromCacheSlot(b, start, end, h, view);
+}
+
+/** The string in `slot` (cachedAsciiSlot's numbering; a slot it returned). */
+export function cachedString(slot: number): string {
+  return slot < WORD_KEY_SLOTS ? wordKeyStrings[slot]! : stringCache[slot - WORD_KEY_SLOTS]!;
 }
 
 /**
@@ -125,6 +143,12 @@ const HIGH_WORD_MASK = Int32Array.of(0, 0, 0, 0, 0, 0xff, 0xffff, 0xffffff, -1);
  * ASCII. `view`: a DataView over exactly `b`'s bytes.
  */
 export function wordKeyAscii(b: Buffer, view: DataView, start: number, end: number): string | undefined {
+  const slot = wordKeySlot(b, view, start, end);
+  return slot < 0 ? undefined : wordKeyStrings[slot]!;
+}
+
+/** wordKeyAscii as the slot of its string (cachedAsciiSlot's numbering), -1 when a byte is not ASCII. */
+export function wordKeySlot(b: Buffer, view: DataView, start: number, end: number): number {
   const length = end - start;
   let w0 = 0;
   let w1 = 0;
@@ -139,17 +163,19 @@ export function wordKeyAscii(b: Buffer, view: DataView, start: number, end: numb
       else w1 |= c << (8 * (i - 4));
     }
   }
-  if (((w0 | w1) & 0x80808080) !== 0) return undefined;
+  if (((w0 | w1) & 0x80808080) !== 0) return -1;
   const h = Math.imul(w0 ^ Math.imul(w1 ^ length, 0x9e3779b1), 0x85ebca6b);
   const slot = (h ^ (h >>> 16)) & (WORD_KEY_SLOTS - 1);
-  if (wordKeys[2 * slot] === w0 && wordKeys[2 * slot + 1] === w1 && wordKeyLengths[slot] === length) return wordKeyStrings[slot];
-  const fresh = (b as unknown as Latin1Slicer).latin1Slice(start, end);
+  if (wordKeys[2 * slot] === w0 && wordKeys[2 * slot + 1] === w1 && wordKeyLengths[slot] === length) return slot;
   wordKeys[2 * slot] = w0;
   wordKeys[2 * slot + 1] = w1;
   wordKeyLengths[slot] = length;
-  wordKeyStrings[slot] = fresh;
-  return fresh;
+  wordKeyStrings[slot] = (b as unknown as Latin1Slicer).latin1Slice(start, end);
+  return slot;
 }
+
+/** Slots of both caches in cachedAsciiSlot's numbering. */
+export const CACHE_SLOTS = WORD_KEY_SLOTS + STRING_CACHE_SLOTS;
 
 /** The bytes of each cached string, SHORT_STRING_BYTES_MAX per slot: a hit is checked four bytes at a time against them. */
 const cacheBytes = new Uint8Array(STRING_CACHE_SLOTS * SHORT_STRING_BYTES_MAX);
@@ -165,6 +191,11 @@ const cacheView = new DataView(cacheBytes.buffer);
  * and, reversed, 1.03-1.09): small, as the harness's strings are short.
  */
 export function fromCache(b: Buffer, start: number, end: number, h: number, view?: DataView): string {
+  return stringCache[fromCacheSlot(b, start, end, h, view)]!;
+}
+
+/** fromCache as the general cache's slot of the string. */
+function fromCacheSlot(b: Buffer, start: number, end: number, h: number, view?: DataView): number {
   const length = end - start;
   // The hash's high bits mixed down first: a word's high bits reach only the product's high bits.
   const mixed = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
@@ -175,12 +206,11 @@ export function fromCache(b: Buffer, start: number, end: number, h: number, view
     let i = 0;
     if (view !== undefined) while (i + 4 <= length && view.getUint32(start + i, true) === cacheView.getUint32(base + i, true)) i += 4;
     while (i < length && cacheBytes[base + i] === b[start + i]) i++;
-    if (i === length) return cached;
+    if (i === length) return slot;
   }
-  const fresh = (b as unknown as Latin1Slicer).latin1Slice(start, end);
-  stringCache[slot] = fresh;
+  stringCache[slot] = (b as unknown as Latin1Slicer).latin1Slice(start, end);
   for (let i = 0; i < length; i++) cacheBytes[base + i] = b[start + i]!;
-  return fresh;
+  return slot;
 }
 
 // The schema's event fields (schema.ts), as the readers tell them apart.

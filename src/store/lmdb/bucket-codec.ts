@@ -66,6 +66,7 @@
 import { SEVERITIES, type EventRecord, type StoredEvent } from '../../actors/types.js';
 import { StoreCorruptError } from '../errors.js';
 import { PROP_LONG_STRING, PROP_NUMBER, PROP_STRING, PROP_TRUE, PROPERTY_SHORT_BYTES, STATUS_DUPLICATE, STATUS_REJECTED, type EventColumns } from '../../actors/columns.js';
+import { CACHE_SLOTS } from '../../actors/fast-read.js';
 
 export const BUCKET_MARK = 0xc1;
 /**
@@ -189,15 +190,58 @@ class Writer {
   /** The strings of the bucket being encoded, by index; cleared per bucket. */
   readonly table = new Map<string, number>();
 
+  /**
+   * In front of the table for refAt(): by cache slot (fast-read.ts
+   * cachedAsciiSlot), the string of the current bucket that last used it
+   * and its index. Valid for the bucket stamped in slotStamps; a slot only
+   * finds the very string object recorded for it, so a slot another string
+   * took since (or a wrong slot) costs a Map lookup, never a wrong index.
+   */
+  readonly slotStrings: string[] = new Array<string>(CACHE_SLOTS).fill('');
+  readonly slotIndexes = new Int32Array(CACHE_SLOTS);
+  readonly slotStamps = new Int32Array(CACHE_SLOTS);
+  stamp = 0;
+
+  /** Starts a bucket: an empty table. */
+  clearTable(): void {
+    this.table.clear();
+    if (++this.stamp === 0x40000000) {
+      this.slotStamps.fill(0);
+      this.stamp = 1;
+    }
+  }
+
   ref(s: string): void {
     const index = this.table.get(s);
     if (index !== undefined) {
       this.varuint(index * 2 + 1);
       return;
     }
-    this.table.set(s, this.table.size);
-    // A new string: its byte length times 2 (even), then its bytes.
+    this.#add(s);
+  }
+
+  /** ref(s) for a string from the readers' caches, `slot` where it came from (-1: no cache): the slot first, the Map after. */
+  refAt(s: string, slot: number): void {
+    if (slot >= 0 && this.slotStamps[slot] === this.stamp && this.slotStrings[slot] === s) {
+      this.varuint(this.slotIndexes[slot]! * 2 + 1);
+      return;
+    }
+    let index = this.table.get(s);
+    if (index !== undefined) this.varuint(index * 2 + 1);
+    else index = this.#add(s);
+    if (slot >= 0) {
+      this.slotStamps[slot] = this.stamp;
+      this.slotStrings[slot] = s;
+      this.slotIndexes[slot] = index;
+    }
+  }
+
+  /** A new string: its index, then its byte length times 2 (even) and its bytes. */
+  #add(s: string): number {
+    const index = this.table.size;
+    this.table.set(s, index);
     this.#text(s, 2, SHORT_REF_CHARS);
+    return index;
   }
 
   str(s: string): void {
@@ -271,7 +315,7 @@ function startBucket(count: number, owner: string, shard: number): Writer {
   if (SCRATCH.buf.length > SCRATCH_BYTES_KEPT_MAX) SCRATCH = new Writer(SCRATCH_BYTES);
   const w = SCRATCH;
   w.pos = 0;
-  w.table.clear();
+  w.clearTable();
   w.u8(BUCKET_MARK);
   w.u8(BUCKET_VERSION);
   w.varuint(count);
@@ -410,7 +454,7 @@ export function encodeBucketColumns(owner: string, shard: number, cols: EventCol
   const body = cols.body;
   const receivedAtMs = cols.receivedAtMs;
   const status = cols.status;
-  const { timestampMs, clientTimestampMs, userStart, hasValue, tagsEnd, propsEnd, tags, propKey, propKind, propString, propNumber, propEnd } = cols;
+  const { timestampMs, clientTimestampMs, userStart, hasValue, tagsEnd, propsEnd, tags, tagSlot, propKey, propKeySlot, propKind, propString, propStringSlot, propNumber, propEnd } = cols;
   let previousTs = 0;
   let j = 0;
   let tag = from === 0 ? 0 : tagsEnd[from - 1]!;
@@ -441,7 +485,7 @@ export function encodeBucketColumns(owner: string, shard: number, cols: EventCol
     w.u8(flags);
     w.u8(cols.severity[k]!);
     w.asciiBytes(body, cols.idStart[k]!, cols.idEnd[k]!);
-    w.ref(cols.name[k]!);
+    w.refAt(cols.name[k]!, cols.nameSlot[k]!);
     if (tsF64) w.f64(ts);
     else {
       w.zigzag(delta);
@@ -450,16 +494,16 @@ export function encodeBucketColumns(owner: string, shard: number, cols: EventCol
     if (clientDiffers) w.f64(client);
     if (j === 1) w.f64(receivedAtMs);
     if (user >= 0) w.asciiBytes(body, user, cols.userEnd[k]!);
-    w.ref(cols.category[k]!);
+    w.refAt(cols.category[k]!, cols.categorySlot[k]!);
     w.varuint(tagEnd - tag);
-    for (; tag < tagEnd; tag++) w.ref(tags[tag]!);
+    for (; tag < tagEnd; tag++) w.refAt(tags[tag]!, tagSlot[tag]!);
     w.varuint(propLast - prop);
     for (; prop < propLast; prop++) {
-      w.ref(propKey[prop]!);
+      w.refAt(propKey[prop]!, propKeySlot[prop]!);
       const kind = propKind[prop]!;
       if (kind === PROP_STRING) {
         w.u8(KIND_STRING);
-        w.ref(propString[prop]!);
+        w.refAt(propString[prop]!, propStringSlot[prop]!);
       } else if (kind === PROP_LONG_STRING) {
         w.u8(KIND_LONG_STRING);
         w.asciiBytes(body, propNumber[prop]!, propEnd[prop]!);
