@@ -248,16 +248,19 @@ class Writer {
     this.#text(s, 1, SHORT_STRING_CHARS);
   }
 
-  /** ASCII bytes [start, end) of `b` as a string: what str() writes for the string they spell. */
-  asciiBytes(b: Uint8Array, start: number, end: number): void {
+  /** ASCII bytes [start, end) of `b` (`view` over exactly its bytes) as a string: what str() writes for the string they spell. */
+  asciiBytes(b: Uint8Array, view: DataView, start: number, end: number): void {
     const n = end - start;
     this.varuint(n);
     this.ensure(n);
     const out = this.buf;
     if (n <= SHORT_STRING_CHARS) {
-      // A loop for ids and user ids: a subarray per copy cost more than the copy.
+      // Ids and user ids four bytes at a time, then byte by byte: a subarray per copy cost more than the copy.
+      const to = this.view;
       let p = this.pos;
-      for (let i = start; i < end; i++) out[p++] = b[i]!;
+      let i = start;
+      for (; i + 4 <= end; i += 4, p += 4) to.setInt32(p, view.getInt32(i, true), true);
+      for (; i < end; i++) out[p++] = b[i]!;
       this.pos = p;
       return;
     }
@@ -452,6 +455,7 @@ export function encodeBucket(group: readonly StoredEvent[]): Buffer | undefined 
 export function encodeBucketColumns(owner: string, shard: number, cols: EventColumns, from: number, to: number, count: number, idWords: Uint32Array): Buffer {
   const w = startBucket(count, owner, shard);
   const body = cols.body;
+  const bodyView = new DataView(body.buffer, body.byteOffset, body.byteLength);
   const receivedAtMs = cols.receivedAtMs;
   const status = cols.status;
   const { timestampMs, clientTimestampMs, userStart, hasValue, tagsEnd, propsEnd, tags, tagSlot, propKey, propKeySlot, propKind, propString, propStringSlot, propNumber, propEnd } = cols;
@@ -484,7 +488,7 @@ export function encodeBucketColumns(owner: string, shard: number, cols: EventCol
     if (hasValue[k] === 1) flags |= VALUE;
     w.u8(flags);
     w.u8(cols.severity[k]!);
-    w.asciiBytes(body, cols.idStart[k]!, cols.idEnd[k]!);
+    w.asciiBytes(body, bodyView, cols.idStart[k]!, cols.idEnd[k]!);
     w.refAt(cols.name[k]!, cols.nameSlot[k]!);
     if (tsF64) w.f64(ts);
     else {
@@ -493,7 +497,7 @@ export function encodeBucketColumns(owner: string, shard: number, cols: EventCol
     }
     if (clientDiffers) w.f64(client);
     if (j === 1) w.f64(receivedAtMs);
-    if (user >= 0) w.asciiBytes(body, user, cols.userEnd[k]!);
+    if (user >= 0) w.asciiBytes(body, bodyView, user, cols.userEnd[k]!);
     w.refAt(cols.category[k]!, cols.categorySlot[k]!);
     w.varuint(tagEnd - tag);
     for (; tag < tagEnd; tag++) w.refAt(tags[tag]!, tagSlot[tag]!);
@@ -506,7 +510,7 @@ export function encodeBucketColumns(owner: string, shard: number, cols: EventCol
         w.refAt(propString[prop]!, propStringSlot[prop]!);
       } else if (kind === PROP_LONG_STRING) {
         w.u8(KIND_LONG_STRING);
-        w.asciiBytes(body, propNumber[prop]!, propEnd[prop]!);
+        w.asciiBytes(body, bodyView, propNumber[prop]!, propEnd[prop]!);
       } else if (kind === PROP_NUMBER) {
         w.propertyNumber(propNumber[prop]!);
       } else w.u8(kind === PROP_TRUE ? KIND_TRUE : KIND_FALSE);
