@@ -16,6 +16,7 @@
  * - The table is per thread (module state): a worker's actors share it, and
  *   nothing crosses a thread boundary as an id (states and deltas carry names).
  */
+import { CACHE_SLOTS } from './fast-read.js';
 
 /** Distinct names and categories interned per thread; past it new ones stay per window (counted in internRefused). */
 export const NAMES_INTERNED_MAX = 65_536;
@@ -36,6 +37,28 @@ export function intern(name: string): number {
   ids.set(name, next);
   strings.push(name);
   return next;
+}
+
+/**
+ * In front of intern()'s Map for strings from the readers' caches: by cache
+ * slot (fast-read.ts cachedAsciiSlot), the string that last used it and its
+ * id. A slot answers only for a string equal to the one it recorded, so a
+ * slot another string took since, or a wrong one, costs a Map lookup and
+ * never a wrong id.
+ */
+const slotStrings: string[] = new Array<string>(CACHE_SLOTS).fill('');
+const slotIds = new Int32Array(CACHE_SLOTS);
+
+/** intern(name) for a name from cache slot `slot` (-1: from none). */
+export function internAt(name: string, slot: number): number {
+  if (slot < 0) return intern(name);
+  if (slotStrings[slot] === name) return slotIds[slot]!;
+  const id = intern(name);
+  if (id >= 0) {
+    slotStrings[slot] = name;
+    slotIds[slot] = id;
+  }
+  return id;
 }
 
 /** The string of an id given by intern(). */

@@ -59,7 +59,7 @@ import { STATUS_ACCEPTED, STATUS_DUPLICATE, STATUS_LATE, STATUS_REJECTED, STATUS
 import { DedupMemory } from './dedup.js';
 import { hash32 } from './hash.js';
 import { HLL_PRECISION_MAX, HLL_PRECISION_MIN } from './hll.js';
-import { intern } from './names.js';
+import { internAt } from './names.js';
 import { SnapshotInvalidError } from './state-errors.js';
 import {
   RESOLUTIONS,
@@ -245,7 +245,7 @@ export class OwnerActor {
       const severity = severityIndex(record.severity);
       assert.ok(severity >= 0, 'records must be validated: unknown severity');
       const userHash = record.userId === undefined ? -1 : hash32(record.userId);
-      const code = this.countEvent(now, record.timestampMs, record.receivedAtMs, record.name, record.category, severity, record.value, userHash, counts);
+      const code = this.countEvent(now, record.timestampMs, record.receivedAtMs, record.name, -1, record.category, -1, severity, record.value, userHash, counts);
       const status = STORED_STATUSES[code]!;
       stored.push({ owner: this.owner, shard, status, event: record });
       if (storedIdWords !== undefined) storedIdWords.push(hashes[2 * k]! >>> 0);
@@ -290,7 +290,7 @@ export class OwnerActor {
       }
       const userHash = cols.userStart[k]! < 0 ? -1 : cols.userHash[k]!;
       const value = cols.hasValue[k] === 1 ? cols.value[k]! : undefined;
-      const code = this.countEvent(now, cols.timestampMs[k]!, receivedAtMs, cols.name[k]!, cols.category[k]!, cols.severity[k]!, value, userHash, counts);
+      const code = this.countEvent(now, cols.timestampMs[k]!, receivedAtMs, cols.name[k]!, cols.nameSlot[k]!, cols.category[k]!, cols.categorySlot[k]!, cols.severity[k]!, value, userHash, counts);
       status[k] = code;
       if (code !== STATUS_ACCEPTED || receiptsAll) receipts.push({ index: k, id: cols.id(k), status: STORED_STATUSES[code]! });
     }
@@ -312,7 +312,9 @@ export class OwnerActor {
     timestampMs: number,
     receivedAtMs: number,
     name: string,
+    nameSlot: number,
     category: string,
+    categorySlot: number,
     severity: number,
     value: number | undefined,
     userHash: number,
@@ -336,8 +338,8 @@ export class OwnerActor {
     const late = arrivedMs >= finestStartMs + finestMs;
     if (late) counts.late++;
     else counts.accepted++;
-    const nameId = intern(name);
-    const catId = intern(category);
+    const nameId = internAt(name, nameSlot);
+    const catId = internAt(category, categorySlot);
     const window = this.windowAt(0, finestStartMs);
     this.countIn(window, nameId, name, catId, category, severity, value, late, userHash);
     if (this.chainWork > 0) this.countUp(window, timestampMs, nameId, name, catId, category, severity, value, late, userHash);

@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { NAMES_INTERNED_MAX, intern, internStats, nameOf } from '../../src/actors/names.js';
+import { NAMES_INTERNED_MAX, intern, internAt, internStats, nameOf } from '../../src/actors/names.js';
 import { OwnerActor, type ApplySink, type OwnerOptions } from '../../src/actors/owner.js';
 import type { EventRecord, Resolution } from '../../src/actors/types.js';
 import { WindowAggregate, severityIndex } from '../../src/actors/window.js';
@@ -19,6 +19,19 @@ const OPTIONS: OwnerOptions = Object.freeze({
 });
 const T = 19_675 * 86_400_000 + 3_600_000;
 const INFO = severityIndex('info');
+
+void test('internAt: the id intern gives, whatever slot it is told, however slots are shared and reused', () => {
+  const names = ['signup', 'login', 'page_view', 'purchase', 'a', 'b', '__proto__'];
+  for (let round = 0; round < 3; round++) {
+    for (let i = 0; i < 200; i++) {
+      const name = names[(i * 7 + round) % names.length]!;
+      // Few slots shared by several names (each takes a slot over from the one before), and no slot.
+      const slot = i % 5 === 0 ? -1 : (i * 3) % 4;
+      // A copy, not the same string object: equal strings give one id.
+      assert.equal(internAt(`${name} `.slice(0, -1), slot), intern(name), `${name} at slot ${slot}`);
+    }
+  }
+});
 
 void test('ids are stable, shared, and name their string; `__proto__` is an ordinary name', () => {
   const a = intern('checkout');

@@ -193,9 +193,10 @@ class Writer {
   /**
    * In front of the table for refAt(): by cache slot (fast-read.ts
    * cachedAsciiSlot), the string of the current bucket that last used it
-   * and its index. Valid for the bucket stamped in slotStamps; a slot only
-   * finds the very string object recorded for it, so a slot another string
-   * took since (or a wrong slot) costs a Map lookup, never a wrong index.
+   * and its index. Valid for the bucket stamped in slotStamps; a slot
+   * answers only for a string equal to the one it recorded, so a slot
+   * another string took since (or a wrong slot) costs a Map lookup, never a
+   * wrong index.
    */
   readonly slotStrings: string[] = new Array<string>(CACHE_SLOTS).fill('');
   readonly slotIndexes = new Int32Array(CACHE_SLOTS);
