@@ -6,13 +6,14 @@
  * survives), after a warm-up. Allocation is what the scavenger pays for: a
  * worker at saturation allocates hundreds of MB/s (--trace-gc-nvp).
  *
- * Run: node dist/bench/runtime/alloc-per-event.js
+ * Run: node dist/bench/runtime/alloc-per-event.js [json|msgpack|protobuf] [even|server] [records|columns] (as stages.bench.ts)
  */
 import { Session } from 'node:inspector/promises';
-import { BATCH_EVENTS, openWorkerPath } from './worker-path.js';
+import { BATCH_EVENTS, openWorkerPath, type PathKind, type Workload } from './worker-path.js';
+import type { BodyFormat } from '../../src/actors/types.js';
 
 const SAMPLED_BATCHES = 1_000;
-const path = openWorkerPath();
+const path = openWorkerPath((process.argv[2] ?? 'json') as BodyFormat, (process.argv[3] ?? 'even') as Workload, (process.argv[4] ?? 'records') as PathKind);
 
 interface ProfileNode {
   callFrame: { functionName: string; url: string; lineNumber: number };
@@ -21,11 +22,17 @@ interface ProfileNode {
 }
 
 try {
-  for (let k = 0; k < 2_000; k++) path.batch(k);
+  for (let k = 0; k < 2_000; k++) {
+    path.prepare(k);
+    path.batch(k);
+  }
   const session = new Session();
   session.connect();
   await session.post('HeapProfiler.startSampling', { samplingInterval: 4_096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
-  for (let k = 2_000; k < 2_000 + SAMPLED_BATCHES; k++) path.batch(k);
+  for (let k = 2_000; k < 2_000 + SAMPLED_BATCHES; k++) {
+    path.prepare(k);
+    path.batch(k);
+  }
   const { profile } = (await session.post('HeapProfiler.stopSampling')) as unknown as { profile: { head: ProfileNode } };
   session.disconnect();
   const bySite = new Map<string, number>();
