@@ -4,13 +4,13 @@
  * 2-8 bytes, in the order a 500-event protobuf body holds them): the
  * general cache (a hash over the bytes, then the slot's copy of them
  * compared, fast-read.ts fromCache) against the word-key cache for strings
- * of up to 8 bytes (wordKeyAscii: the bytes themselves are the key).
+ * of up to 8 bytes (fast-read.ts cachedAscii's word-key cache: the bytes themselves are the key).
  * Alternating rounds in one process; the ratio of the medians is printed.
  *
  * Run: node dist/bench/actors/string-cache.bench.js [rounds=9]
  */
 import { Buffer } from 'node:buffer';
-import { fromCache, hashStep, WORD_KEY_BYTES_MAX, wordKeyAscii } from '../../src/actors/fast-read.js';
+import { cachedAscii, fromCache, hashStep, WORD_KEY_BYTES_MAX } from '../../src/actors/fast-read.js';
 import { seeded } from '../runtime/worker-path.js';
 
 const ROUNDS = Number(process.argv[2] ?? 9);
@@ -50,7 +50,7 @@ function general(start: number, end: number): string | undefined {
 }
 
 function wordKey(start: number, end: number): string | undefined {
-  return wordKeyAscii(body, view, start, end);
+  return cachedAscii(body, view, start, end);
 }
 
 for (let i = 0; i < strings.length; i++) {

@@ -138,17 +138,12 @@ const LOW_WORD_MASK = Int32Array.of(0, 0xff, 0xffff, 0xffffff, -1, -1, -1, -1, -
 const HIGH_WORD_MASK = Int32Array.of(0, 0, 0, 0, 0, 0xff, 0xffff, 0xffffff, -1);
 
 /**
- * cachedAscii for bytes [start, end) of `b`, at most WORD_KEY_BYTES_MAX of
- * them: the cached string or a fresh one; undefined when a byte is not
- * ASCII. `view`: a DataView over exactly `b`'s bytes.
+ * cachedAsciiSlot for bytes [start, end) of `b`, at most WORD_KEY_BYTES_MAX
+ * of them: the word-key cache's slot of the string (cachedAsciiSlot's
+ * numbering), -1 when a byte is not ASCII. `view`: a DataView over exactly
+ * `b`'s bytes.
  */
-export function wordKeyAscii(b: Buffer, view: DataView, start: number, end: number): string | undefined {
-  const slot = wordKeySlot(b, view, start, end);
-  return slot < 0 ? undefined : wordKeyStrings[slot]!;
-}
-
-/** wordKeyAscii as the slot of its string (cachedAsciiSlot's numbering), -1 when a byte is not ASCII. */
-export function wordKeySlot(b: Buffer, view: DataView, start: number, end: number): number {
+function wordKeySlot(b: Buffer, view: DataView, start: number, end: number): number {
   const length = end - start;
   let w0 = 0;
   let w1 = 0;
