@@ -2,13 +2,16 @@
  * WindowAggregate costs, side by side in one run: add() without and with a
  * delta accumulator (a watched resolution), toState() of a window whose
  * sketch is sparse vs dense (every snapshot and rollup pays it), and
- * takeDelta() + mergeDelta().
+ * takeDelta() + mergeDelta(). Also a batch's window starts found by
+ * windowStartMs (two floating-point remainders: an fmod call each past 2^31)
+ * against the owner's check of the last window's range first (owner.ts
+ * countEvent), on 500 timestamps a millisecond apart.
  *
  * Run: node dist/bench/actors/window.bench.js
  */
 import { Bench } from 'tinybench';
 import { hash32 } from '../../src/actors/hash.js';
-import { Tally, WindowAggregate, mergeDelta, severityIndex } from '../../src/actors/window.js';
+import { Tally, WindowAggregate, mergeDelta, severityIndex, windowStartMs } from '../../src/actors/window.js';
 
 /** Events added per task call; results are divided back to one event. */
 const EVENTS_PER_CALL = 500;
@@ -39,8 +42,22 @@ for (let k = 0; k < 20; k++) fill(dense, USERS_DENSE);
 const deltaSource = new WindowAggregate('1m', START_MS, OPTIONS);
 deltaSource.delta = new Tally();
 
+const timestamps = Float64Array.from({ length: EVENTS_PER_CALL }, (_, i) => START_MS + 700 + i);
+let startsSum = 0;
+
 const bench = new Bench({ time: BENCH_TIME_MS });
 bench
+  .add('window start x500, windowStartMs', () => {
+    for (let i = 0; i < EVENTS_PER_CALL; i++) startsSum += windowStartMs(timestamps[i]!, 1_000);
+  })
+  .add('window start x500, last range first', () => {
+    let last = -1;
+    for (let i = 0; i < EVENTS_PER_CALL; i++) {
+      const t = timestamps[i]!;
+      if (!(last >= 0 && t >= last && t < last + 1_000)) last = windowStartMs(t, 1_000);
+      startsSum += last;
+    }
+  })
   .add('add x500, not watched', () => fill(plain, USERS_DENSE))
   .add('add x500, watched (delta)', () => {
     fill(watched, USERS_DENSE);
@@ -66,4 +83,7 @@ const addPlain = (medianMs('add x500, not watched') * 1e6) / EVENTS_PER_CALL;
 const addWatched = (medianMs('add x500, watched (delta)') * 1e6) / EVENTS_PER_CALL;
 console.log(`add: ${addPlain.toFixed(1)} ns/event not watched, ${addWatched.toFixed(1)} ns/event watched; ratio ${(addWatched / addPlain).toFixed(2)}x`);
 console.log(`toState: sparse ${(medianMs('toState, sparse sketch') * 1e3).toFixed(1)} us, dense ${(medianMs('toState, dense sketch') * 1e3).toFixed(1)} us`);
+const startPlain = medianMs('window start x500, windowStartMs');
+const startCached = medianMs('window start x500, last range first');
+console.log(`window start: ${((startPlain * 1e6) / EVENTS_PER_CALL).toFixed(1)} ns/event by windowStartMs, ${((startCached * 1e6) / EVENTS_PER_CALL).toFixed(1)} by the last range first; ratio ${(startCached / startPlain).toFixed(2)}x (sum ${startsSum > 0 ? 'used' : 'unused'})`);
 console.log(`approxBytes: sparse window ${sparse.approxBytes()}, dense window ${dense.approxBytes()}`);

@@ -320,8 +320,13 @@ export class OwnerActor {
     userHash: number,
     counts: BatchCounts,
   ): number {
-    const finestMs = this.levels[0]!.windowMs;
-    const finestStartMs = windowStartMs(timestampMs, finestMs);
+    const finest = this.levels[0]!;
+    const finestMs = finest.windowMs;
+    // Most events fall in the window the last one did: two compares instead of
+    // windowStartMs's two floating-point remainders (fmod calls past 2^31).
+    const last = finest.lastWindow;
+    const finestStartMs =
+      last !== null && timestampMs >= last.startMs && timestampMs < last.startMs + finestMs ? last.startMs : windowStartMs(timestampMs, finestMs);
     if (now >= finestStartMs + finestMs + this.options.allowedLatenessMs) {
       counts.tooLate++;
       const window = this.windowAt(0, windowStartMs(now, finestMs));
