@@ -72,6 +72,8 @@ export const DEDUP_HORIZON_MS_MAX = 2 ** 30;
 /** An id as the memory keeps it: its hash64 words and when it was first seen. */
 export type HashedId = [a: number, b: number, seenAtMs: number];
 
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
 /** Scratch for hash64; one per thread, used synchronously. */
 const HASH = new Uint32Array(2);
 
@@ -207,13 +209,26 @@ export class DedupMemory {
     out[0] = DEDUP_FORMAT_VERSION;
     view.setUint32(4, n, true);
     view.setFloat64(8, this.baseMs + first, true);
+    if (LITTLE_ENDIAN) {
+      // The packed words are little-endian: on such a machine an Int32Array over
+      // them writes the same bytes as setUint32(.., true), without a call per word
+      // (a snapshot round packs every busy owner's ids; bench/actors/dedup.bench.ts).
+      const packed = new Int32Array(out.buffer, PACKED_HEADER_BYTES, 3 * n);
+      for (let k = 0, i = this.head, at = 0; k < n; k++, at += 3) {
+        packed[at] = words[i]!;
+        packed[at + 1] = words[cap + i]!;
+        packed[at + 2] = words[2 * cap + i]! - first;
+        if (++i === cap) i = 0;
+      }
+      return out;
+    }
     let at = PACKED_HEADER_BYTES;
     for (let k = 0, i = this.head; k < n; k++) {
       view.setUint32(at, words[i]!, true);
       view.setUint32(at + 4, words[cap + i]!, true);
       view.setUint32(at + 8, words[2 * cap + i]! - first, true);
       at += PACKED_ENTRY_BYTES;
-      if (++i === this.cap) i = 0;
+      if (++i === cap) i = 0;
     }
     return out;
   }

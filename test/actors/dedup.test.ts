@@ -176,6 +176,27 @@ void test('the previous snapshot format (ids as strings) restores the same answe
   assert.equal(merged.seen('id-3', T0 + 101), true);
 });
 
+void test('exportPacked writes each live id as readPacked reads it, from a ring that has wrapped, in time order', () => {
+  // 50 slots and 173 ids: the ring's head has gone round more than once, and the table is in use (past LINEAR_IDS_MAX).
+  const idsMax = 50;
+  const memory = new DedupMemory(HORIZON_MS, idsMax, T0);
+  const sent: Array<[string, number]> = [];
+  for (let i = 0; i < 173; i++) {
+    const entry: [string, number] = [`w${i}`, T0 + 3 * i];
+    memory.seen(entry[0], entry[1]);
+    sent.push(entry);
+  }
+  const live = sent.slice(-idsMax);
+  const bytes = memory.exportPacked(T0 + 3 * 172)!;
+  assert.equal(bytes.length, 16 + 12 * idsMax);
+  // readPacked goes through a DataView, little-endian, word by word: independent of how the words were written.
+  assert.deepEqual(DedupMemory.readPacked(bytes), DedupMemory.hashIds(live));
+  // The first offset is 0 and baseMs is the oldest id's time, so equal memories pack to equal bytes.
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  assert.equal(view.getFloat64(8, true), live[0]![1]);
+  assert.equal(view.getUint32(16 + 8, true), 0);
+});
+
 void test('packed bytes are validated with the field at fault', () => {
   const good = new DedupMemory(HORIZON_MS, 100, T0);
   good.seen('a', T0);
