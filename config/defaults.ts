@@ -108,6 +108,12 @@ export const defaults = {
   walSyncIntervalMs: 2,
   /** A log segment file ends at this size; whole segments are deleted once snapshots and the store cover them. */
   walSegmentBytesMax: 64 * 1024 * 1024,
+  /**
+   * Covered segments kept per worker as spare files, overwritten by the next new segments instead of
+   * new files (cheaper fdatasyncs: the size does not change). Disk kept reserved: up to this many
+   * walSegmentBytesMax files per worker, not counted in walBytesMax. 0: covered segments are deleted.
+   */
+  walRecycleSegments: 4,
   /** Bytes appended but not yet written per worker. Over it: 429 EVT_WAL_BACKLOG. */
   walPendingBytesMax: 64 * 1024 * 1024,
   /** Bytes kept in segments per worker (not yet covered). Over it: 429 EVT_WAL_BACKLOG until snapshots catch up. */

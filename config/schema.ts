@@ -90,6 +90,7 @@ export const settingsSchema = {
   walEnabled: Type.Boolean({ description: 'Write-ahead log of applied batches.' }),
   walSyncIntervalMs: int(0, 1_000, 'Group commit interval of the write-ahead log.'),
   walSegmentBytesMax: int(1 * MiB, 1 * GiB, 'Size at which a log segment ends.'),
+  walRecycleSegments: int(0, 64, 'Covered log segments kept per worker as spares to overwrite; 0: deleted.'),
   walPendingBytesMax: int(1 * MiB, 4 * GiB, 'Log bytes appended but not yet written, per worker.'),
   walBytesMax: int(16 * MiB, 1024 * GiB, 'Log bytes kept on disk per worker.'),
   ackDefault: Type.Union([Type.Literal('applied'), Type.Literal('durable')], { description: 'Acknowledgement level when a request names none.' }),
