@@ -366,6 +366,7 @@ export class ShardHost {
       worker: this.#workerIndex,
       segmentBytesMax: this.#config.walSegmentBytesMax,
       syncIntervalMs: this.#config.walSyncIntervalMs,
+      recycleSegments: this.#config.walRecycleSegments,
     });
     report.ms = performance.now() - started;
     this.#recovery = report;
