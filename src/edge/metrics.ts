@@ -453,7 +453,16 @@ export class EdgeMetrics {
       ),
       counter('eventide_wal_appended_bytes_total', 'Log bytes appended (records with their headers).', () => this.#perWorker((s) => s.wal?.appendedBytes)),
       counter('eventide_wal_write_failures_total', 'Log writes or syncs that failed (disk full, I/O error); retried with backoff.', () => this.#perWorker((s) => s.wal?.writeFailures)),
-      counter('eventide_wal_segments_trimmed_total', 'Log segments deleted after a snapshot round covered them.', () => this.#perWorker((s) => s.wal?.segmentsTrimmed)),
+      counter(
+        'eventide_wal_segments_trimmed_total',
+        'Log segments freed after a snapshot round covered them: deleted, or kept as spares to recycle (walRecycleSegments).',
+        () => this.#perWorker((s) => s.wal?.segmentsTrimmed),
+      ),
+      counter(
+        'eventide_wal_segments_recycled_total',
+        'New log segments that were a spare (a covered segment kept) renamed and overwritten in place, not a new file.',
+        () => this.#perWorker((s) => s.wal?.segmentsRecycled),
+      ),
       new CollectedHistogram('eventide_store_operation_duration_seconds', 'Store calls of all workers (flush writes, snapshot writes, reads), by store, backend and operation.', LATENCY_BUCKETS_S, () => {
         this.#absorbWorkers();
         return [...this.#storeCalls.values()].map((op) => ({
