@@ -15,7 +15,8 @@
  *
  * Record: u32 payload length, u32 CRC-32 of the payload, payload:
  *   u8 version (3 or 4; 1 and 2 are still read, no longer written), u8 format,
- *   u8 encoding, u8 flags (1: receiptsAll), u16 shard, u16 owner bytes,
+ *   u8 encoding, u8 flags (1: receiptsAll; 2: written into a recycled file),
+ *   u16 shard, u16 owner bytes,
  *   u16 request-id bytes, u16 reserved, f64 nowMs, f64 receivedAtMs,
  *   versions 3 and 4 only: f64 position (the record's own LSN: its segment's
  *     start + its offset in the file),
@@ -78,15 +79,17 @@
  *     cut by the log's own worker, as before recycling.
  *   - The last segment's end is unknown. Stopping at a stale record (its
  *     checksum holds, its position is wrong) is the clean end of the log: not
- *     reported, not cut. Stopping at bytes that are not a whole record with
- *     its checksum is reported as damage and cut, as before recycling. In a
- *     recycled file that report may be a false alarm: records differ in size,
- *     so the live end usually falls inside a stale record, and those bytes
- *     cannot be told from a torn write. Either way nothing there was
- *     acknowledged (an acknowledged record is synced, whole, and before the
- *     first bad byte), so the cut loses nothing acknowledged and replays
- *     nothing stale. A clean close cuts its file to its records, so only a
- *     crash leaves such a tail.
+ *     reported, not cut. So is stopping, in a recycled file (its first record
+ *     has flag 2), at bytes that do not start a record header written for
+ *     their place (version 3/4 with the right position): records differ in
+ *     size, so the live end usually falls inside a stale record, and a write
+ *     none of whose header reached the disk looks the same; neither holds an
+ *     acknowledged record. A record whose header was written for its place
+ *     but which is torn or fails its checksum is damage, reported and cut;
+ *     in a new file (no flag 2) so is anything unreadable, as before
+ *     recycling. An acknowledged record is synced, whole, and before the
+ *     first bad byte, so no end loses one, and no stale record is replayed.
+ *     A clean close cuts its file to its records.
  * A writer continuing a log (after readLog) finds the end of its last segment
  * by reading its records, not from the file's size.
  *
@@ -103,7 +106,9 @@
  * record with a valid checksum and exactly the right position at the offset
  * where a crash ended the live part (a body crafted to contain such a record);
  * it would be replayed. That needs the log's position at the crash guessed to
- * the byte.
+ * the byte. In a recycled last segment, a flipped bit in the version or
+ * position of a synced record ends the log there without a damage report
+ * (the records after it are lost, as with any damage, but silently).
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -143,6 +148,8 @@ export const RECYCLE_SEGMENTS_MAX = 64;
 /** The writer reading back its own last segment: a record is at most what its u32 length says. */
 const RECORD_BYTES_UNBOUNDED = 0xffff_ffff;
 const FLAG_RECEIPTS_ALL = 1;
+/** The record was written into a recycled file: bytes after the log's end in it may be its earlier life's. */
+const FLAG_RECYCLED_FILE = 2;
 /** A failed write is retried after this, doubling per consecutive failure, up to RETRY_MS_MAX. */
 const RETRY_MS_MIN = 5;
 const RETRY_MS_MAX = 1_000;
@@ -202,6 +209,10 @@ interface Segment {
   file: string;
   /** Its directory entry is synced: a record in it may be acknowledged. */
   linked: boolean;
+  /** Its file is (to be) a recycled one: its records carry FLAG_RECYCLED_FILE. */
+  recycled: boolean;
+  /** The spare file it is to be, taken when the segment began; undefined once renamed, and for a new file. */
+  spare: string | undefined;
 }
 
 interface Waiter {
@@ -283,7 +294,7 @@ function listSegments(dir: string): Segment[] {
     if (!/^[0-9a-f]{16}$/.test(digits)) continue;
     const start = Number.parseInt(digits, 16);
     if (!Number.isSafeInteger(start)) continue;
-    segments.push({ start, end: start, file: path.join(dir, name), linked: true });
+    segments.push({ start, end: start, file: path.join(dir, name), linked: true, recycled: false, spare: undefined });
   }
   segments.sort((a, b) => a.start - b.start);
   for (let i = 0; i < segments.length; i++) {
@@ -367,8 +378,21 @@ export function nextEpoch(root: string, nowMs: number = Date.now()): number {
 /** The record's header (prefix + fixed part + owner + request id [+ bucket table]); the body or the buckets follow it on disk. */
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
-/** `position` is the LSN the record starts at: readers check it to tell a live record from a recycled file's stale one. */
-export function encodeRecordHeader(record: WalRecord, position: number): Buffer {
+/** Bytes of the record on disk, header included: what encodeRecordHeader and recordBuffers will produce. */
+function recordBytes(record: WalRecord): number {
+  let bytes = PREFIX_BYTES + FIXED_BYTES + Buffer.byteLength(record.owner, 'utf8') + Buffer.byteLength(record.requestId ?? '', 'utf8');
+  if (record.buckets === undefined) return bytes + record.body.length;
+  bytes += 4;
+  for (const bucket of record.buckets) bytes += 8 + 2 * bucket.order.length + bucket.bytes.length;
+  return bytes;
+}
+
+/**
+ * `position` is the LSN the record starts at: readers check it to tell a live
+ * record from a recycled file's stale one. `recycledFile`: the record goes
+ * into a recycled file (FLAG_RECYCLED_FILE).
+ */
+export function encodeRecordHeader(record: WalRecord, position: number, recycledFile = false): Buffer {
   const owner = Buffer.from(record.owner, 'utf8');
   const requestId = Buffer.from(record.requestId ?? '', 'utf8');
   const buckets = record.buckets;
@@ -390,7 +414,7 @@ export function encodeRecordHeader(record: WalRecord, position: number): Buffer 
   header.writeUInt8(buckets === undefined ? RECORD_VERSION_BODY : RECORD_VERSION_BUCKETS, 8);
   header.writeUInt8(FORMATS.indexOf(record.format), 9);
   header.writeUInt8(ENCODINGS.indexOf(record.encoding), 10);
-  header.writeUInt8(record.receiptsAll ? FLAG_RECEIPTS_ALL : 0, 11);
+  header.writeUInt8((record.receiptsAll ? FLAG_RECEIPTS_ALL : 0) | (recycledFile ? FLAG_RECYCLED_FILE : 0), 11);
   header.writeUInt16LE(record.shard, 12);
   header.writeUInt16LE(owner.length, 14);
   header.writeUInt16LE(requestId.length, 16);
@@ -480,8 +504,22 @@ export interface SegmentRead {
   goodBytes: number;
   /** Why reading stopped early, when it did (a torn or corrupt record; before a known end, a stale one too). */
   damage: string | undefined;
-  /** Reading stopped at a stale record of a recycled file's earlier life: in a last segment, the clean end of the log. */
+  /**
+   * A last segment's records ended at bytes of its file's earlier life: the clean end of the log.
+   * Either a stale record (its checksum holds, its position does not), or, in a recycled file, bytes
+   * that do not start a record written for their place.
+   */
   stale: boolean;
+  /** The segment's first record says its file is recycled (FLAG_RECYCLED_FILE). */
+  recycledFile: boolean;
+}
+
+/** Whether the bytes at offset start a version 3/4 record header written for that place (torn or whole, its position is right). */
+function writtenHere(bytes: Buffer, offset: number, start: number): boolean {
+  if (bytes.length - offset < PREFIX_BYTES + FIXED_BYTES) return false;
+  const version = bytes.readUInt8(offset + PREFIX_BYTES);
+  if (version !== RECORD_VERSION_BODY && version !== RECORD_VERSION_BUCKETS) return false;
+  return bytes.readDoubleLE(offset + PREFIX_BYTES + POSITION_AT) === start + offset;
 }
 
 /**
@@ -495,7 +533,11 @@ export interface SegmentRead {
  * `liveEnd`, the next segment's start, is where a segment that is not the
  * last of its log ends: bytes after it are not read, and stopping before it,
  * at a stale record too, is damage. Without it (the last segment), a stale
- * record is the clean end: `stale`, no damage.
+ * record is the clean end: `stale`, no damage; so, in a recycled file, are
+ * bytes that do not start a record header written for their place (the live
+ * end inside a stale record, or a write none of whose header reached the
+ * disk). A record header written for its place whose record is torn or fails
+ * its checksum is damage in every file.
  */
 export function parseSegment(
   bytes: Buffer,
@@ -509,6 +551,7 @@ export function parseSegment(
   let offset = 0;
   let damage: string | undefined;
   let stale = false;
+  let recycledFile = false;
   const limit = liveEnd === undefined ? bytes.length : Math.min(bytes.length, liveEnd - start);
   // Whether the segment's first record carries its position: then every record must.
   let positioned = false;
@@ -534,7 +577,10 @@ export function parseSegment(
     const version = payload.readUInt8(0);
     const legacy = version === RECORD_VERSION_BODY_LEGACY || version === RECORD_VERSION_BUCKETS_LEGACY;
     const hasPosition = version === RECORD_VERSION_BODY || version === RECORD_VERSION_BUCKETS;
-    if (offset === 0) positioned = hasPosition;
+    if (offset === 0) {
+      positioned = hasPosition;
+      recycledFile = hasPosition && payloadBytes >= FIXED_BYTES && writtenHere(bytes, 0, start) && (payload.readUInt8(3) & FLAG_RECYCLED_FILE) !== 0;
+    }
     if (hasPosition && payloadBytes < FIXED_BYTES) {
       damage = `unreadable record (version ${version}) at byte ${offset}`;
       break;
@@ -588,7 +634,11 @@ export function parseSegment(
   if (damage === undefined && !stale && liveEnd !== undefined && start + offset < liveEnd) {
     damage = `segment ends at byte ${offset}, ${liveEnd - start - offset} bytes before the next segment's start`;
   }
-  return { records, foreign, goodBytes: offset, damage, stale };
+  if (damage !== undefined && liveEnd === undefined && recycledFile && !writtenHere(bytes, offset, start)) {
+    damage = undefined;
+    stale = true;
+  }
+  return { records, foreign, goodBytes: offset, damage, stale, recycledFile };
 }
 
 export interface LogDamage {
@@ -683,6 +733,7 @@ export class WalWriter {
       const read = parseSegment(bytes, last.start, RECORD_BYTES_UNBOUNDED);
       if (read.goodBytes < size) fs.truncateSync(last.file, read.goodBytes);
       last.end = last.start + read.goodBytes;
+      last.recycled = read.recycledFile;
     }
     this.#appendedLsn = last?.end ?? 0;
     this.#syncedLsn = this.#appendedLsn;
@@ -739,15 +790,15 @@ export class WalWriter {
   append(record: WalRecord): number {
     if (this.#closed) throw new WalWriteError('the log is closed');
     const lsn = this.#appendedLsn;
-    const header = encodeRecordHeader(record, lsn);
-    const buffers = recordBuffers(header, record);
-    let bytes = 0;
-    for (const buffer of buffers) bytes += buffer.length;
+    const bytes = recordBytes(record);
     let segment = this.#segments.at(-1);
     if (segment === undefined || (segment.end > segment.start && segment.end + bytes > segment.start + this.#options.segmentBytesMax)) {
-      segment = { start: lsn, end: lsn, file: path.join(this.#dir, segmentName(lsn)), linked: false };
+      // The spare is taken now, not when the file is opened: the records must say whether their file is recycled.
+      const spare = this.#spares.shift();
+      segment = { start: lsn, end: lsn, file: path.join(this.#dir, segmentName(lsn)), linked: false, recycled: spare !== undefined, spare };
       this.#segments.push(segment);
     }
+    const buffers = recordBuffers(encodeRecordHeader(record, lsn, segment.recycled), record);
     segment.end += bytes;
     this.#appendedLsn += bytes;
     const tail = this.#queue.at(-1);
@@ -867,14 +918,15 @@ export class WalWriter {
     let flags = 'r+';
     if (!fs.existsSync(segment.file)) {
       flags = 'w';
-      const spare = this.#spares.shift();
+      const spare = segment.spare;
+      segment.spare = undefined;
       if (spare !== undefined) {
         try {
           await fsp.rename(spare, segment.file);
           flags = 'r+';
           this.#segmentsRecycled++;
         } catch {
-          // A spare that cannot be renamed is dropped; the segment is a new file.
+          // A spare that cannot be renamed is dropped; the segment is a new file (whose records still say recycled: harmless).
           await fsp.rm(spare, { force: true }).catch(() => undefined);
         }
       }

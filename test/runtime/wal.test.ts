@@ -361,10 +361,12 @@ test("a segment that is not the last is read up to the next one's start, not int
   assert.deepEqual(nowMsOf(known.records), nowMsOf(written.slice(20, 23)));
   assert.equal(known.damage, undefined);
   assert.equal(known.goodBytes, cEnd - cStart);
-  // Without the next segment's start, the same bytes end in a half stale record: damage.
+  // As a last segment, the same bytes end inside a stale record of a recycled file: the clean end.
   const alone = parseSegment(bytes, cStart, 1 << 26);
   assert.equal(alone.records.length, 3);
-  assert.notEqual(alone.damage, undefined);
+  assert.equal(alone.damage, undefined);
+  assert.equal(alone.stale, true);
+  assert.equal(alone.recycledFile, true);
   // And a segment shorter than the next one's start lost records: damage.
   const short = parseSegment(bytes.subarray(0, cEnd - cStart - 10), cStart, 1 << 26, undefined, cEnd);
   assert.equal(short.records.length, 2);
@@ -372,7 +374,32 @@ test("a segment that is not the last is read up to the next one's start, not int
   await wal.close();
 });
 
-test('a torn last record in a recycled segment: the synced records come back, nothing stale, and the log continues', async (t) => {
+test("a crash that leaves a recycled last segment's live end inside a stale record: the clean end of the log, no damage", async (t) => {
+  // C: three records of 300 KiB, ending inside A's eighth record; no close, as after kill -9.
+  const { dir, wal, written, aBytes, cFile } = await recycledLog(t, 3, 300 * 1024);
+  assert.equal(fs.statSync(cFile).size, aBytes);
+  const damaged: LogDamage[] = [];
+  assert.deepEqual(nowMsOf(readAll(dir, damaged)), nowMsOf(written.slice(10)));
+  assert.deepEqual<LogDamage[]>(damaged, []);
+  assert.equal(fs.statSync(cFile).size, aBytes, 'not cut: those bytes are not part of the log');
+  await wal.close();
+});
+
+test('in a new file, bytes after the records that were not written for their place are still damage', async (t) => {
+  const root = tempDir(t);
+  const dir = logDir(root, 1, 0);
+  const wal = new WalWriter({ root, epoch: 1, worker: 0, segmentBytesMax: SEGMENT_BYTES_MAX, syncIntervalMs: 1, recycleSegments: 4 });
+  await wal.whenSynced(wal.append(record(0)));
+  await wal.close();
+  const file = segmentFiles(dir)[0]!;
+  fs.appendFileSync(file, Buffer.alloc(4096)); // a page that reached the disk without its data
+  const damaged: LogDamage[] = [];
+  assert.deepEqual(nowMsOf(readAll(dir, damaged)), nowMsOf([record(0)]));
+  assert.equal(damaged.length, 1);
+  assert.match(damaged[0]!.damage, /length 0 out of range/);
+});
+
+test('a torn last record in a recycled segment: the synced records come back, nothing stale, the tear is damage, and the log continues', async (t) => {
   const { root, dir, wal, written, cStart, cFile } = await recycledLog(t, 3);
   const liveEnd = wal.appendedLsn;
   // A crash in the middle of the next write: the first half of record 23 over A's fourth record.
