@@ -106,7 +106,7 @@ export const defaults = {
   walEnabled: true,
   /** Group commit: one write + fdatasync covers every batch appended within this interval. */
   walSyncIntervalMs: 2,
-  /** A log segment file ends at this size; whole segments are deleted once snapshots and the store cover them. */
+  /** A log segment file ends at this size; whole segments are freed (kept as spares or deleted) once snapshots and the store cover them. */
   walSegmentBytesMax: 64 * 1024 * 1024,
   /**
    * Covered segments kept per worker as spare files, overwritten by the next new segments instead of
