@@ -1,10 +1,11 @@
 /**
  * What the log's group commit costs the machine per megabyte, by how the
  * segment file is written: appended to a new file (what src/runtime/wal.ts
- * does: every fdatasync also writes the inode, whose size changed) against
- * overwriting a file already written to its full size (a recycled segment,
- * as PostgreSQL and RocksDB reuse theirs: the size does not change, so the
- * sync writes data only). Each commit writes one group of GROUP_BYTES (a
+ * did before it recycled segments, and still does for a worker's first
+ * segments: every fdatasync also writes the inode, whose size changed)
+ * against overwriting a file already written to its full size (a recycled
+ * segment, as wal.ts now reuses covered ones, like PostgreSQL and RocksDB:
+ * the size does not change, so the sync writes data only). Each commit writes one group of GROUP_BYTES (a
  * worker's 2 ms of records at ~450K events/s) and syncs it. Alternating
  * rounds; process CPU (user + system) and wall time per MB, medians, and the
  * ratio overwrite/append.
