@@ -378,15 +378,6 @@ export function nextEpoch(root: string, nowMs: number = Date.now()): number {
 /** The record's header (prefix + fixed part + owner + request id [+ bucket table]); the body or the buckets follow it on disk. */
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
-/** Bytes of the record on disk, header included: what encodeRecordHeader and recordBuffers will produce. */
-function recordBytes(record: WalRecord): number {
-  let bytes = PREFIX_BYTES + FIXED_BYTES + Buffer.byteLength(record.owner, 'utf8') + Buffer.byteLength(record.requestId ?? '', 'utf8');
-  if (record.buckets === undefined) return bytes + record.body.length;
-  bytes += 4;
-  for (const bucket of record.buckets) bytes += 8 + 2 * bucket.order.length + bucket.bytes.length;
-  return bytes;
-}
-
 /**
  * `position` is the LSN the record starts at: readers check it to tell a live
  * record from a recycled file's stale one. `recycledFile`: the record goes
@@ -790,15 +781,19 @@ export class WalWriter {
   append(record: WalRecord): number {
     if (this.#closed) throw new WalWriteError('the log is closed');
     const lsn = this.#appendedLsn;
-    const bytes = recordBytes(record);
     let segment = this.#segments.at(-1);
+    // Encoded for the current segment; the flag does not change the size, so a new segment's re-encodes only when it differs.
+    let buffers = recordBuffers(encodeRecordHeader(record, lsn, segment?.recycled ?? false), record);
+    let bytes = 0;
+    for (const buffer of buffers) bytes += buffer.length;
     if (segment === undefined || (segment.end > segment.start && segment.end + bytes > segment.start + this.#options.segmentBytesMax)) {
       // The spare is taken now, not when the file is opened: the records must say whether their file is recycled.
       const spare = this.#spares.shift();
-      segment = { start: lsn, end: lsn, file: path.join(this.#dir, segmentName(lsn)), linked: false, recycled: spare !== undefined, spare };
+      const recycled = spare !== undefined;
+      if (recycled !== (segment?.recycled ?? false)) buffers = recordBuffers(encodeRecordHeader(record, lsn, recycled), record);
+      segment = { start: lsn, end: lsn, file: path.join(this.#dir, segmentName(lsn)), linked: false, recycled, spare };
       this.#segments.push(segment);
     }
-    const buffers = recordBuffers(encodeRecordHeader(record, lsn, segment.recycled), record);
     segment.end += bytes;
     this.#appendedLsn += bytes;
     const tail = this.#queue.at(-1);
