@@ -40,7 +40,8 @@
  *   outsized one (release()).
  */
 import { Buffer } from 'node:buffer';
-import { cachedAsciiSlot, cachedString, SHORT_STRING_BYTES_MAX, type Latin1Slicer } from './fast-read.js';
+import { asBuffer, cachedAsciiSlot, cachedString, fastReadLimits, SHORT_STRING_BYTES_MAX, type FastReadLimits, type Latin1Slicer } from './fast-read.js';
+import { readMsgpackRequest } from './columns-msgpack.js';
 import { hash32Ascii, hash64Ascii } from './hash.js';
 import { Reader } from './protobuf.js';
 import { FORBIDDEN_KEYS, type EventLimits } from './schema.js';
@@ -68,14 +69,14 @@ export const COLUMNS_KEPT_EVENTS = 4_096;
 const INITIAL_EVENTS = 512;
 
 /** Estimated bytes of one number in eventBytesMax (as validate.ts). */
-const NUMBER_BYTES = 8;
+export const NUMBER_BYTES = 8;
 
 const ACK_LEVEL_APPLIED: number = PbAckLevel.ACK_LEVEL_APPLIED;
 const ACK_LEVEL_DURABLE: number = PbAckLevel.ACK_LEVEL_DURABLE;
 
 /** Thrown inside the reader to give up; caught in read(). One instance, its stack captured once. */
 class GiveUpColumns extends Error {}
-const GIVE_UP = new GiveUpColumns('the columnar reader gave up; the record path reads this body');
+export const GIVE_UP = new GiveUpColumns('the columnar reader gave up; the record path reads this body');
 
 /**
  * One batch in columns. Arrays are indexed by event (0..n-1), except the
@@ -230,13 +231,16 @@ export const STATUS_DUPLICATE = 3;
 /** Set by the reader: an event the validator rejects (its receipt is in EventColumns.rejections); neither applied nor stored. */
 export const STATUS_REJECTED = 4;
 
-/** What the reader needs: the event limits and batchEventsMax (validate.ts, decode.ts). */
-export type ColumnLimits = EventLimits;
+/**
+ * What the reader needs: the event limits and batchEventsMax (validate.ts,
+ * decode.ts), and for msgpack bodies bodyDepthMax (without it, none is taken).
+ */
+export type ColumnLimits = EventLimits & { readonly bodyDepthMax?: number };
 
-/** Bodies every ColumnReader of this thread took and gave up on (worker telemetry: eventide_decode_one_pass_total). */
-export const columnarCounts = { read: 0, gaveUp: 0 };
+/** Bodies every ColumnReader of this thread took and gave up on, by format (worker telemetry: eventide_decode_columnar_total). */
+export const columnarCounts = { protobuf: { read: 0, gaveUp: 0 }, msgpack: { read: 0, gaveUp: 0 } };
 
-/** Reads protobuf bodies into one EventColumns; one per worker. */
+/** Reads protobuf and msgpack bodies into one EventColumns; one per worker. */
 export class ColumnReader {
   readonly columns = new EventColumns();
   /** Bodies taken, and given up on (to the record path), since the thread started. */
@@ -245,30 +249,38 @@ export class ColumnReader {
   /** For an event the columns cannot take: the record path's own verdict on it (see readRequest). */
   readonly #validator: Validator;
 
+  /** The scan's bounds for msgpack bodies (fast-read.ts); depthMax 0 without bodyDepthMax, so no msgpack body is taken. */
+  readonly #structure: FastReadLimits;
+  /** The msgpack reader's scratch for one event. */
+  readonly #draft = new EventDraft();
+
   constructor(limits: ColumnLimits) {
     this.#limits = Object.freeze({ ...limits });
     this.#validator = createValidator(this.#limits);
+    this.#structure = fastReadLimits({ ...this.#limits, bodyDepthMax: limits.bodyDepthMax ?? 0 });
   }
 
   /**
-   * Reads `bytes` (an identity-encoded IngestRequest) into `columns`: true
+   * Reads `bytes` (an identity-encoded IngestRequest, or a msgpack batch
+   * body: columns-msgpack.ts) into `columns`: true
    * when it took the batch, false when the record path must answer it (see
    * the module comment). `columns` holds the batch until the next read.
    */
-  read(bytes: Uint8Array, receivedAtMs: number): boolean {
+  read(bytes: Uint8Array, receivedAtMs: number, format: 'protobuf' | 'msgpack' = 'protobuf'): boolean {
     const cols = this.columns;
     cols.n = 0;
     cols.rejected = 0;
     cols.rejections = [];
     try {
-      readRequest(new Reader(bytes), cols, this.#limits, this.#validator, receivedAtMs);
+      if (format === 'protobuf') readRequest(new Reader(bytes), cols, this.#limits, this.#validator, receivedAtMs);
+      else readMsgpackRequest(asBuffer(bytes), cols, this.#draft, this.#limits, this.#structure, this.#validator, receivedAtMs);
       this.counts.read++;
-      columnarCounts.read++;
+      columnarCounts[format].read++;
       return true;
     } catch {
-      // GIVE_UP, or the protobuf reader's ProtobufError on a malformed body: the record path reads it and says why.
+      // GIVE_UP (columns.ts's or fast-read.ts's), or the protobuf reader's ProtobufError on a malformed body: the record path reads it and says why.
       this.counts.gaveUp++;
-      columnarCounts.gaveUp++;
+      columnarCounts[format].gaveUp++;
       cols.n = 0;
       cols.release();
       return false;
@@ -471,10 +483,10 @@ function skip(b: Uint8Array, pos: number, tag: number, end: number): void {
 }
 
 /** The cache slot of the string ascii() returned last (-1: a longer string, from no cache). */
-let stringSlot = -1;
+export let stringSlot = -1;
 
 /** An ASCII string of bytes [start, end) (within the body), cached when short (its slot in stringSlot); GIVE_UP on a byte past 0x7f. */
-function ascii(b: Buffer, view: DataView, start: number, end: number): string {
+export function ascii(b: Buffer, view: DataView, start: number, end: number): string {
   if (end - start <= SHORT_STRING_BYTES_MAX) {
     const slot = cachedAsciiSlot(b, view, start, end);
     if (slot < 0) throw GIVE_UP;
@@ -486,7 +498,7 @@ function ascii(b: Buffer, view: DataView, start: number, end: number): string {
   return (b as unknown as Latin1Slicer).latin1Slice(start, end);
 }
 
-function checkAscii(b: Uint8Array, view: DataView, start: number, end: number): void {
+export function checkAscii(b: Uint8Array, view: DataView, start: number, end: number): void {
   let i = start;
   for (; i + 4 <= end; i += 4) if ((view.getUint32(i, true) & 0x80808080) !== 0) throw GIVE_UP;
   for (; i < end; i++) if (b[i]! > 0x7f) throw GIVE_UP;
@@ -615,41 +627,110 @@ function readEvent(b: Buffer, view: DataView, pos: number, end: number, cols: Ev
     pos = fieldEnd;
   }
 
-  // The rules of validate.ts, in its order (the order does not matter here: any fault gives up).
+  if (severity < 0 || severity > 6) throw GIVE_UP;
+  const d = DRAFT;
+  d.idStart = idStart;
+  d.idEnd = idEnd;
+  d.name = name;
+  d.nameSlot = nameSlot;
+  d.timestampMs = timestampMs;
+  d.hasTimestamp = hasTimestamp;
+  d.sentAt = sentAt;
+  d.hasSentAt = hasSentAt;
+  d.userStart = userStart;
+  d.userEnd = userEnd;
+  d.category = category;
+  d.categorySlot = categorySlot;
+  // protobuf's enum is 1-based with 0 for "unset" (info); SEVERITIES is 0-based.
+  d.severity = severity === 0 ? 1 : severity - 1;
+  d.tags = tags;
+  d.props = props;
+  d.value = value;
+  d.hasValue = hasValue;
+  d.size = size;
+  commitEvent(b, view, cols, k, l, receivedAtMs, d);
+}
+
+/**
+ * One event as a reader found it (the byte ranges and strings of its
+ * fields), before commitEvent applies the rules of validate.ts to it.
+ */
+export class EventDraft {
+  idStart = -1;
+  idEnd = -1;
+  name = '';
+  nameSlot = -1;
+  timestampMs = 0;
+  hasTimestamp = false;
+  sentAt = 0;
+  hasSentAt = false;
+  userStart = -1;
+  userEnd = -1;
+  category: string | undefined = undefined;
+  categorySlot = -1;
+  /** Index in SEVERITIES. */
+  severity = 1;
+  /** The ends of the event's tags and properties in the flat lists. */
+  tags = 0;
+  props = 0;
+  value = 0;
+  hasValue = false;
+  /** validate.ts's size estimate of what the reader has counted so far (tags and properties). */
+  size = 0;
+}
+
+/** The protobuf reader's draft (one per thread, used synchronously). */
+const DRAFT = new EventDraft();
+
+/**
+ * The rules of validate.ts that the readers leave to the end (the order does
+ * not matter here: any fault gives up), then the draft into the columns as
+ * event k. Shared by the protobuf and the msgpack readers, so the two
+ * cannot drift.
+ */
+export function commitEvent(b: Buffer, view: DataView, cols: EventColumns, k: number, l: ColumnLimits, receivedAtMs: number, d: EventDraft): void {
+  let size = d.size;
+  const idStart = d.idStart;
+  const idEnd = d.idEnd;
   const idLength = idEnd - idStart;
-  if (idLength <= 0 || idLength > l.idCharsMax) throw GIVE_UP;
+  if (idStart < 0 || idLength <= 0 || idLength > l.idCharsMax) throw GIVE_UP;
   size += idLength;
+  const name = d.name;
   if (name === '' || name.length > l.nameCharsMax) throw GIVE_UP;
   size += name.length;
   let clientTimestampMs = receivedAtMs;
-  if (hasTimestamp) {
-    if (timestampMs < 0) throw GIVE_UP;
-    clientTimestampMs = timestampMs;
+  if (d.hasTimestamp) {
+    if (!(d.timestampMs >= 0) || !Number.isFinite(d.timestampMs)) throw GIVE_UP;
+    clientTimestampMs = d.timestampMs;
     size += NUMBER_BYTES;
   }
   let eventMs = clientTimestampMs;
-  if (hasSentAt) {
-    if (sentAt < 0) throw GIVE_UP;
-    if (hasTimestamp) eventMs = clientTimestampMs + (receivedAtMs - sentAt);
+  if (d.hasSentAt) {
+    const sentAt = d.sentAt;
+    if (!(sentAt >= 0) || !Number.isFinite(sentAt)) throw GIVE_UP;
+    if (d.hasTimestamp) eventMs = clientTimestampMs + (receivedAtMs - sentAt);
     size += NUMBER_BYTES;
   }
   if (eventMs - receivedAtMs > l.futureToleranceMs) throw GIVE_UP;
+  let userStart = d.userStart;
+  const userEnd = d.userEnd;
   if (userStart >= 0) {
     const userLength = userEnd - userStart;
     if (userLength > l.idCharsMax) throw GIVE_UP;
     size += userLength;
     if (userLength === 0) userStart = -1;
   }
+  let category = d.category;
+  let categorySlot = d.categorySlot;
   if (category === undefined) {
     category = 'default';
     categorySlot = -1;
-  }
-  else {
+  } else {
     if (category.length === 0 || category.length > l.categoryCharsMax) throw GIVE_UP;
     size += category.length;
   }
-  if (severity < 0 || severity > 6) throw GIVE_UP;
-  if (hasValue) {
+  const value = d.value;
+  if (d.hasValue) {
     if (!Number.isFinite(value)) throw GIVE_UP;
     size += NUMBER_BYTES;
   }
@@ -667,17 +748,16 @@ function readEvent(b: Buffer, view: DataView, pos: number, end: number, cols: Ev
     cols.userHash[k] = hash32Ascii(b, userStart, userEnd);
   }
   cols.name[k] = name;
-  cols.nameSlot[k] = nameSlot;
+  cols.nameSlot[k] = d.nameSlot;
   cols.category[k] = category;
   cols.categorySlot[k] = categorySlot;
-  // protobuf's enum is 1-based with 0 for "unset" (info); SEVERITIES is 0-based.
-  cols.severity[k] = severity === 0 ? 1 : severity - 1;
+  cols.severity[k] = d.severity;
   cols.timestampMs[k] = eventMs;
   cols.clientTimestampMs[k] = clientTimestampMs;
   cols.value[k] = value;
-  cols.hasValue[k] = hasValue ? 1 : 0;
-  cols.tagsEnd[k] = tags;
-  cols.propsEnd[k] = props;
+  cols.hasValue[k] = d.hasValue ? 1 : 0;
+  cols.tagsEnd[k] = d.tags;
+  cols.propsEnd[k] = d.props;
   cols.status[k] = STATUS_ACCEPTED;
 }
 

@@ -154,12 +154,15 @@ class Reader {
     if (count > this.eventsMax) throw GIVE_UP;
     this.open(depth, count);
     const out = new Array<unknown>(count);
-    for (let i = 0; i < count; i++) {
-      const t = this.b[this.pos];
-      // A map (fixmap, or map 16 / 32: msgpackr writes every object as map 16 unless told variableMapSize) is an event.
-      out[i] = t !== undefined && ((t & 0xf0) === 0x80 || t === 0xde || t === 0xdf) ? this.event(depth + 1) : this.value(depth);
-    }
+    for (let i = 0; i < count; i++) out[i] = this.eventAt(depth);
     return out;
+  }
+
+  /** The item at the position of an events array at `depth`. */
+  eventAt(depth: number): unknown {
+    const t = this.b[this.pos];
+    // A map (fixmap, or map 16 / 32: msgpackr writes every object as map 16 unless told variableMapSize) is an event.
+    return t !== undefined && ((t & 0xf0) === 0x80 || t === 0xde || t === 0xdf) ? this.event(depth + 1) : this.value(depth);
   }
 
   /** One event, a map at the position, at `depth`. */
@@ -269,9 +272,6 @@ class Reader {
     const kind = this.header();
     if (kind === MAP) return this.map(depth + 1, this.count);
     if (kind === ARRAY) return this.array(depth + 1, this.count);
-    const view = this.view;
-    let size: number;
-    let v: unknown;
     switch (t) {
       case 0xc0:
         this.pos = p + 1;
@@ -282,63 +282,13 @@ class Reader {
       case 0xc3:
         this.pos = p + 1;
         return true;
-      case 0xca:
-        size = 4;
-        if (p + 1 + size > this.n) throw GIVE_UP;
-        v = view.getFloat32(p + 1);
-        break;
-      case 0xcb:
-        size = 8;
-        if (p + 1 + size > this.n) throw GIVE_UP;
-        v = view.getFloat64(p + 1);
-        break;
-      case 0xcc:
-        size = 1;
-        if (p + 1 + size > this.n) throw GIVE_UP;
-        v = b[p + 1]!;
-        break;
-      case 0xcd:
-        size = 2;
-        if (p + 1 + size > this.n) throw GIVE_UP;
-        v = view.getUint16(p + 1);
-        break;
-      case 0xce:
-        size = 4;
-        if (p + 1 + size > this.n) throw GIVE_UP;
-        v = view.getUint32(p + 1);
-        break;
-      case 0xcf:
-        // As msgpackr with int64AsType 'number': high word × 2^32 + low word, rounded as that sum rounds.
-        size = 8;
-        if (p + 1 + size > this.n) throw GIVE_UP;
-        v = view.getUint32(p + 1) * 0x100000000 + view.getUint32(p + 5);
-        break;
-      case 0xd0:
-        size = 1;
-        if (p + 1 + size > this.n) throw GIVE_UP;
-        v = view.getInt8(p + 1);
-        break;
-      case 0xd1:
-        size = 2;
-        if (p + 1 + size > this.n) throw GIVE_UP;
-        v = view.getInt16(p + 1);
-        break;
-      case 0xd2:
-        size = 4;
-        if (p + 1 + size > this.n) throw GIVE_UP;
-        v = view.getInt32(p + 1);
-        break;
-      case 0xd3:
-        size = 8;
-        if (p + 1 + size > this.n) throw GIVE_UP;
-        v = view.getInt32(p + 1) * 0x100000000 + view.getUint32(p + 5);
-        break;
-      default:
-        // bin, ext, fixext, 0xc1: left to the scan and msgpackr.
-        throw GIVE_UP;
+      default: {
+        // bin, ext, fixext, 0xc1: left to the scan and msgpackr (msgpackNumber gives up on them).
+        const v = msgpackNumber(t, b, this.view, p, this.n);
+        this.pos = numberEnd;
+        return v;
+      }
     }
-    this.pos = p + 1 + size;
-    return v;
   }
 
   private map(depth: number, count: number): Record<string, unknown> {
@@ -359,4 +309,89 @@ class Reader {
     for (let i = 0; i < count; i++) out[i] = this.value(depth);
     return out;
   }
+}
+
+/** Where msgpackNumber left off: the position after the number it read. */
+export let numberEnd = 0;
+
+/**
+ * The number at b[p] whose type byte `t` (0xca..0xd3: float 32 / 64, uint
+ * and int 8..64) is read, as msgpackr reads it with int64AsType 'number'
+ * (its end in numberEnd). GIVE_UP on any other type byte and past `n`.
+ * Fixints are the callers' (one byte, inline).
+ */
+export function msgpackNumber(t: number, b: Uint8Array, view: DataView, p: number, n: number): number {
+  let size: number;
+  let v: number;
+  switch (t) {
+    case 0xca:
+      size = 4;
+      if (p + 1 + size > n) throw GIVE_UP;
+      v = view.getFloat32(p + 1);
+      break;
+    case 0xcb:
+      size = 8;
+      if (p + 1 + size > n) throw GIVE_UP;
+      v = view.getFloat64(p + 1);
+      break;
+    case 0xcc:
+      size = 1;
+      if (p + 1 + size > n) throw GIVE_UP;
+      v = b[p + 1]!;
+      break;
+    case 0xcd:
+      size = 2;
+      if (p + 1 + size > n) throw GIVE_UP;
+      v = view.getUint16(p + 1);
+      break;
+    case 0xce:
+      size = 4;
+      if (p + 1 + size > n) throw GIVE_UP;
+      v = view.getUint32(p + 1);
+      break;
+    case 0xcf:
+      // As msgpackr with int64AsType 'number': high word × 2^32 + low word, rounded as that sum rounds.
+      size = 8;
+      if (p + 1 + size > n) throw GIVE_UP;
+      v = view.getUint32(p + 1) * 0x100000000 + view.getUint32(p + 5);
+      break;
+    case 0xd0:
+      size = 1;
+      if (p + 1 + size > n) throw GIVE_UP;
+      v = view.getInt8(p + 1);
+      break;
+    case 0xd1:
+      size = 2;
+      if (p + 1 + size > n) throw GIVE_UP;
+      v = view.getInt16(p + 1);
+      break;
+    case 0xd2:
+      size = 4;
+      if (p + 1 + size > n) throw GIVE_UP;
+      v = view.getInt32(p + 1);
+      break;
+    case 0xd3:
+      size = 8;
+      if (p + 1 + size > n) throw GIVE_UP;
+      v = view.getInt32(p + 1) * 0x100000000 + view.getUint32(p + 5);
+      break;
+    default:
+      throw GIVE_UP;
+  }
+  numberEnd = p + 1 + size;
+  return v;
+}
+
+/**
+ * One event of a body read as this reader reads the events array (a map
+ * as an event, anything else as a value): the item at `pos` of an events
+ * array at `depth`, and where it ends. GIVE_UP (fast-read.ts) where the
+ * reader would give up on the body. The values bound is not checked here
+ * (the caller's: see columns-msgpack.ts).
+ */
+export function readMsgpackEventAt(b: Buffer, pos: number, depth: number, limits: FastReadLimits): { value: unknown; end: number } {
+  const reader = new Reader(b, limits);
+  reader.pos = pos;
+  const value = reader.eventAt(depth);
+  return { value, end: reader.pos };
 }

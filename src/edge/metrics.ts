@@ -425,11 +425,24 @@ export class EdgeMetrics {
       ),
       counter(
         'eventide_decode_one_pass_total',
-        'JSON and msgpack bodies by whether the worker read them in one pass or gave up (the scan and the full parser then read them: a single event, an unusual body, or a bound); protobuf batches by whether the columnar path took them or the record path read them.',
+        'JSON and msgpack bodies the record path read, by whether the worker read them in one pass or gave up (the scan and the full parser then read them: a single event, an unusual body, or a bound).',
         () =>
-          (['json', 'msgpack', 'protobuf'] as const).flatMap((format) =>
+          (['json', 'msgpack'] as const).flatMap((format) =>
             (['read', 'gave_up'] as const).flatMap((outcome) =>
               [...this.#perWorker((s) => s.telemetry?.onePass?.[format]?.[outcome === 'read' ? 'read' : 'gaveUp'])].map((sample) => ({
+                labels: { ...sample.labels, format, outcome },
+                value: sample.value,
+              })),
+            ),
+          ),
+      ),
+      counter(
+        'eventide_decode_columnar_total',
+        'Protobuf and msgpack batches by whether the columnar path took them or gave them up to the record path (an event without an id, a non-ASCII string, an odd property key or encoding).',
+        () =>
+          (['protobuf', 'msgpack'] as const).flatMap((format) =>
+            (['read', 'gave_up'] as const).flatMap((outcome) =>
+              [...this.#perWorker((s) => s.telemetry?.columnar?.[format]?.[outcome === 'read' ? 'read' : 'gaveUp'])].map((sample) => ({
                 labels: { ...sample.labels, format, outcome },
                 value: sample.value,
               })),

@@ -272,7 +272,7 @@ export class ShardHost {
     this.#validator = createValidator(eventLimitsFrom(config));
     this.#columnReader =
       config.columnarPath && typeof store.prepareColumns === 'function' && typeof store.writePrepared === 'function'
-        ? new ColumnReader(eventLimitsFrom(config))
+        ? new ColumnReader({ ...eventLimitsFrom(config), bodyDepthMax: config.bodyDepthMax })
         : undefined;
     this.#ownerOptions = Object.freeze({
       resolutions: ['1s', '1m', '1h', '1d'] as Resolution[],
@@ -608,7 +608,7 @@ export class ShardHost {
 
   /**
    * The columnar path (src/actors/columns.ts, docs/columnar-path.md): a
-   * protobuf batch of plain valid events, read into columns, applied and
+   * protobuf or msgpack batch of plain valid events, read into columns, applied and
    * packed for the store with no object per event. Only for an owner already
    * resident (the columns are this worker's scratch, so the batch cannot
    * wait for a load) and a store that prepares columns; true when it took
@@ -616,9 +616,10 @@ export class ShardHost {
    */
   #admitColumns(message: IngestMessage, started: number): boolean {
     const reader = this.#columnReader;
-    if (reader === undefined || message.format !== 'protobuf' || message.encoding !== 'identity') return false;
+    const format = message.format;
+    if (reader === undefined || (format !== 'protobuf' && format !== 'msgpack') || message.encoding !== 'identity') return false;
     const resident = this.#owners.get(message.owner);
-    if (resident === undefined || !reader.read(message.body, message.receivedAtMs)) return false;
+    if (resident === undefined || !reader.read(message.body, message.receivedAtMs, format)) return false;
     const cols = reader.columns;
     const receiptsAll = message.receiptsAll || cols.receiptsAll;
     const ack = cols.ack === 'durable' || message.ack === 'durable' ? 'durable' : 'applied';

@@ -58,11 +58,10 @@ export interface WorkerTelemetryStats {
   storeOperations: StoreOperationStats[];
   /** The store adapters' own numeric counters, when they keep any (MongoDB: retries, dead letters, ...). */
   adapters: Partial<Record<StoreName, Record<string, number>>>;
-  /**
-   * Bodies the one-pass readers read, and gave up on (the scan and the full parser read those), since the worker
-   * started; protobuf: batches the columnar path took and gave up on (the record path read those).
-   */
-  onePass: { json: { read: number; gaveUp: number }; msgpack: { read: number; gaveUp: number }; protobuf?: { read: number; gaveUp: number } };
+  /** Bodies the one-pass readers read, and gave up on (the scan and the full parser read those), since the worker started. */
+  onePass: { json: { read: number; gaveUp: number }; msgpack: { read: number; gaveUp: number } };
+  /** Batches the columnar path took, and gave up on (the record path read those), since the worker started. */
+  columnar?: { protobuf: { read: number; gaveUp: number }; msgpack: { read: number; gaveUp: number } };
 }
 
 /** Resolution of the worker's event-loop delay monitor, ms. */
@@ -172,7 +171,8 @@ export class WorkerTelemetry {
       loopDelayMaxMs: Number.isFinite(loopDelayMaxMs) ? Math.max(0, loopDelayMaxMs) : 0,
       storeOperations,
       adapters,
-      onePass: { json: { ...jsonFastCounts }, msgpack: { ...msgpackFastCounts }, protobuf: { ...columnarCounts } },
+      onePass: { json: { ...jsonFastCounts }, msgpack: { ...msgpackFastCounts } },
+      columnar: { protobuf: { ...columnarCounts.protobuf }, msgpack: { ...columnarCounts.msgpack } },
     };
   }
 

@@ -9,44 +9,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
-import { ColumnReader, COLUMNS_KEPT_EVENTS, STATUS_DUPLICATE, STATUS_REJECTED } from '../../src/actors/columns.js';
+import { ColumnReader, COLUMNS_KEPT_EVENTS, STATUS_REJECTED } from '../../src/actors/columns.js';
 import { decodeBody } from '../../src/actors/decode.js';
 import { CACHE_SLOTS } from '../../src/actors/fast-read.js';
 import { createValidator } from '../../src/actors/validate.js';
-import { eventLimitsFrom } from '../../src/actors/schema.js';
-import { OwnerActor, type ApplySink, type ColumnSink, type OwnerOptions } from '../../src/actors/owner.js';
+import { OwnerActor, type ApplySink, type ColumnSink } from '../../src/actors/owner.js';
 import { hash32, hash32Ascii, hash64, hash64Ascii } from '../../src/actors/hash.js';
-import { decodeBucket, encodeBucket, encodeBucketColumns } from '../../src/store/lmdb/bucket-codec.js';
+import { decodeBucket } from '../../src/store/lmdb/bucket-codec.js';
 import { IngestRequest } from '../../src/gen/eventide/v1/ingest.js';
 import { Event as PbEventCodec, type Event as PbEvent, type PropertyValue } from '../../src/gen/eventide/v1/event.js';
-import type { Receipt, StoredEvent } from '../../src/actors/types.js';
 import { defaults } from '../../config/defaults.js';
-
-const LIMITS = eventLimitsFrom(defaults);
-const OPTIONS: OwnerOptions = {
-  resolutions: ['1s', '1m', '1h', '1d'],
-  allowedLatenessMs: 2_000,
-  dedupHorizonMs: 60_000,
-  dedupIdsMax: 200,
-  hllPrecision: 12,
-  namesPerWindowMax: 6,
-};
-
-function lcg(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32;
-}
-
-function pick<T>(rand: () => number, items: readonly T[]): T {
-  return items[Math.floor(rand() * items.length)]!;
-}
-
-function asciiString(rand: () => number, min: number, max: number): string {
-  const n = min + Math.floor(rand() * (max - min + 1));
-  let s = '';
-  for (let i = 0; i < n; i++) s += String.fromCharCode(32 + Math.floor(rand() * 95));
-  return s;
-}
+import { asciiString, byIndex, CATEGORIES, columnBuckets, KEYS, LIMITS, lcg, NAMES, OPTIONS, pick, recordBuckets, TAGS } from '../helpers/columns.js';
 
 void test('hash64Ascii and hash32Ascii equal hash64 and hash32 of the string the bytes spell, at every length', () => {
   const rand = lcg(3);
@@ -64,11 +37,6 @@ void test('hash64Ascii and hash32Ascii equal hash64 and hash32 of the string the
     }
   }
 });
-
-const NAMES = ['signup', 'login', 'page_view', 'purchase', 'click', 'search', 'logout', 'share', 'a_name_that_is_longer_than_thirty_two_bytes'];
-const CATEGORIES = ['default', 'web', 'ios', 'android', 'api'];
-const TAGS = ['a', 'beta', 'x1', 'long-tag-with-more-than-thirty-two-chars-in-it', 'eu'];
-const KEYS = ['plan', 'n', 'ok', 'pad', 'path', 'price', 'ratio', 'big', 'neg', 'k_9'];
 
 /** One plain valid event (every field optional but id and name), around receivedAtMs. */
 function plainEvent(rand: () => number, ids: string[], receivedAtMs: number): PbEvent {
@@ -159,32 +127,6 @@ function encode(events: PbEvent[], rand: () => number): Buffer {
       receiptsAll: rand() < 0.3,
     }).finish(),
   );
-}
-
-function byIndex(receipts: Receipt[]): Receipt[] {
-  return [...receipts].sort((a, b) => a.index - b.index);
-}
-
-/** The record path's stored events as the store would bucket them (runs of up to 500). */
-function recordBuckets(stored: StoredEvent[]): Buffer[] {
-  const out: Buffer[] = [];
-  for (let i = 0; i < stored.length; i += 500) out.push(encodeBucket(stored.slice(i, i + 500))!);
-  return out;
-}
-
-function columnBuckets(reader: ColumnReader, owner: string, shard: number, count: number): Buffer[] {
-  const cols = reader.columns;
-  const out: Buffer[] = [];
-  let from = 0;
-  for (let left = count; left > 0; ) {
-    const take = Math.min(left, 500);
-    let to = from;
-    for (let taken = 0; taken < take; to++) if (cols.status[to]! < STATUS_DUPLICATE) taken++;
-    out.push(encodeBucketColumns(owner, shard, cols, from, to, take, new Uint32Array(take)));
-    left -= take;
-    from = to;
-  }
-  return out;
 }
 
 void test('the columnar path answers, counts and stores every batch it takes exactly as the record path does', () => {

@@ -6,6 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { Packr } from 'msgpackr';
 import { configWith } from '../../src/server.js';
 import { eventually, getJson, postEvents } from '../helpers.js';
 import { grpcClient, grpcEvent, grpcSend, scrape, seriesKey, startOpsServer, type Scrape } from './helpers.js';
@@ -219,6 +220,29 @@ void test('eventide_decode_one_pass_total counts JSON bodies read in one pass an
   assert.equal(onePass(after, 'read') - onePass(before, 'read'), 1);
   assert.equal(onePass(after, 'gave_up') - onePass(before, 'gave_up'), 1);
   assert.equal(after.sum('eventide_decode_one_pass_total', { format: 'msgpack' }) - before.sum('eventide_decode_one_pass_total', { format: 'msgpack' }), 0);
+});
+
+void test('eventide_decode_columnar_total counts msgpack batches the columnar path took and gave up on', async (t) => {
+  const server = await startOpsServer(t);
+  const packr = new Packr({ useRecords: false });
+  const columnar = (s: Scrape, outcome: string) => s.sum('eventide_decode_columnar_total', { format: 'msgpack', outcome });
+  const post = async (value: unknown) => {
+    const res = await postEvents(server, server.key, packr.pack(value), { 'content-type': 'application/msgpack' });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+  };
+  const before = await scrape(server.httpUrl);
+  // The first batch loads the owner (the record path); the next one finds it in memory: columns. One without an id: given up.
+  await post({ events: [{ id: 'c1', name: 'click' }] });
+  await post({ events: [{ id: 'c2', name: 'click' }, { id: 'c3', name: 'view', properties: { plan: 'pro' } }] });
+  await post([{ name: 'click' }]);
+  await eventually(async () => {
+    const after = await scrape(server.httpUrl);
+    return columnar(after, 'read') - columnar(before, 'read') >= 1 && columnar(after, 'gave_up') - columnar(before, 'gave_up') >= 1;
+  });
+  const after = await scrape(server.httpUrl);
+  assert.equal(columnar(after, 'read') - columnar(before, 'read'), 1);
+  assert.equal(columnar(after, 'gave_up') - columnar(before, 'gave_up'), 1);
+  assert.equal(after.sum('eventide_decode_columnar_total', { format: 'protobuf' }) - before.sum('eventide_decode_columnar_total', { format: 'protobuf' }), 0);
 });
 
 void test('eventide_wal_records_total counts batches logged as packed buckets and as bodies; eventide_wal_appended_bytes_total their bytes', async (t) => {

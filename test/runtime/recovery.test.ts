@@ -21,6 +21,11 @@ import { configWith } from '../../src/server.js';
 import { tempDir } from '../helpers.js';
 import { columnarCounts } from '../../src/actors/columns.js';
 import { IngestRequest } from '../../src/gen/eventide/v1/ingest.js';
+import { Packr } from 'msgpackr';
+import { SEVERITIES } from '../../src/actors/types.js';
+
+/** msgpack bodies as clients write them with msgpackr. */
+const MSGPACK = new Packr({ useRecords: false });
 
 const T0 = Date.UTC(2026, 10, 22, 12, 0, 0);
 
@@ -400,24 +405,45 @@ test("loggedRecords puts each bucket's events back in place and refuses an order
   assert.equal(loggedRecords([{ bytes: Buffer.from('not a bucket'), order: Uint16Array.of(0) }], 'acme'), undefined);
 });
 
-/** A protobuf body of plain valid events (what the columnar path takes), ids from `ids`. */
-function protobufBody(eventIds: string[], timestampMs: number): Buffer {
+/** A protobuf or msgpack body of plain valid events (what the columnar path takes), ids from `ids`. */
+function plainBody(format: 'protobuf' | 'msgpack', eventIds: string[], timestampMs: number): Buffer {
+  const events = eventIds.map((id, i) => ({
+    id,
+    // An empty name (EVT_FIELD_MISSING) for ids ending in -x: the columnar path keeps the rejection, as validateBatch makes it.
+    name: id.endsWith('-x') ? '' : i % 3 === 0 ? 'a' : 'b',
+    timestampMs,
+    userId: `u-${id.split('-')[0]!}-${i % 7}`,
+    category: i % 2 === 0 ? 'web' : 'api',
+    severity: i % 6,
+    tags: ['t', `x${i % 3}`],
+    plan: i % 2 === 0 ? 'free' : 'pro',
+    n: i,
+    value: i / 4,
+  }));
+  if (format === 'msgpack') {
+    return MSGPACK.pack({
+      events: events.map((e) => ({
+        id: e.id,
+        name: e.name,
+        timestamp: e.timestampMs,
+        userId: e.userId,
+        category: e.category,
+        severity: SEVERITIES[e.severity],
+        tags: e.tags,
+        properties: { plan: e.plan, n: e.n },
+        value: e.value,
+      })),
+    });
+  }
   return Buffer.from(
     IngestRequest.encode({
-      events: eventIds.map((id, i) => ({
-        id,
-        // An empty name (EVT_FIELD_MISSING) for ids ending in -x: the columnar path keeps the rejection, as validateBatch makes it.
-        name: id.endsWith('-x') ? '' : i % 3 === 0 ? 'a' : 'b',
-        timestampMs,
-        userId: `u-${id.split("-")[0]!}-${i % 7}`,
-        category: i % 2 === 0 ? 'web' : 'api',
-        severity: 1 + (i % 6),
-        tags: ['t', `x${i % 3}`],
+      events: events.map((e) => ({
+        ...e,
+        severity: 1 + e.severity,
         properties: new Map([
-          ['plan', { kind: { $case: 'stringValue' as const, value: i % 2 === 0 ? 'free' : 'pro' } }],
-          ['n', { kind: { $case: 'numberValue' as const, value: i } }],
+          ['plan', { kind: { $case: 'stringValue' as const, value: e.plan } }],
+          ['n', { kind: { $case: 'numberValue' as const, value: e.n } }],
         ]),
-        value: i / 4,
       })),
       batchId: '',
       ack: 0,
@@ -426,45 +452,47 @@ function protobufBody(eventIds: string[], timestampMs: number): Buffer {
   );
 }
 
-test('protobuf batches on the columnar path: the same receipts, counts and stored events as the record path, and replayed exactly after a crash', async (t) => {
-  const runs = [
-    { columnar: true, w: world(t) },
-    { columnar: false, w: world(t) },
-  ];
-  const readBefore = columnarCounts.read;
-  const results: Array<{ receipts: unknown[]; summary: unknown; stored: unknown[]; replayed: unknown }> = [];
-  for (const { columnar, w } of runs) {
-    const h = await boot(w, 1, 1, 0, undefined, { columnarPath: columnar });
-    const bodies = [
-      protobufBody(ids('p', 30), T0), // the owner is loaded: the record path either way
-      protobufBody(ids('q', 40), T0 + 10), // resident: the columnar path when on
-      protobufBody([...ids('p', 5), ...ids('r', 20), 'bad-x'], T0 + 20), // five duplicates of the first batch, one invalid event
-      protobufBody(ids('s', 600), T0 + 30), // more than a bucket (500)
+for (const format of ['protobuf', 'msgpack'] as const) {
+  test(`${format} batches on the columnar path: the same receipts, counts and stored events as the record path, and replayed exactly after a crash`, async (t) => {
+    const runs = [
+      { columnar: true, w: world(t) },
+      { columnar: false, w: world(t) },
     ];
-    const receipts: unknown[] = [];
-    for (const body of bodies) {
-      const answer = await reply(h, send(h, 'acme', [], { body, format: 'protobuf', ack: 'durable' }));
-      assert.ok(answer.ok, JSON.stringify(answer.error));
-      receipts.push(answer.value);
+    const readBefore = columnarCounts[format].read;
+    const results: Array<{ receipts: unknown[]; summary: unknown; stored: unknown[]; replayed: unknown }> = [];
+    for (const { columnar, w } of runs) {
+      const h = await boot(w, 1, 1, 0, undefined, { columnarPath: columnar });
+      const bodies = [
+        plainBody(format, ids('p', 30), T0), // the owner is loaded: the record path either way
+        plainBody(format, ids('q', 40), T0 + 10), // resident: the columnar path when on
+        plainBody(format, [...ids('p', 5), ...ids('r', 20), 'bad-x'], T0 + 20), // five duplicates of the first batch, one invalid event
+        plainBody(format, ids('s', 600), T0 + 30), // more than a bucket (500)
+      ];
+      const receipts: unknown[] = [];
+      for (const body of bodies) {
+        const answer = await reply(h, send(h, 'acme', [], { body, format, ack: 'durable' }));
+        assert.ok(answer.ok, JSON.stringify(answer.error));
+        receipts.push(answer.value);
+      }
+      const summaryBefore = await summary(h, 'acme');
+      // crash, then replay from the log (the columnar batches were logged as their packed buckets)
+      const after = await boot(w, 2, 2, 0, undefined, { columnarPath: columnar });
+      assert.equal(after.host.recovery?.records, 4);
+      const replayed = await summary(after, 'acme');
+      assert.deepEqual(replayed, summaryBefore, 'replay gives back what was acknowledged');
+      while (after.host.flushPendingEvents > 0) await after.host.flush();
+      const stored = [];
+      for (const id of ['p-0', 'q-7', 'r-19', 's-0', 's-599']) stored.push(await w.events.getEvent('acme', id));
+      results.push({ receipts, summary: summaryBefore, stored, replayed });
     }
-    const summaryBefore = await summary(h, 'acme');
-    // crash, then replay from the log (the columnar batches were logged as their packed buckets)
-    const after = await boot(w, 2, 2, 0, undefined, { columnarPath: columnar });
-    assert.equal(after.host.recovery?.records, 4);
-    const replayed = await summary(after, 'acme');
-    assert.deepEqual(replayed, summaryBefore, 'replay gives back what was acknowledged');
-    while (after.host.flushPendingEvents > 0) await after.host.flush();
-    const stored = [];
-    for (const id of ['p-0', 'q-7', 'r-19', 's-0', 's-599']) stored.push(await w.events.getEvent('acme', id));
-    results.push({ receipts, summary: summaryBefore, stored, replayed });
-  }
-  assert.equal(columnarCounts.read - readBefore, 3, 'three batches took the columnar path, in the first run only');
-  assert.deepEqual(results[0], results[1]);
-  const counts = (results[0]!.receipts as BatchReceipt[]).map((r) => r.counts);
-  assert.deepEqual(counts.map((c) => c.duplicate), [0, 0, 5, 0]);
-  assert.deepEqual(counts.map((c) => c.rejected), [0, 0, 1, 0]);
-  assert.equal((results[0]!.summary as { total: number }).total, 30 + 40 + 20 + 600);
-});
+    assert.equal(columnarCounts[format].read - readBefore, 3, 'three batches took the columnar path, in the first run only');
+    assert.deepEqual(results[0], results[1]);
+    const counts = (results[0]!.receipts as BatchReceipt[]).map((r) => r.counts);
+    assert.deepEqual(counts.map((c) => c.duplicate), [0, 0, 5, 0]);
+    assert.deepEqual(counts.map((c) => c.rejected), [0, 0, 1, 0]);
+    assert.equal((results[0]!.summary as { total: number }).total, 30 + 40 + 20 + 600);
+  });
+}
 
 test('snapshot rounds keep covered segments as spares and new segments reuse them; a crash after that replays exactly what was acknowledged', async (t) => {
   const w = world(t);
