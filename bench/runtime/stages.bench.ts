@@ -9,7 +9,7 @@
  *
  * Run: node dist/bench/runtime/stages.bench.js [batches=4000] [json|msgpack|protobuf] [even|server] [records|columns]
  * (`server`: the workload a worker holds under `eventide bench`, see worker-path.ts; `columns`: the
- * columnar path, protobuf only, which reads and validates in one pass, so its `validate` is 0.)
+ * columnar path, protobuf and msgpack, which reads and validates in one pass, so its `validate` is 0.)
  */
 import type { BodyFormat } from '../../src/actors/types.js';
 import { BATCH_EVENTS, openWorkerPath, PATH_KINDS, WORKLOADS, type PathKind, type Stage, type Workload } from './worker-path.js';

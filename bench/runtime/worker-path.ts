@@ -122,14 +122,14 @@ function idDigitsAt(body: Buffer, b: number): Int32Array {
   return at;
 }
 
-/** `records`: decode, validate, applyBatch, prepareEvents. `columns` (protobuf only): the columnar path (columns.ts), as the server takes it. */
+/** `records`: decode, validate, applyBatch, prepareEvents. `columns` (protobuf and msgpack): the columnar path (columns.ts), as the server takes it. */
 export type PathKind = 'records' | 'columns';
 export const PATH_KINDS: readonly PathKind[] = ['records', 'columns'];
 
 export function openWorkerPath(format: BodyFormat = 'json', workload: Workload = 'even', kind: PathKind = 'records'): WorkerPath {
-  if (kind === 'columns' && format !== 'protobuf') throw new Error('the columnar path reads protobuf bodies only');
+  if (kind === 'columns' && format === 'json') throw new Error('the columnar path reads protobuf and msgpack bodies only');
   const server = workload === 'server';
-  const columnReader = new ColumnReader(eventLimitsFrom(defaults));
+  const columnReader = new ColumnReader({ ...eventLimitsFrom(defaults), bodyDepthMax: defaults.bodyDepthMax });
   const t0Ms = Date.now();
   const random = seeded(7);
   const bodies = Array.from({ length: BODIES }, (_, b) => harnessBody(b, random, t0Ms, format));
@@ -174,7 +174,7 @@ export function openWorkerPath(format: BodyFormat = 'json', workload: Workload =
     batch(k, lap = none) {
       if (kind === 'columns') {
         const body = bodies[k % bodies.length]!;
-        if (!columnReader.read(body, t0Ms)) throw new Error('the columnar reader gave up on a harness body');
+        if (!columnReader.read(body, t0Ms, format === 'msgpack' ? 'msgpack' : 'protobuf')) throw new Error('the columnar reader gave up on a harness body');
         lap('decode');
         lap('validate');
         const cols = columnReader.columns;

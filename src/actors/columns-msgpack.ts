@@ -53,7 +53,7 @@ import {
   type ColumnLimits,
   type EventColumns,
 } from './columns.js';
-import { F_CATEGORY, F_ID, F_NAME, F_OTHER, F_PROPERTIES, F_SENT_AT, F_SEVERITY, F_TAGS, F_TIMESTAMP, F_USER_ID, fieldOf, type FastReadLimits, type Latin1Slicer } from './fast-read.js';
+import { F_CATEGORY, F_ID, F_NAME, F_OTHER, F_PROPERTIES, F_SENT_AT, F_SEVERITY, F_TAGS, F_TIMESTAMP, F_USER_ID, F_VALUE, type FastReadLimits, type Latin1Slicer } from './fast-read.js';
 import { msgpackNumber, numberEnd, readMsgpackEventAt } from './msgpack-fast.js';
 import { FORBIDDEN_KEYS } from './schema.js';
 import { clientId, isRejection, type Validator } from './validate.js';
@@ -230,7 +230,7 @@ function readEvent(
       keyStart = stringStart(b, view, pos, n);
       pos = next;
     }
-    const field = fieldOf(b, keyStart, pos);
+    const field = fieldAt(b, view, keyStart, pos);
     if (field === F_OTHER) {
       if (bytesAre(b, keyStart, pos, PROTO_KEY)) throw GIVE_UP;
       pos = skipScalar(b, view, pos, n);
@@ -275,7 +275,7 @@ function readEvent(
       case F_SEVERITY: {
         const start = stringStart(b, view, pos, n);
         pos = next;
-        d.severity = severityIndex(ascii(b, view, start, pos));
+        d.severity = severityAt(b, view, start, pos);
         break;
       }
       case F_TAGS:
@@ -445,6 +445,12 @@ function numberAt(b: Buffer, view: DataView, pos: number, n: number): number {
     next = pos + 1;
     return t - 0x100;
   }
+  if (t === 0xcb) {
+    // float 64, what most encoders write for a number past 32 bits (timestamps): inline.
+    next = pos + 9;
+    if (next > n) throw GIVE_UP;
+    return view.getFloat64(pos + 1);
+  }
   if (t < 0xca || t > 0xd3) throw GIVE_UP;
   const v = msgpackNumber(t, b, view, pos, n);
   next = numberEnd;
@@ -476,22 +482,99 @@ function bytesAre(b: Buffer, start: number, end: number, expected: readonly numb
   return true;
 }
 
-/** Index in SEVERITIES of a severity's name; GIVE_UP for any other string (the validator's rejection). */
-function severityIndex(s: string): number {
-  switch (s) {
-    case 'debug':
-      return 0;
-    case 'info':
-      return 1;
-    case 'notice':
-      return 2;
-    case 'warning':
-      return 3;
-    case 'error':
-      return 4;
-    case 'critical':
-      return 5;
+/** The little-endian 32-bit word of `s`'s bytes from `at` (up to four; missing ones zero). */
+function word(s: string, at: number): number {
+  let w = 0;
+  for (let i = 0; i < 4 && at + i < s.length; i++) w |= s.charCodeAt(at + i) << (8 * i);
+  return w;
+}
+/** A schema field's or severity's name as words (and the byte or half-word after them). */
+const ID_16 = word('id', 0);
+const NAME_0 = word('name', 0);
+const TAGS_0 = word('tags', 0);
+const VALUE_0 = word('value', 0);
+const SENT_AT_0 = word('sentAt', 0);
+const SENT_AT_1 = word('sentAt', 4);
+const USER_ID_0 = word('userId', 0);
+const USER_ID_1 = word('userId', 4);
+const CATEGORY_0 = word('category', 0);
+const CATEGORY_1 = word('category', 4);
+const SEVERITY_0 = word('severity', 0);
+const SEVERITY_1 = word('severity', 4);
+const TIMESTAMP_0 = word('timestamp', 0);
+const TIMESTAMP_1 = word('timestamp', 4);
+const PROPERTIES_0 = word('properties', 0);
+const PROPERTIES_1 = word('properties', 4);
+const PROPERTIES_2 = word('properties', 8);
+const INFO_0 = word('info', 0);
+const DEBUG_0 = word('debug', 0);
+const ERROR_0 = word('error', 0);
+const NOTICE_0 = word('notice', 0);
+const NOTICE_1 = word('notice', 4);
+const WARNING_0 = word('warning', 0);
+const WARNING_1 = word('warning', 4);
+const CRITICAL_0 = word('critical', 0);
+const CRITICAL_1 = word('critical', 4);
+
+/**
+ * fast-read.ts fieldOf by whole words: which schema field the key bytes
+ * [start, end) name (F_OTHER for any other). Every word read lies within
+ * the key (end is within the body). The same answers as fieldOf (a test
+ * compares them).
+ */
+export function fieldAt(b: Buffer, view: DataView, start: number, end: number): number {
+  switch (end - start) {
+    case 2:
+      return view.getUint16(start, true) === ID_16 ? F_ID : F_OTHER;
+    case 4: {
+      const w0 = view.getInt32(start, true);
+      return w0 === NAME_0 ? F_NAME : w0 === TAGS_0 ? F_TAGS : F_OTHER;
+    }
+    case 5:
+      return view.getInt32(start, true) === VALUE_0 && b[start + 4] === 0x65 ? F_VALUE : F_OTHER;
+    case 6: {
+      const w0 = view.getInt32(start, true);
+      const w1 = view.getUint16(start + 4, true);
+      return w0 === SENT_AT_0 && w1 === SENT_AT_1 ? F_SENT_AT : w0 === USER_ID_0 && w1 === USER_ID_1 ? F_USER_ID : F_OTHER;
+    }
+    case 8: {
+      const w0 = view.getInt32(start, true);
+      const w1 = view.getInt32(start + 4, true);
+      return w0 === CATEGORY_0 && w1 === CATEGORY_1 ? F_CATEGORY : w0 === SEVERITY_0 && w1 === SEVERITY_1 ? F_SEVERITY : F_OTHER;
+    }
+    case 9:
+      return view.getInt32(start, true) === TIMESTAMP_0 && view.getInt32(start + 4, true) === TIMESTAMP_1 && b[start + 8] === 0x70 ? F_TIMESTAMP : F_OTHER;
+    case 10:
+      return view.getInt32(start, true) === PROPERTIES_0 && view.getInt32(start + 4, true) === PROPERTIES_1 && view.getUint16(start + 8, true) === PROPERTIES_2
+        ? F_PROPERTIES
+        : F_OTHER;
     default:
-      throw GIVE_UP;
+      return F_OTHER;
   }
+}
+
+/** Index in SEVERITIES of the severity named by bytes [start, end), by whole words; GIVE_UP for any other string (the validator's rejection). */
+export function severityAt(b: Buffer, view: DataView, start: number, end: number): number {
+  switch (end - start) {
+    case 4:
+      if (view.getInt32(start, true) === INFO_0) return 1;
+      break;
+    case 5: {
+      const w0 = view.getInt32(start, true);
+      const last = b[start + 4];
+      if (w0 === DEBUG_0 && last === 0x67) return 0;
+      if (w0 === ERROR_0 && last === 0x72) return 4;
+      break;
+    }
+    case 6:
+      if (view.getInt32(start, true) === NOTICE_0 && view.getUint16(start + 4, true) === NOTICE_1) return 2;
+      break;
+    case 7:
+      if (view.getInt32(start, true) === WARNING_0 && view.getUint16(start + 4, true) === (WARNING_1 & 0xffff) && b[start + 6] === 0x67) return 3;
+      break;
+    case 8:
+      if (view.getInt32(start, true) === CRITICAL_0 && view.getInt32(start + 4, true) === CRITICAL_1) return 5;
+      break;
+  }
+  throw GIVE_UP;
 }

@@ -13,6 +13,8 @@ import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import { Packr } from 'msgpackr';
 import { ColumnReader, STATUS_REJECTED } from '../../src/actors/columns.js';
+import { fieldAt, severityAt } from '../../src/actors/columns-msgpack.js';
+import { FIELD_NAMES, fieldOf } from '../../src/actors/fast-read.js';
 import { decodeBody } from '../../src/actors/decode.js';
 import { createValidator } from '../../src/actors/validate.js';
 import { OwnerActor, type ApplySink, type ColumnSink } from '../../src/actors/owner.js';
@@ -394,4 +396,28 @@ void test('msgpack: on mangled bodies the columnar reader gives up or agrees wit
     else gaveUp++;
   }
   assert.ok(took > 150 && gaveUp > 150, `${took} taken, ${gaveUp} given up`);
+});
+
+void test('fieldAt and severityAt tell keys and severities apart as fieldOf and the validator do, near misses included', () => {
+  const rand = lcg(5);
+  const names = [...FIELD_NAMES, ...SEVERITIES, 'ids', 'nam', 'namе', 'Name', 'tag', 'tagss', 'valu', 'values', 'sentat', 'userID', 'categor', 'severit', 'timestam', 'propertie', 'propertiesx', 'infO', 'debuG', 'errors', 'notic', 'warnin', 'warnings', 'critica', 'criticaL', ''];
+  // Each name, and each with one byte changed.
+  const keys: string[] = [];
+  for (const name of names) {
+    keys.push(name);
+    for (let i = 0; i < name.length; i++) keys.push(name.slice(0, i) + String.fromCharCode(name.charCodeAt(i) ^ (1 << Math.floor(rand() * 7))) + name.slice(i + 1));
+  }
+  for (const key of keys) {
+    // At an odd offset inside a larger buffer, as in a body, with bytes after it.
+    const b = Buffer.from(`\x01${key}\x65\x65\x65\x65`, 'latin1');
+    const view = new DataView(b.buffer, b.byteOffset, b.length);
+    assert.equal(fieldAt(b, view, 1, 1 + key.length), fieldOf(b, 1, 1 + key.length), `field of ${JSON.stringify(key)}`);
+    let severity: number;
+    try {
+      severity = severityAt(b, view, 1, 1 + key.length);
+    } catch {
+      severity = -1;
+    }
+    assert.equal(severity, (SEVERITIES as readonly string[]).indexOf(key), `severity ${JSON.stringify(key)}`);
+  }
 });
