@@ -43,11 +43,10 @@ import {
   GIVE_UP,
   NUMBER_BYTES,
   PROP_FALSE,
-  PROP_LONG_STRING,
   PROP_NUMBER,
-  PROP_STRING,
   PROP_TRUE,
-  PROPERTY_SHORT_BYTES,
+  propertyKey,
+  propertyString,
   STATUS_REJECTED,
   stringSlot,
   type ColumnLimits,
@@ -55,7 +54,6 @@ import {
 } from './columns.js';
 import { F_CATEGORY, F_ID, F_NAME, F_OTHER, F_PROPERTIES, F_SENT_AT, F_SEVERITY, F_TAGS, F_TIMESTAMP, F_USER_ID, F_VALUE, type FastReadLimits, type Latin1Slicer } from './fast-read.js';
 import { msgpackNumber, numberEnd, readMsgpackEventAt } from './msgpack-fast.js';
-import { FORBIDDEN_KEYS } from './schema.js';
 import { clientId, isRejection, type Validator } from './validate.js';
 
 /** Where the helpers below leave the position they read to. */
@@ -328,37 +326,14 @@ function readProperties(b: Buffer, view: DataView, pos: number, n: number, cols:
   for (let i = 0; i < count; i++) {
     const keyStart = stringStart(b, view, pos, n);
     pos = next;
-    const keyLength = pos - keyStart;
-    if (keyLength === 0 || keyLength > l.propertyKeyCharsMax) throw GIVE_UP;
-    // An index-like key would be listed first by the object the record path builds: left to it.
-    const c = b[keyStart]!;
-    if (c >= 0x30 && c <= 0x39) throw GIVE_UP;
-    const key = ascii(b, view, keyStart, pos);
-    const keySlot = stringSlot;
-    if ((keyLength === 9 || keyLength === 11) && FORBIDDEN_KEYS.has(key)) throw GIVE_UP;
-    for (let q = first; q < p; q++) if (cols.propKey[q] === key) throw GIVE_UP;
-    if (p >= cols.propKind.length) cols.growProps();
-    cols.propKey[p] = key;
-    cols.propKeySlot[p] = keySlot;
-    d.size += keyLength;
+    propertyKey(b, view, keyStart, pos, cols, p, first, l);
+    d.size += pos - keyStart;
     const t = b[pos]!;
     if ((t >= 0xa0 && t <= 0xbf) || t === 0xd9 || t === 0xda || t === 0xdb) {
       const start = stringStart(b, view, pos, n);
       pos = next;
-      const length = pos - start;
-      if (length > l.propertyValueCharsMax) throw GIVE_UP;
-      if (length <= PROPERTY_SHORT_BYTES) {
-        cols.propString[p] = ascii(b, view, start, pos);
-        cols.propStringSlot[p] = stringSlot;
-        cols.propKind[p] = PROP_STRING;
-      } else {
-        checkAscii(b, view, start, pos);
-        cols.propString[p] = '';
-        cols.propNumber[p] = start;
-        cols.propEnd[p] = pos;
-        cols.propKind[p] = PROP_LONG_STRING;
-      }
-      d.size += length;
+      cols.propKind[p] = propertyString(b, view, start, pos, cols, p, l);
+      d.size += pos - start;
     } else if (t === 0xc2 || t === 0xc3) {
       pos++;
       cols.propString[p] = '';

@@ -847,6 +847,27 @@ function readProperty(b: Buffer, view: DataView, pos: number, end: number, cols:
   if (!hasValue) return false;
   // A value message with none of the oneof: the validator's "a property has no value".
   if (kind < 0) throw GIVE_UP;
+  propertyKey(b, view, keyStart, keyEnd, cols, p, first, l);
+  if (kind === PROP_STRING) kind = propertyString(b, view, strStart, strEnd, cols, p, l);
+  else {
+    cols.propString[p] = '';
+    if (kind === PROP_NUMBER) {
+      if (!Number.isFinite(number)) throw GIVE_UP;
+      cols.propNumber[p] = number;
+    }
+  }
+  cols.propKind[p] = kind;
+  return true;
+}
+
+/**
+ * Property p's key, bytes [keyStart, keyEnd), into the columns (growing
+ * them) after validate.ts's rules for keys; GIVE_UP on a key it refuses, on
+ * one seen before in this event (from `first`), and on one that starts with
+ * a digit (an object lists index-like keys first, so the record path's
+ * order would differ). Shared by the protobuf and msgpack readers.
+ */
+export function propertyKey(b: Buffer, view: DataView, keyStart: number, keyEnd: number, cols: EventColumns, p: number, first: number, l: ColumnLimits): void {
   const keyLength = keyEnd - keyStart;
   if (keyLength === 0 || keyLength > l.propertyKeyCharsMax) throw GIVE_UP;
   const c = b[keyStart]!;
@@ -859,26 +880,25 @@ function readProperty(b: Buffer, view: DataView, pos: number, end: number, cols:
   if (p >= cols.propKind.length) cols.growProps();
   cols.propKey[p] = key;
   cols.propKeySlot[p] = keySlot;
-  if (kind === PROP_STRING) {
-    const length = strEnd - strStart;
-    if (length > l.propertyValueCharsMax) throw GIVE_UP;
-    if (length <= PROPERTY_SHORT_BYTES) {
-      cols.propString[p] = ascii(b, view, strStart, strEnd);
-      cols.propStringSlot[p] = stringSlot;
-    } else {
-      checkAscii(b, view, strStart, strEnd);
-      kind = PROP_LONG_STRING;
-      cols.propString[p] = '';
-      cols.propNumber[p] = strStart;
-      cols.propEnd[p] = strEnd;
-    }
-  } else {
-    cols.propString[p] = '';
-    if (kind === PROP_NUMBER) {
-      if (!Number.isFinite(number)) throw GIVE_UP;
-      cols.propNumber[p] = number;
-    }
+}
+
+/**
+ * Property p's string value, bytes [start, end), into the columns: a
+ * cached string up to PROPERTY_SHORT_BYTES, a byte range past it; its kind
+ * (PROP_STRING or PROP_LONG_STRING). GIVE_UP past propertyValueCharsMax and
+ * on a byte past 0x7f. The caller sets propKind.
+ */
+export function propertyString(b: Buffer, view: DataView, start: number, end: number, cols: EventColumns, p: number, l: ColumnLimits): number {
+  const length = end - start;
+  if (length > l.propertyValueCharsMax) throw GIVE_UP;
+  if (length <= PROPERTY_SHORT_BYTES) {
+    cols.propString[p] = ascii(b, view, start, end);
+    cols.propStringSlot[p] = stringSlot;
+    return PROP_STRING;
   }
-  cols.propKind[p] = kind;
-  return true;
+  checkAscii(b, view, start, end);
+  cols.propString[p] = '';
+  cols.propNumber[p] = start;
+  cols.propEnd[p] = end;
+  return PROP_LONG_STRING;
 }
