@@ -21,7 +21,7 @@ import { OwnerActor, type ApplySink, type ColumnSink } from '../../src/actors/ow
 import { decodeBucket } from '../../src/store/lmdb/bucket-codec.js';
 import { SEVERITIES } from '../../src/actors/types.js';
 import { defaults } from '../../config/defaults.js';
-import { asciiString, byIndex, CATEGORIES, columnBuckets, KEYS, LIMITS, lcg, NAMES, OPTIONS, pick, recordBuckets, TAGS } from '../helpers/columns.js';
+import { agree, asciiString, mangle, byIndex, CATEGORIES, columnBuckets, KEYS, LIMITS, lcg, NAMES, OPTIONS, pick, recordBuckets, TAGS } from '../helpers/columns.js';
 
 const COLUMN_LIMITS = { ...LIMITS, bodyDepthMax: defaults.bodyDepthMax };
 /** msgpackr as clients use it: map 16 for every object, or fixmaps (variableMapSize). */
@@ -227,46 +227,6 @@ void test('msgpack: the columnar path answers, counts and stores every batch it 
   assert.ok(takenWithRejections > 80, `only ${takenWithRejections} batches with rejected events taken`);
 });
 
-/**
- * Both paths on one body, from fresh owners: when the record path refuses
- * the body the columnar reader must give it up; when the reader takes it,
- * receipts, counts and the stored bucket must be the record path's. True
- * when the reader took it.
- */
-function agree(reader: ColumnReader, body: Buffer, receivedAtMs: number, label: string): boolean {
-  const validator = createValidator(LIMITS);
-  let decoded: ReturnType<typeof decodeBody>;
-  try {
-    decoded = decodeBody(body, 'msgpack', 'identity', defaults);
-  } catch {
-    assert.equal(reader.read(body, receivedAtMs, 'msgpack'), false, `${label}: the record path refuses this body, so the columnar reader must give it up`);
-    return false;
-  }
-  const batch = validator.validateBatch(decoded.events, { receivedAtMs, requestId: 'req' });
-  if (!reader.read(body, receivedAtMs, 'msgpack')) return false;
-  const cols = reader.columns;
-  assert.equal(decoded.single, false, `${label}: a single event body taken`);
-  assert.equal(cols.n, decoded.events.length, label);
-  assert.equal(cols.rejected, batch.rejected, `${label}: rejected events`);
-  assert.equal(cols.batchId, decoded.batchId, `${label}: batchId`);
-  for (let j = 0; j < batch.records.length; j++) assert.equal(cols.id(batch.indexes[j]!), batch.records[j]!.id, `${label}: ids`);
-  const owner = 'owner-wire';
-  const viaRecords = new OwnerActor(owner, OPTIONS, receivedAtMs);
-  const viaColumns = new OwnerActor(owner, OPTIONS, receivedAtMs);
-  const sink: ApplySink = { shard: 1, counts: { accepted: 0, duplicate: 0, late: 0, tooLate: 0, rejected: batch.rejected }, receipts: batch.receipts, receiptsAll: true, stored: [], storedIdWords: [] };
-  viaRecords.applyBatch(batch.records, batch.indexes, receivedAtMs, sink);
-  const columnSink: ColumnSink = { counts: { accepted: 0, duplicate: 0, late: 0, tooLate: 0, rejected: cols.rejected }, receipts: [...cols.rejections], receiptsAll: true };
-  viaColumns.applyColumns(cols, receivedAtMs, columnSink);
-  assert.deepEqual(columnSink.counts, sink.counts, `${label}: counts`);
-  assert.deepEqual(byIndex(columnSink.receipts), byIndex(sink.receipts), `${label}: receipts`);
-  if (sink.stored.length > 0) {
-    const actual = columnBuckets(reader, owner, 1, sink.stored.length);
-    assert.ok(actual[0]!.equals(recordBuckets(sink.stored)[0]!), `${label}: the bucket differs from encodeBucket's`);
-  }
-  reader.columns.release();
-  return true;
-}
-
 /** msgpack bytes by hand, for what msgpackr never writes. */
 const str = (s: string): number[] => {
   const bytes = [...Buffer.from(s, 'utf8')];
@@ -334,7 +294,7 @@ void test('msgpack: the columnar reader reads every encoding as the record path 
     for (const shape of ['array', 'envelope'] as const) {
       const events = [first, other];
       const body = shape === 'array' ? [0x92, ...events.flat()] : [0x81, ...str('events'), 0x92, ...events.flat()];
-      const took = agree(reader, Buffer.from(body), receivedAtMs, `${label} (${shape})`);
+      const took = agree(reader, Buffer.from(body), receivedAtMs, `${label} (${shape})`, 'msgpack');
       if (taken) assert.ok(took, `${label} (${shape}): a batch the columnar reader should take`);
       else assert.equal(took, false, `${label} (${shape}): the record path's to answer`);
     }
@@ -383,16 +343,8 @@ void test('msgpack: on mangled bodies the columnar reader gives up or agrees wit
   for (let i = 0; i < 1_500; i++) {
     const ids: string[] = [];
     const events = Array.from({ length: 1 + Math.floor(rand() * 3) }, () => plainEvent(rand, ids, receivedAtMs));
-    const bytes = [...encode(events, rand)];
-    for (let m = 1 + Math.floor(rand() * 3); m > 0 && bytes.length > 0; m--) {
-      const at = Math.floor(rand() * bytes.length);
-      const r = rand();
-      if (r < 0.5) bytes[at] = Math.floor(rand() * 256);
-      else if (r < 0.7) bytes.splice(at, 1);
-      else if (r < 0.9) bytes.splice(at, 0, Math.floor(rand() * 256));
-      else bytes.length = at;
-    }
-    if (agree(reader, Buffer.from(bytes), receivedAtMs, `mangled body ${i}`)) took++;
+    const bytes = mangle([...encode(events, rand)], rand);
+    if (agree(reader, Buffer.from(bytes), receivedAtMs, `mangled body ${i}`, 'msgpack')) took++;
     else gaveUp++;
   }
   assert.ok(took > 150 && gaveUp > 150, `${took} taken, ${gaveUp} given up`);

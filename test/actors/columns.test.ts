@@ -19,7 +19,7 @@ import { decodeBucket } from '../../src/store/lmdb/bucket-codec.js';
 import { IngestRequest } from '../../src/gen/eventide/v1/ingest.js';
 import { Event as PbEventCodec, type Event as PbEvent, type PropertyValue } from '../../src/gen/eventide/v1/event.js';
 import { defaults } from '../../config/defaults.js';
-import { asciiString, byIndex, CATEGORIES, columnBuckets, KEYS, LIMITS, lcg, NAMES, OPTIONS, pick, recordBuckets, TAGS } from '../helpers/columns.js';
+import { agree, asciiString, mangle, byIndex, CATEGORIES, columnBuckets, KEYS, LIMITS, lcg, NAMES, OPTIONS, pick, recordBuckets, TAGS } from '../helpers/columns.js';
 
 void test('hash64Ascii and hash32Ascii equal hash64 and hash32 of the string the bytes spell, at every length', () => {
   const rand = lcg(3);
@@ -254,43 +254,6 @@ function requestOf(events: ReadonlyArray<readonly number[]>): Buffer {
   return Buffer.from(events.flatMap((e) => lengthField(1, e)));
 }
 
-/**
- * Both paths on one body, from fresh owners: when the record path refuses
- * the body the columnar reader must give it up; when the reader takes it,
- * receipts, counts and the stored bucket must be the record path's. True
- * when the reader took it.
- */
-function agree(reader: ColumnReader, body: Buffer, receivedAtMs: number, label: string): boolean {
-  const validator = createValidator(LIMITS);
-  let decoded: ReturnType<typeof decodeBody>;
-  try {
-    decoded = decodeBody(body, 'protobuf', 'identity', defaults);
-  } catch {
-    assert.equal(reader.read(body, receivedAtMs), false, `${label}: the record path refuses this body, so the columnar reader must give it up`);
-    return false;
-  }
-  const batch = validator.validateBatch(decoded.events, { receivedAtMs, requestId: 'req' });
-  if (!reader.read(body, receivedAtMs)) return false;
-  const cols = reader.columns;
-  assert.equal(cols.n, decoded.events.length, label);
-  assert.equal(cols.rejected, batch.rejected, `${label}: rejected events`);
-  const owner = 'owner-wire';
-  const viaRecords = new OwnerActor(owner, OPTIONS, receivedAtMs);
-  const viaColumns = new OwnerActor(owner, OPTIONS, receivedAtMs);
-  const sink: ApplySink = { shard: 1, counts: { accepted: 0, duplicate: 0, late: 0, tooLate: 0, rejected: batch.rejected }, receipts: batch.receipts, receiptsAll: true, stored: [], storedIdWords: [] };
-  viaRecords.applyBatch(batch.records, batch.indexes, receivedAtMs, sink);
-  const columnSink: ColumnSink = { counts: { accepted: 0, duplicate: 0, late: 0, tooLate: 0, rejected: cols.rejected }, receipts: [...cols.rejections], receiptsAll: true };
-  viaColumns.applyColumns(cols, receivedAtMs, columnSink);
-  assert.deepEqual(columnSink.counts, sink.counts, `${label}: counts`);
-  assert.deepEqual(byIndex(columnSink.receipts), byIndex(sink.receipts), `${label}: receipts`);
-  if (sink.stored.length > 0) {
-    const actual = columnBuckets(reader, owner, 1, sink.stored.length);
-    assert.ok(actual[0]!.equals(recordBuckets(sink.stored)[0]!), `${label}: the bucket differs from encodeBucket's`);
-  }
-  reader.columns.release();
-  return true;
-}
-
 void test('the columnar reader reads the wire as protobuf.ts does: unknown fields, long tags and lengths, repeats, non-canonical varints', () => {
   const reader = new ColumnReader(LIMITS);
   const receivedAtMs = 1_700_000_000_000;
@@ -343,7 +306,7 @@ void test('the columnar reader reads the wire as protobuf.ts does: unknown field
   for (const [label, extra, taken] of cases) {
     for (const at of ['after', 'before'] as const) {
       const first = at === 'after' ? [...plain, ...extra] : [...extra, ...plain];
-      const took = agree(reader, requestOf([first, other]), receivedAtMs, `${label} (${at})`);
+      const took = agree(reader, requestOf([first, other]), receivedAtMs, `${label} (${at})`, 'protobuf');
       if (taken) assert.ok(took, `${label} (${at}): a batch the columnar reader should take`);
       else assert.equal(took, false, `${label} (${at}): the record path's to answer`);
     }
@@ -359,16 +322,8 @@ void test('on mangled bodies the columnar reader gives up or agrees with the rec
   for (let i = 0; i < 1_500; i++) {
     const ids: string[] = [];
     const events = Array.from({ length: 1 + Math.floor(rand() * 3) }, () => plainEvent(rand, ids, receivedAtMs));
-    const bytes = [...encode(events, rand)];
-    for (let m = 1 + Math.floor(rand() * 3); m > 0 && bytes.length > 0; m--) {
-      const at = Math.floor(rand() * bytes.length);
-      const r = rand();
-      if (r < 0.5) bytes[at] = Math.floor(rand() * 256);
-      else if (r < 0.7) bytes.splice(at, 1);
-      else if (r < 0.9) bytes.splice(at, 0, Math.floor(rand() * 256));
-      else bytes.length = at;
-    }
-    if (agree(reader, Buffer.from(bytes), receivedAtMs, `mangled body ${i}`)) took++;
+    const bytes = mangle([...encode(events, rand)], rand);
+    if (agree(reader, Buffer.from(bytes), receivedAtMs, `mangled body ${i}`, 'protobuf')) took++;
     else gaveUp++;
   }
   // Both outcomes, often (a changed byte inside a string or a number keeps the body valid).

@@ -4,10 +4,13 @@
  * owner options both paths run with, and the record path's and the columns'
  * buckets for one batch.
  */
+import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
+import { decodeBody } from '../../src/actors/decode.js';
+import { OwnerActor, type ApplySink, type ColumnSink, type OwnerOptions } from '../../src/actors/owner.js';
+import { createValidator } from '../../src/actors/validate.js';
 import { STATUS_DUPLICATE, type ColumnReader } from '../../src/actors/columns.js';
 import { eventLimitsFrom } from '../../src/actors/schema.js';
-import type { OwnerOptions } from '../../src/actors/owner.js';
 import type { Receipt, StoredEvent } from '../../src/actors/types.js';
 import { encodeBucket, encodeBucketColumns } from '../../src/store/lmdb/bucket-codec.js';
 import { defaults } from '../../config/defaults.js';
@@ -68,4 +71,57 @@ export function columnBuckets(reader: ColumnReader, owner: string, shard: number
     from = to;
   }
   return out;
+}
+
+/**
+ * Both paths on one body, from fresh owners: when the record path refuses
+ * the body the columnar reader must give it up; when the reader takes it,
+ * the batch id, ids, receipts, counts and the stored bucket must be the
+ * record path's. True when the reader took it.
+ */
+export function agree(reader: ColumnReader, body: Buffer, receivedAtMs: number, label: string, format: 'protobuf' | 'msgpack'): boolean {
+  const validator = createValidator(LIMITS);
+  let decoded: ReturnType<typeof decodeBody>;
+  try {
+    decoded = decodeBody(body, format, 'identity', defaults);
+  } catch {
+    assert.equal(reader.read(body, receivedAtMs, format), false, `${label}: the record path refuses this body, so the columnar reader must give it up`);
+    return false;
+  }
+  const batch = validator.validateBatch(decoded.events, { receivedAtMs, requestId: 'req' });
+  if (!reader.read(body, receivedAtMs, format)) return false;
+  const cols = reader.columns;
+  assert.equal(decoded.single, false, `${label}: a single event body taken`);
+  assert.equal(cols.n, decoded.events.length, label);
+  assert.equal(cols.rejected, batch.rejected, `${label}: rejected events`);
+  assert.equal(cols.batchId, decoded.batchId, `${label}: batchId`);
+  for (let j = 0; j < batch.records.length; j++) assert.equal(cols.id(batch.indexes[j]!), batch.records[j]!.id, `${label}: ids`);
+  const owner = 'owner-wire';
+  const viaRecords = new OwnerActor(owner, OPTIONS, receivedAtMs);
+  const viaColumns = new OwnerActor(owner, OPTIONS, receivedAtMs);
+  const sink: ApplySink = { shard: 1, counts: { accepted: 0, duplicate: 0, late: 0, tooLate: 0, rejected: batch.rejected }, receipts: batch.receipts, receiptsAll: true, stored: [], storedIdWords: [] };
+  viaRecords.applyBatch(batch.records, batch.indexes, receivedAtMs, sink);
+  const columnSink: ColumnSink = { counts: { accepted: 0, duplicate: 0, late: 0, tooLate: 0, rejected: cols.rejected }, receipts: [...cols.rejections], receiptsAll: true };
+  viaColumns.applyColumns(cols, receivedAtMs, columnSink);
+  assert.deepEqual(columnSink.counts, sink.counts, `${label}: counts`);
+  assert.deepEqual(byIndex(columnSink.receipts), byIndex(sink.receipts), `${label}: receipts`);
+  if (sink.stored.length > 0) {
+    const actual = columnBuckets(reader, owner, 1, sink.stored.length);
+    assert.ok(actual[0]!.equals(recordBuckets(sink.stored)[0]!), `${label}: the bucket differs from encodeBucket's`);
+  }
+  reader.columns.release();
+  return true;
+}
+
+/** One to three random changes to a body's bytes: a byte replaced, removed or inserted, or the body cut short. */
+export function mangle(bytes: number[], rand: () => number): number[] {
+  for (let m = 1 + Math.floor(rand() * 3); m > 0 && bytes.length > 0; m--) {
+    const at = Math.floor(rand() * bytes.length);
+    const r = rand();
+    if (r < 0.5) bytes[at] = Math.floor(rand() * 256);
+    else if (r < 0.7) bytes.splice(at, 1);
+    else if (r < 0.9) bytes.splice(at, 0, Math.floor(rand() * 256));
+    else bytes.length = at;
+  }
+  return bytes;
 }
