@@ -251,7 +251,7 @@ export class ColumnReader {
 
   /** The scan's bounds for msgpack bodies (fast-read.ts); depthMax 0 without bodyDepthMax, so no msgpack body is taken. */
   readonly #structure: FastReadLimits;
-  /** The msgpack reader's scratch for one event. */
+  /** Either reader's scratch for one event (commitEvent). */
   readonly #draft = new EventDraft();
 
   constructor(limits: ColumnLimits) {
@@ -272,7 +272,7 @@ export class ColumnReader {
     cols.rejected = 0;
     cols.rejections = [];
     try {
-      if (format === 'protobuf') readRequest(new Reader(bytes), cols, this.#limits, this.#validator, receivedAtMs);
+      if (format === 'protobuf') readRequest(new Reader(bytes), cols, this.#draft, this.#limits, this.#validator, receivedAtMs);
       else readMsgpackRequest(asBuffer(bytes), cols, this.#draft, this.#limits, this.#structure, this.#validator, receivedAtMs);
       this.counts.read++;
       columnarCounts[format].read++;
@@ -288,7 +288,7 @@ export class ColumnReader {
   }
 }
 
-function readRequest(r: Reader, cols: EventColumns, l: ColumnLimits, validator: Validator, receivedAtMs: number): void {
+function readRequest(r: Reader, cols: EventColumns, d: EventDraft, l: ColumnLimits, validator: Validator, receivedAtMs: number): void {
   cols.body = r.buffer;
   cols.receivedAtMs = receivedAtMs;
   let batchId = '';
@@ -307,7 +307,7 @@ function readRequest(r: Reader, cols: EventColumns, l: ColumnLimits, validator: 
         const eventEnd = endOf(r);
         const eventStart = r.pos;
         try {
-          readEvent(r.buffer, r.view, eventStart, eventEnd, cols, n, l, receivedAtMs, tagCount, propCount);
+          readEvent(r.buffer, r.view, eventStart, eventEnd, cols, d, n, l, receivedAtMs, tagCount, propCount);
         } catch (err) {
           if (err !== GIVE_UP) throw err;
           rejectOrGiveUp(r, eventStart, eventEnd, cols, n, l, validator, receivedAtMs, tagCount, propCount);
@@ -512,7 +512,7 @@ export function checkAscii(b: Uint8Array, view: DataView, start: number, end: nu
  * position in a local and the one-byte tags and lengths of the schema read
  * inline; anything longer goes through varint() and skip().
  */
-function readEvent(b: Buffer, view: DataView, pos: number, end: number, cols: EventColumns, k: number, l: ColumnLimits, receivedAtMs: number, tagAt: number, propAt: number): void {
+function readEvent(b: Buffer, view: DataView, pos: number, end: number, cols: EventColumns, d: EventDraft, k: number, l: ColumnLimits, receivedAtMs: number, tagAt: number, propAt: number): void {
   let idStart = -1;
   let idEnd = -1;
   let name = '';
@@ -628,7 +628,6 @@ function readEvent(b: Buffer, view: DataView, pos: number, end: number, cols: Ev
   }
 
   if (severity < 0 || severity > 6) throw GIVE_UP;
-  const d = DRAFT;
   d.idStart = idStart;
   d.idEnd = idEnd;
   d.name = name;
@@ -678,9 +677,6 @@ export class EventDraft {
   /** validate.ts's size estimate of what the reader has counted so far (tags and properties). */
   size = 0;
 }
-
-/** The protobuf reader's draft (one per thread, used synchronously). */
-const DRAFT = new EventDraft();
 
 /**
  * The rules of validate.ts that the readers leave to the end (the order does
