@@ -19,7 +19,7 @@ import { acquireLmdbEnv, DB_NAMES, lmdbEnvRefs, releaseLmdbEnv } from '../../src
 import { lmdbPath, openStores } from '../../src/store/open.js';
 import type { StoredEvent } from '../../src/actors/types.js';
 import { hash32 } from '../../src/actors/hash.js';
-import { encodeBucket } from '../../src/store/lmdb/bucket-codec.js';
+import { decodeBucket, encodeBucket } from '../../src/store/lmdb/bucket-codec.js';
 import { eventStoreContract } from './event-store.contract.js';
 import { snapshotStoreContract } from './snapshot-store.contract.js';
 import { keyStoreContract } from './key-store.contract.js';
@@ -303,12 +303,12 @@ void test('buckets keep the order events came in; id words passed by the caller 
     const words = events.map((e) => idWord(e.event.id));
     const withWords = a.prepareEvents(events, words);
     const hashedHere = b.prepareEvents(events);
-    const bucketsOf = (prepared: typeof withWords): Array<{ owner: string; bytes: Buffer; ids: Buffer; order: Uint16Array }> =>
-      (prepared as unknown as { lmdbBuckets: Array<{ owner: string; bytes: Buffer; ids: Buffer; order: Uint16Array }> }).lmdbBuckets;
+    type Bucket = { owner: string; value: Buffer; bytes: Buffer; entry: Buffer; order: Uint16Array };
+    const bucketsOf = (prepared: typeof withWords): Bucket[] => (prepared as unknown as { lmdbBuckets: Bucket[] }).lmdbBuckets;
     assert.equal(bucketsOf(withWords).length, 3, 'acme: 733 events in two buckets (500 + 233), beta: 367 in one');
     for (const [x, y] of bucketsOf(withWords).map((bucket, k) => [bucket, bucketsOf(hashedHere)[k]!] as const)) {
-      assert.deepEqual(x.ids, y.ids);
-      assert.deepEqual(x.bytes, y.bytes);
+      assert.deepEqual(x.value, y.value);
+      assert.deepEqual(x.entry, y.entry);
       assert.deepEqual([...x.order], [...x.order.keys()], 'the identity: a bucket holds its events in the order they came');
     }
     await a.writePrepared([withWords]);
@@ -338,13 +338,105 @@ void test('an id list is searched the same at any byte offset (aligned: the nati
     const all = (id: string): number[] => {
       const found: number[] = [];
       const words: [number, number] = [idWord(id), -1];
-      for (let p = nextCandidate(view, 2, ids.length, id, words, 0); p >= 0; p = nextCandidate(view, 2, ids.length, id, words, p + 1)) found.push(p);
+      for (let p = nextCandidate(view, 8, 2, ids.length, id, words, 0); p >= 0; p = nextCandidate(view, 8, 2, ids.length, id, words, p + 1)) found.push(p);
       return found;
     };
     assert.deepEqual(all('a'), [0, 2, 4], `offset ${offset}`);
     assert.deepEqual(all('c'), [3], `offset ${offset}`);
     assert.deepEqual(all('z'), [], `offset ${offset}`);
   }
+});
+
+void test('a bucket\'s id words follow it in its own value (format 3); the owner entry holds their count only', async () => {
+  const dir = await tempDir();
+  const store = new LmdbEventStore({ path: dir });
+  const events = Array.from({ length: 503 }, (_, i) => storedEvent('acme', `f3-${i}`, { status: i % 7 === 0 ? 'late' : 'accepted' }));
+  await store.writeEvents(events);
+  await store.close();
+  const env = acquireLmdbEnv({ path: dir });
+  try {
+    const entries = [...env.db(DB_NAMES.eventsByOwner).getRange({ start: ['acme'], end: ['acme', Number.MAX_SAFE_INTEGER] })];
+    assert.equal(entries.length, 2, '500 + 3');
+    let from = 0;
+    for (const { key, value } of entries) {
+      const entry = value as Buffer;
+      assert.equal(entry.length, 8);
+      assert.equal(entry.readUInt32LE(0), 3, 'format 3');
+      const count = entry.readUInt32LE(4);
+      const at = key as number[];
+      const stored = env.db(DB_NAMES.eventBuckets).get([at[2]!, at[3]!]) as Buffer;
+      const bucket = stored.subarray(0, stored.length - 4 * count);
+      const run = events.slice(from, from + count);
+      assert.deepEqual(bucket, encodeBucket(run), 'the bucket, as encodeBucket writes it');
+      assert.deepEqual(decodeBucket(bucket), run);
+      for (let k = 0; k < count; k++) assert.equal(stored.readUInt32LE(bucket.length + 4 * k), idWord(run[k]!.event.id), `word ${k}`);
+      from += count;
+    }
+    assert.equal(from, events.length);
+  } finally {
+    await releaseLmdbEnv(env);
+  }
+  const reopened = new LmdbEventStore({ path: dir });
+  for (const i of [0, 7, 499, 500, 502]) assert.deepEqual(await reopened.getEvent('acme', `f3-${i}`), events[i]);
+  assert.equal(await reopened.getEvent('acme', 'f3-503'), undefined);
+  await reopened.close();
+});
+
+void test('id lists in the owner entry (format 2, written by the previous version) are still read, beside format 3', async () => {
+  const dir = await tempDir();
+  const env = acquireLmdbEnv({ path: dir });
+  // Format 2: the bucket alone under its key, the first word of hash64 of each id in the entry, in the bucket's order.
+  const [first, second] = collidingIds((id) => idWord(id));
+  const marked = (id: string, value: number): StoredEvent => {
+    const e = storedEvent('acme', id);
+    return { ...e, event: { ...e.event, value } };
+  };
+  const old = [marked(second, 20), marked('z', 0), marked(first, 10), marked(first, 11)];
+  const ids = Buffer.alloc(8 + 4 * old.length);
+  ids.writeUInt32LE(2, 0);
+  ids.writeUInt32LE(old.length, 4);
+  old.forEach((e, k) => ids.writeUInt32LE(idWord(e.event.id), 8 + 4 * k));
+  await env.db(DB_NAMES.eventBuckets).put([6, 1], encodeBucket(old)!);
+  await env.db(DB_NAMES.eventsByOwner).put(['acme', 1, 6, 1], ids);
+  const store = new LmdbEventStore({ path: dir });
+  assert.equal((await store.getEvent('acme', first))?.event.value, 10, 'the first copy of a repeated id');
+  assert.equal((await store.getEvent('acme', second))?.event.value, 20);
+  assert.equal((await store.getEvent('acme', 'z'))?.event.id, 'z');
+  await store.writeEvents([marked(first, 99), marked('new-1', 7), marked(second, 98)]);
+  assert.equal((await store.getEvent('acme', first))?.event.value, 10, 'the old copy still wins');
+  assert.equal((await store.getEvent('acme', second))?.event.value, 20);
+  assert.equal((await store.getEvent('acme', 'new-1'))?.event.value, 7, 'found in the format 3 bucket after it');
+  assert.equal(await store.getEvent('acme', 'absent'), undefined);
+  await store.close();
+  await releaseLmdbEnv(env);
+});
+
+void test('a damaged format 3 bucket entry is reported as EVT_STORE_CORRUPT', async () => {
+  const dir = await tempDir();
+  const env = acquireLmdbEnv({ path: dir });
+  const entry = (count: number, extra = 0): Buffer => {
+    const b = Buffer.alloc(8 + extra);
+    b.writeUInt32LE(3, 0);
+    b.writeUInt32LE(count, 4);
+    return b;
+  };
+  const bucket = encodeBucket([storedEvent('acme', 'e-1')], 4)!;
+  bucket.writeUInt32LE(idWord('e-1'), bucket.length - 4);
+  // The entry longer than its header; the bucket missing; the bucket shorter than its words; a count the bucket does not hold.
+  await env.db(DB_NAMES.eventBuckets).put([8, 1], bucket);
+  await env.db(DB_NAMES.eventsByOwner).put(['long', 1, 8, 1], entry(1, 4));
+  await env.db(DB_NAMES.eventsByOwner).put(['fine', 1, 8, 1], entry(1));
+  await env.db(DB_NAMES.eventsByOwner).put(['gone', 1, 8, 2], entry(1));
+  await env.db(DB_NAMES.eventBuckets).put([8, 3], Buffer.from([1, 2, 3, 4]));
+  await env.db(DB_NAMES.eventsByOwner).put(['short', 1, 8, 3], entry(1));
+  const twice = Buffer.concat([bucket, bucket.subarray(bucket.length - 4)]);
+  await env.db(DB_NAMES.eventBuckets).put([8, 4], twice);
+  await env.db(DB_NAMES.eventsByOwner).put(['count', 1, 8, 4], entry(2));
+  const events = new LmdbEventStore({ path: dir });
+  assert.equal((await events.getEvent('fine', 'e-1'))?.event.id, 'e-1', 'the same bucket under a sound entry');
+  for (const owner of ['long', 'gone', 'short', 'count']) await rejectsWithCode(events.getEvent(owner, 'e-1'), 'EVT_STORE_CORRUPT');
+  await events.close();
+  await releaseLmdbEnv(env);
 });
 
 void test('a damaged owner bucket list is reported as EVT_STORE_CORRUPT', async () => {

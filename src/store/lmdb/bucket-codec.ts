@@ -329,8 +329,14 @@ function startBucket(count: number, owner: string, shard: number): Writer {
 }
 
 /** The bucket written to `w`, copied out at exactly its size (it may wait in the flush buffer; the scratch is reused). */
-function finishBucket(w: Writer): Buffer {
-  const bytes = Buffer.from(w.buf.subarray(0, w.pos));
+/**
+ * The scratch's bucket copied out, with `trailerBytes` more bytes after it,
+ * left unset for the caller (the event store's id words: one allocation
+ * and one copy for the stored value, not two).
+ */
+function finishBucket(w: Writer, trailerBytes: number): Buffer {
+  const bytes = Buffer.allocUnsafe(w.pos + trailerBytes);
+  bytes.set(w.buf.subarray(0, w.pos));
   if (w.buf.length > SCRATCH_BYTES_KEPT_MAX) SCRATCH = new Writer(SCRATCH_BYTES);
   return bytes;
 }
@@ -369,8 +375,9 @@ function isShaped(stored: StoredEvent, owner: string, shard: number): boolean {
  * Encodes `group` (one owner's events, in the order they are to be stored) in
  * the bucket format, or returns undefined when an event does not have the
  * shape of a validated one (the caller falls back to msgpack).
+ * `trailerBytes`: as for encodeBucketColumns.
  */
-export function encodeBucket(group: readonly StoredEvent[]): Buffer | undefined {
+export function encodeBucket(group: readonly StoredEvent[], trailerBytes = 0): Buffer | undefined {
   if (group.length === 0) return undefined;
   const { owner, shard } = group[0]!;
   if (typeof owner !== 'string' || !Number.isSafeInteger(shard) || shard < 0) return undefined;
@@ -440,7 +447,7 @@ export function encodeBucket(group: readonly StoredEvent[]): Buffer | undefined 
     }
     if (e.value !== undefined) w.f64(e.value);
   }
-  return finishBucket(w);
+  return finishBucket(w, trailerBytes);
 }
 
 /**
@@ -451,9 +458,10 @@ export function encodeBucket(group: readonly StoredEvent[]): Buffer | undefined 
  * same body (test/actors/columns.test.ts): ids, user ids and long values
  * are copied from the body, every other string goes through the table as
  * there. `idWords[j]` gets the id-list word (the first word of hash64) of
- * the bucket's j-th event.
+ * the bucket's j-th event. The Buffer returned holds `trailerBytes` more
+ * bytes after the bucket, unset (the bucket is the rest).
  */
-export function encodeBucketColumns(owner: string, shard: number, cols: EventColumns, from: number, to: number, count: number, idWords: Uint32Array): Buffer {
+export function encodeBucketColumns(owner: string, shard: number, cols: EventColumns, from: number, to: number, count: number, idWords: Uint32Array, trailerBytes = 0): Buffer {
   const w = startBucket(count, owner, shard);
   const body = cols.body;
   const bodyView = new DataView(body.buffer, body.byteOffset, body.byteLength);
@@ -519,7 +527,7 @@ export function encodeBucketColumns(owner: string, shard: number, cols: EventCol
     if (hasValue[k] === 1) w.f64(cols.value[k]!);
   }
   if (j !== count) throw new Error(`encodeBucketColumns: ${j} events in ${from}..${to}, ${count} expected`);
-  return finishBucket(w);
+  return finishBucket(w, trailerBytes);
 }
 
 /**

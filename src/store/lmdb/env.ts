@@ -27,11 +27,15 @@ export const DB_NAMES = {
    */
   eventIndex: 'eventIndex',
   /**
-   * [owner, writtenAtMs, bucketTag, bucketSeq] -> the bucket's id list (binary,
-   * see event-store.ts): one entry per bucket of an owner's events, in write order.
+   * [owner, writtenAtMs, bucketTag, bucketSeq] -> where the bucket's id list is
+   * (binary, see event-store.ts: 8 bytes, the list after the bucket; lists of
+   * earlier versions inline): one entry per bucket of an owner's events, in write order.
    */
   eventsByOwner: 'eventsByOwner',
-  /** [bucketTag, bucketSeq] -> StoredEvent[] (up to EVENTS_PER_BUCKET_MAX) encoded by the event store (bucket-codec.ts, or msgpack). */
+  /**
+   * [bucketTag, bucketSeq] -> StoredEvent[] (up to EVENTS_PER_BUCKET_MAX) encoded by the event store
+   * (bucket-codec.ts, or msgpack), then its id words when its owner entry says so (format 3).
+   */
   eventBuckets: 'eventBuckets',
   /** [owner, resolution, startMs] -> Rollup; ordered-binary keys sort by startMs within (owner, resolution). */
   rollups: 'rollups',

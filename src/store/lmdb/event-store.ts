@@ -4,9 +4,10 @@
  * Layout (see env.ts): an owner's events in buckets of up to
  * EVENTS_PER_BUCKET_MAX under [bucketTag, bucketSeq], each packed once (in
  * the fixed layout of bucket-codec.ts; msgpack before it, still read), and
- * per bucket one entry [owner, writtenAtMs, bucketTag, bucketSeq] -> a
- * 32-bit hash of each of its ids, in the bucket's order (see ID_LIST_FORMAT);
- * rollups under [owner, resolution, startMs].
+ * per bucket one entry [owner, writtenAtMs, bucketTag, bucketSeq] saying
+ * where a 32-bit hash of each of its ids is kept, in the bucket's order:
+ * after the bucket, in its own value (see ID_LIST_IN_BUCKET); rollups under
+ * [owner, resolution, startMs].
  * lmdb-js encodes array keys with ordered-binary, which sorts element by
  * element and numbers numerically, so an owner's buckets are one ordered
  * cursor read in write order, and a rollup range query is one ordered cursor
@@ -74,18 +75,32 @@ export const EVENTS_PER_BUCKET_MAX = 500;
 // A bucket's order (log records) is a Uint16Array.
 if (EVENTS_PER_BUCKET_MAX > 65_536) throw new Error('EVENTS_PER_BUCKET_MAX must stay <= 65536');
 /**
- * An owner entry's id list: [format u8, 3 bytes zero, count u32 LE, count x u32 LE].
- * Format 2 (written now): the first word of hash64(id) of each event, in the
- * bucket's order, which is the order the events were applied; the actor
- * computed that hash for dedup, so packing a bucket hashes nothing (the
- * shard host passes it, StoredEvent order). Format 1 (written before,
- * still read): hash32(id), ascending, and the bucket's events sorted the
- * same way; the sort was 3 % of the server's CPU at saturation (perf).
- * A lookup scans format 2 (500 words, within one bucket's read of cost) and
- * binary-searches format 1; both stop at the first copy of an id.
+ * An owner entry's value: [format u8, 3 bytes zero, count u32 LE], then for
+ * formats 1 and 2 the id list, count x u32 LE.
+ * - Format 3 (written now): the list is not in the entry (8 bytes) but after
+ *   the bucket, in the bucket's own value: the bucket's bytes, then count x
+ *   u32 LE, the first word of hash64(id) of each event in the bucket's
+ *   order, which is the order the events were applied. The actor computed
+ *   that hash for dedup, so packing a bucket hashes nothing (the shard host
+ *   passes it, StoredEvent order).
+ * - Format 2 (written before, still read): the same words, in the entry.
+ *   A list of 500 (2,008 bytes) does not fit a leaf page beside its key and
+ *   a neighbour, so each took an overflow page of 4 KiB or a leaf to itself:
+ *   8.9 bytes per event on disk for 4 bytes of words (bench/RESULTS.md).
+ *   After the bucket they cost their own bytes on average (a bucket's last
+ *   overflow page is partly empty, and they fill it first), and the owner
+ *   entries fit a hundred to a page.
+ * - Format 1 (written before that, still read): hash32(id), ascending, and
+ *   the bucket's events sorted the same way; the sort was 3 % of the
+ *   server's CPU at saturation (perf).
+ * A lookup scans formats 2 and 3 (500 words) and binary-searches format 1;
+ * each stops at the first copy of an id. The price of format 3 is on
+ * getEvent, which reads each bucket's whole value to reach its words
+ * (bench/store/get-event.bench.ts).
  */
-const ID_LIST_FORMAT = 2;
-const ID_LIST_FORMAT_SORTED = 1;
+const ID_LIST_IN_BUCKET = 3;
+const ID_LIST_IN_ENTRY = 2;
+const ID_LIST_SORTED = 1;
 const ID_LIST_HEADER_BYTES = 8;
 /** Past every writtenAtMs: the end of one owner's entries in a range read. */
 const WRITTEN_AT_END = Number.MAX_SAFE_INTEGER;
@@ -103,6 +118,18 @@ const BUCKET_PACKR = new Packr({ useRecords: true, moreTypes: false });
 function unpackBucket(bytes: Uint8Array): unknown {
   return isCodecBucket(bytes) ? decodeBucket(bytes) : BUCKET_PACKR.unpack(bytes);
 }
+/** A stored bucket's events (either format); StoreCorruptError when it is not one. */
+function decoded(bucket: Uint8Array): unknown[] {
+  let events: unknown;
+  try {
+    events = unpackBucket(bucket);
+  } catch (cause) {
+    if (cause instanceof StoreCorruptError) throw cause;
+    throw new StoreCorruptError('event bucket cannot be decoded', 'event');
+  }
+  if (!Array.isArray(events)) throw new StoreCorruptError('event bucket is not a list', 'event');
+  return events;
+}
 const yieldTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 function nextBucketSeq(): number {
   return bucketSeq++;
@@ -119,8 +146,8 @@ export function idWord(id: string): number {
 }
 
 /**
- * Events [start, end) of `indexes`, in that order, and their id list
- * (format 2); `idWords[i]`, when given, is idWord(events[i].event.id).
+ * Events [start, end) of `indexes`, in that order, and their id words;
+ * `idWords[i]`, when given, is idWord(events[i].event.id).
  */
 function bucketOf(
   events: readonly StoredEvent[],
@@ -128,36 +155,55 @@ function bucketOf(
   start: number,
   end: number,
   idWords: ArrayLike<number> | undefined,
-): { group: StoredEvent[]; ids: Buffer; order: Uint16Array } {
+): { group: StoredEvent[]; words: Uint32Array; order: Uint16Array } {
   const count = end - start;
   const group = new Array<StoredEvent>(count);
   const order = new Uint16Array(count);
-  const ids = Buffer.allocUnsafe(ID_LIST_HEADER_BYTES + 4 * count);
-  ids.writeUInt32LE(ID_LIST_FORMAT, 0);
-  ids.writeUInt32LE(count, 4);
-  // The words as they sit in memory where that is little-endian and aligned (Buffer's pool aligns to 8), else one by one.
-  const at = ids.byteOffset + ID_LIST_HEADER_BYTES;
-  const words = LITTLE_ENDIAN && at % 4 === 0 ? new Uint32Array(ids.buffer, at, count) : undefined;
+  const words = new Uint32Array(count);
   for (let k = 0; k < count; k++) {
     const i = indexes[start + k]!;
     const stored = events[i]!;
     group[k] = stored;
     order[k] = k;
-    const word = idWords === undefined ? idWord(stored.event.id) : idWords[i]!;
-    if (words !== undefined) words[k] = word;
-    else ids.writeUInt32LE(word >>> 0, ID_LIST_HEADER_BYTES + 4 * k);
+    words[k] = idWords === undefined ? idWord(stored.event.id) : idWords[i]!;
   }
-  return { group, ids, order };
+  return { group, words, order };
+}
+
+/** `words` into value[at, at + 4 x length), little-endian: a copy of their memory where that is little-endian, else one by one. */
+function putWords(value: Buffer, at: number, words: Uint32Array): void {
+  if (LITTLE_ENDIAN) value.set(new Uint8Array(words.buffer, words.byteOffset, 4 * words.length), at);
+  else for (let k = 0; k < words.length; k++) value.writeUInt32LE(words[k]!, at + 4 * k);
+}
+
+/** An owner entry of format 3 for a bucket of `count` events. */
+function entryOf(count: number): Buffer {
+  const entry = Buffer.allocUnsafe(ID_LIST_HEADER_BYTES);
+  entry.writeUInt32LE(ID_LIST_IN_BUCKET, 0);
+  entry.writeUInt32LE(count, 4);
+  return entry;
 }
 
 /** One packed bucket, waiting for its write: the owner entry's key parts and both values. */
 interface PackedBucket {
   readonly owner: string;
   readonly seq: number;
+  /** What the bucket's key holds: `bytes`, then the id words (format 3). */
+  readonly value: Buffer;
+  /** The bucket alone (a view into `value`): what the log keeps and decodeBucket reads. */
   readonly bytes: Buffer;
-  readonly ids: Buffer;
+  /** The owner entry's value (format 3). */
+  readonly entry: Buffer;
+  readonly count: number;
   /** order[k]: the place of the bucket's k-th event in the run it was packed from (the identity: kept for the log's record format, which allowed buckets in another order). */
   readonly order: Uint16Array;
+}
+
+/** A PackedBucket of `value` (the bucket, then room for `words`), the words put in. */
+function packed(owner: string, value: Buffer, words: Uint32Array, order: Uint16Array): PackedBucket {
+  const at = value.length - 4 * words.length;
+  putWords(value, at, words);
+  return { owner, seq: nextBucketSeq(), value, bytes: value.subarray(0, at), entry: entryOf(words.length), count: words.length, order };
 }
 
 /** What prepareEvents hands out: an owner's events packed into buckets, seq numbers drawn in order. */
@@ -201,44 +247,53 @@ function packBucket(
   end: number,
   idWords?: ArrayLike<number>,
 ): PackedBucket {
-  const { group, ids, order } = bucketOf(events, indexes, start, end, idWords);
-  let bytes: Buffer;
+  const { group, words, order } = bucketOf(events, indexes, start, end, idWords);
+  const trailerBytes = 4 * words.length;
+  let value: Buffer;
   try {
-    bytes = encodeBucket(group) ?? BUCKET_PACKR.pack(group);
+    value = encodeBucket(group, trailerBytes) ?? withRoom(BUCKET_PACKR.pack(group), trailerBytes);
   } catch (cause) {
     throw new StoreInputError(`events of owner "${owner}" cannot be encoded: ${String(cause)}`, `${indexes[start]!}/event`);
   }
-  return { owner, seq: nextBucketSeq(), bytes, ids, order };
+  return packed(owner, value, words, order);
+}
+
+/** `bytes` copied into a Buffer with `room` more bytes after them (msgpack buckets: events of another shape). */
+function withRoom(bytes: Uint8Array, room: number): Buffer {
+  const value = Buffer.allocUnsafe(bytes.length + room);
+  value.set(bytes);
+  return value;
 }
 
 /**
  * Where an id list may hold `id`: the first place whose word matches, from
- * `from` (format 2 places in order; format 1 from its lower bound, and its
- * matches are adjacent); -1 past the last. `words`: [idWord(id), hash32(id)],
- * the second computed when a format 1 list first needs it. Exported for tests.
+ * `from` (formats 2 and 3: places in order; format 1 from its lower bound,
+ * and its matches are adjacent); -1 past the last. The list's `count` words
+ * start at byte `at` of `list`. `words`: [idWord(id), hash32(id)], the
+ * second computed when a format 1 list first needs it. Exported for tests.
  */
-export function nextCandidate(list: DataView, format: number, count: number, id: string, words: [number, number], from: number): number {
-  if (format === ID_LIST_FORMAT) {
+export function nextCandidate(list: DataView, at: number, format: number, count: number, id: string, words: [number, number], from: number): number {
+  if (format !== ID_LIST_SORTED) {
     const word = words[0];
-    const at = list.byteOffset + ID_LIST_HEADER_BYTES;
-    // Aligned (the usual case; this machine is little-endian, as the list): the native search.
-    if (LITTLE_ENDIAN && at % 4 === 0) return new Uint32Array(list.buffer, at, count).indexOf(word, from);
-    for (let p = from; p < count; p++) if (list.getUint32(ID_LIST_HEADER_BYTES + 4 * p, true) === word) return p;
+    const start = list.byteOffset + at;
+    // Aligned and little-endian, as the list: the native search.
+    if (LITTLE_ENDIAN && start % 4 === 0) return new Uint32Array(list.buffer, start, count).indexOf(word, from);
+    for (let p = from; p < count; p++) if (list.getUint32(at + 4 * p, true) === word) return p;
     return -1;
   }
   if (words[1] < 0) words[1] = hash32(id);
   const hash = words[1];
-  const p = from === 0 ? lowerBound(list, count, hash) : from;
-  return p < count && list.getUint32(ID_LIST_HEADER_BYTES + 4 * p, true) === hash ? p : -1;
+  const p = from === 0 ? lowerBound(list, at, count, hash) : from;
+  return p < count && list.getUint32(at + 4 * p, true) === hash ? p : -1;
 }
 
 /** Lower bound of `hash` in a format 1 id list's ascending hashes; count when every hash is below it. */
-function lowerBound(list: DataView, count: number, hash: number): number {
+function lowerBound(list: DataView, at: number, count: number, hash: number): number {
   let lo = 0;
   let hi = count;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (list.getUint32(ID_LIST_HEADER_BYTES + 4 * mid, true) < hash) lo = mid + 1;
+    if (list.getUint32(at + 4 * mid, true) < hash) lo = mid + 1;
     else hi = mid;
   }
   return lo;
@@ -334,15 +389,11 @@ export class LmdbEventStore implements EventStore {
       const take = Math.min(left, EVENTS_PER_BUCKET_MAX);
       let to = from;
       for (let taken = 0; taken < take; to++) if (status[to]! < STATUS_DUPLICATE) taken++;
-      const ids = Buffer.allocUnsafe(ID_LIST_HEADER_BYTES + 4 * take);
-      ids.writeUInt32LE(ID_LIST_FORMAT, 0);
-      ids.writeUInt32LE(take, 4);
       const words = new Uint32Array(take);
-      const bytes = encodeBucketColumns(owner, shard, cols, from, to, take, words);
-      for (let k = 0; k < take; k++) ids.writeUInt32LE(words[k]!, ID_LIST_HEADER_BYTES + 4 * k);
+      const value = encodeBucketColumns(owner, shard, cols, from, to, take, words, 4 * take);
       const order = new Uint16Array(take);
       for (let k = 0; k < take; k++) order[k] = k;
-      lmdbBuckets.push({ owner, seq: nextBucketSeq(), bytes, ids, order });
+      lmdbBuckets.push(packed(owner, value, words, order));
       left -= take;
       from = to;
     }
@@ -366,12 +417,13 @@ export class LmdbEventStore implements EventStore {
     const words: [number, number] = [idWord(id), -1];
     for (const bucket of prepared.lmdbBuckets) {
       if (bucket.owner !== owner) continue;
-      const list = new DataView(bucket.ids.buffer, bucket.ids.byteOffset, bucket.ids.byteLength);
-      const count = list.getUint32(4, true);
-      let p = nextCandidate(list, ID_LIST_FORMAT, count, id, words, 0);
+      const list = new DataView(bucket.value.buffer, bucket.value.byteOffset, bucket.value.byteLength);
+      const at = bucket.bytes.length;
+      const count = bucket.count;
+      let p = nextCandidate(list, at, ID_LIST_IN_BUCKET, count, id, words, 0);
       if (p < 0) continue;
       const events = unpackBucket(bucket.bytes) as StoredEvent[];
-      for (; p >= 0; p = nextCandidate(list, ID_LIST_FORMAT, count, id, words, p + 1)) {
+      for (; p >= 0; p = nextCandidate(list, at, ID_LIST_IN_BUCKET, count, id, words, p + 1)) {
         if (events[p]?.event.id === id) return events[p];
       }
     }
@@ -387,8 +439,8 @@ export class LmdbEventStore implements EventStore {
       await byOwner.childTransaction(() => {
         for (const packed of lists) {
           for (const bucket of packed) {
-            void buckets.put([BUCKET_TAG, bucket.seq], bucket.bytes);
-            void byOwner.put([bucket.owner, writtenAtMs, BUCKET_TAG, bucket.seq], bucket.ids);
+            void buckets.put([BUCKET_TAG, bucket.seq], bucket.value);
+            void byOwner.put([bucket.owner, writtenAtMs, BUCKET_TAG, bucket.seq], bucket.entry);
           }
         }
       });
@@ -418,20 +470,35 @@ export class LmdbEventStore implements EventStore {
     const words: [number, number] = [idWord(id), -1];
     for (const { key, value } of this.#byOwner.getRange({ start: [owner], end: [owner, WRITTEN_AT_END] })) {
       const format = value instanceof Uint8Array && value.length >= ID_LIST_HEADER_BYTES ? value[0] : undefined;
-      if (format !== ID_LIST_FORMAT && format !== ID_LIST_FORMAT_SORTED) {
+      if (format !== ID_LIST_IN_BUCKET && format !== ID_LIST_IN_ENTRY && format !== ID_LIST_SORTED) {
         throw new StoreCorruptError('event id list is not an id list', 'event');
       }
-      const bytes = value as Uint8Array;
-      const list = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-      const count = list.getUint32(4, true);
-      if (bytes.length !== ID_LIST_HEADER_BYTES + 4 * count) throw new StoreCorruptError('event id list has the wrong length', 'event');
-      let p = nextCandidate(list, format, count, id, words, 0);
+      const entry = value as Uint8Array;
+      const count = new DataView(entry.buffer, entry.byteOffset, entry.byteLength).getUint32(4, true);
+      const bucketKey = key as unknown[];
+      let list: DataView;
+      let at: number;
+      let bytes: Uint8Array | undefined;
+      if (format === ID_LIST_IN_BUCKET) {
+        if (entry.length !== ID_LIST_HEADER_BYTES) throw new StoreCorruptError('event bucket entry has the wrong length', 'event');
+        // The thread's reusable buffer (valid until the next read): scanned here, and decoded (copied out) on a match.
+        const stored = this.#buckets.getBinaryFast([bucketKey[2] as number, bucketKey[3] as number]);
+        if (stored === undefined) throw new StoreCorruptError('event bucket is missing', 'event');
+        at = stored.length - 4 * count;
+        if (at <= 0) throw new StoreCorruptError('event bucket is shorter than its id list', 'event');
+        list = new DataView(stored.buffer, stored.byteOffset, stored.byteLength);
+        bytes = stored.subarray(0, at);
+      } else {
+        if (entry.length !== ID_LIST_HEADER_BYTES + 4 * count) throw new StoreCorruptError('event id list has the wrong length', 'event');
+        list = new DataView(entry.buffer, entry.byteOffset, entry.byteLength);
+        at = ID_LIST_HEADER_BYTES;
+      }
+      let p = nextCandidate(list, at, format, count, id, words, 0);
       if (p < 0) continue;
-      const at = key as unknown[];
-      const events = this.#bucket(at[2], at[3]);
+      const events = bytes === undefined ? this.#bucket(bucketKey[2], bucketKey[3]) : decoded(bytes);
       if (events.length !== count) throw new StoreCorruptError('event bucket does not match its id list', 'event');
       // Candidates in the bucket's order (format 1: equal hashes adjacent, in arrival order): the first copy first.
-      for (; p >= 0; p = nextCandidate(list, format, count, id, words, p + 1)) {
+      for (; p >= 0; p = nextCandidate(list, at, format, count, id, words, p + 1)) {
         const candidate = events[p] as { event?: { id?: unknown } } | undefined;
         if (candidate?.event?.id === id) return candidate;
       }
@@ -450,15 +517,7 @@ export class LmdbEventStore implements EventStore {
   #bucket(tag: unknown, seq: unknown): unknown[] {
     const bucket: unknown = this.#buckets.get([tag as number, seq as number]);
     if (!(bucket instanceof Uint8Array)) throw new StoreCorruptError('event bucket is missing', 'event');
-    let events: unknown;
-    try {
-      events = unpackBucket(bucket);
-    } catch (cause) {
-      if (cause instanceof StoreCorruptError) throw cause;
-      throw new StoreCorruptError('event bucket cannot be decoded', 'event');
-    }
-    if (!Array.isArray(events)) throw new StoreCorruptError('event bucket is not a list', 'event');
-    return events;
+    return decoded(bucket);
   }
 
   async writeRollups(rollups: readonly Rollup[]): Promise<void> {
