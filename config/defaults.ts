@@ -205,6 +205,13 @@ export const defaults = {
    * setting reads buckets written with the other.
    */
   lmdbEventCompression: 'none',
+  /**
+   * LMDB event store: raw events are removed this long after they are written (worker 0 sweeps every
+   * 10 minutes; rollups are kept), so the embedded store's file stops growing once the oldest events
+   * expire: LMDB reuses the pages the sweep frees. 0 keeps them until removed by hand. The same default
+   * as mongoEventsRetentionMs.
+   */
+  lmdbEventsRetentionMs: 30 * 86_400_000,
   /** MongoDB event store: raw events expire this long after they are written (TTL index, or a sweep on FerretDB). */
   mongoEventsRetentionMs: 30 * 86_400_000,
   /** MongoDB event store: how long a call waits for a reachable server before it fails (retryable); bounds how soon /readyz sees an outage. */

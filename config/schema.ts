@@ -145,6 +145,7 @@ export const settingsSchema = {
   eventStore: Type.Union([Type.Literal('lmdb'), Type.Literal('mongodb')], { description: 'Event store.' }),
   snapshotStore: Type.Union([Type.Literal('lmdb'), Type.Literal('redis')], { description: 'Snapshot store.' }),
   lmdbEventCompression: Type.Union([Type.Literal('none'), Type.Literal('lz4')], { description: 'LZ4 over the LMDB event buckets (rollups and snapshots always).' }),
+  lmdbEventsRetentionMs: int(0, 3650 * DAY_MS, 'Raw events are removed this long after they are written (embedded LMDB store); 0: kept.'),
   mongoEventsRetentionMs: int(3_600_000, 3650 * DAY_MS, 'Raw events expire this long after they are written (MongoDB).'),
   mongoServerSelectionTimeoutMs: int(100, 600_000, 'MongoDB: wait for a reachable server at most this long per call.'),
   redisKeyTtlMs: int(60_000, 365 * DAY_MS, 'Redis snapshot keys expire this long after their last write.'),

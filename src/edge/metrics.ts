@@ -163,6 +163,8 @@ const ADAPTER_COUNTERS: ReadonlyArray<{ backend: string; store: 'events' | 'snap
   { backend: 'mongodb', store: 'events', key: 'writeFailures', name: 'eventide_mongodb_write_failures_total', help: 'MongoDB writes that failed after their retries.' },
   { backend: 'mongodb', store: 'events', key: 'readFailures', name: 'eventide_mongodb_read_failures_total', help: 'MongoDB reads that failed after their retries.' },
   { backend: 'mongodb', store: 'events', key: 'expiredSwept', name: 'eventide_mongodb_expired_swept_total', help: 'Expired documents removed by the sweep (servers without TTL indexes, e.g. FerretDB).' },
+  { backend: 'lmdb', store: 'events', key: 'expiredEvents', name: 'eventide_lmdb_events_expired_total', help: 'Raw events the embedded store removed after lmdbEventsRetentionMs (worker 0 sweeps).' },
+  { backend: 'lmdb', store: 'events', key: 'sweepFailures', name: 'eventide_lmdb_sweep_failures_total', help: 'Retention sweeps of the embedded event store that failed (retried on the next round).' },
   { backend: 'redis', store: 'snapshots', key: 'callsFailed', name: 'eventide_redis_calls_failed_total', help: 'Redis snapshot store calls that failed.' },
   { backend: 'redis', store: 'snapshots', key: 'connectionErrors', name: 'eventide_redis_connection_errors_total', help: 'Redis connection errors seen by the snapshot store.' },
 ];

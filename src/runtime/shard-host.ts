@@ -301,15 +301,20 @@ export class ShardHost {
     every(this.#config.deltaTickMs, () => this.deltaTick());
     every(IDLE_SWEEP_MS, () => void this.idleTick().catch(() => undefined));
     every(STATS_INTERVAL_MS, () => this.#postStats());
-    // A store without server-side expiry (FerretDB 1.x has no TTL indexes) is
-    // swept by worker 0 alone, so retention holds there too.
+    if (this.#workerIndex === 0) every(RETENTION_SWEEP_MS, () => void this.retentionTick());
+  }
+
+  /**
+   * Removes expired events from a store that does not expire them itself
+   * (the embedded LMDB store with lmdbEventsRetentionMs; FerretDB 1.x, which
+   * has no TTL indexes): worker 0 alone calls it, every RETENTION_SWEEP_MS.
+   * Resolves to the events removed; a failure is counted by the store and
+   * the next round sweeps what this one left.
+   */
+  async retentionTick(): Promise<number> {
     const sweeper = this.#events as EventStore & { ttlMode?: string; sweepExpired?: (nowMs: number) => Promise<number> };
-    if (this.#workerIndex === 0 && typeof sweeper.sweepExpired === 'function') {
-      every(RETENTION_SWEEP_MS, () => {
-        if (sweeper.ttlMode !== 'sweep') return;
-        sweeper.sweepExpired!(this.#now()).catch(() => undefined); // counted by the store; retried next round
-      });
-    }
+    if (typeof sweeper.sweepExpired !== 'function' || sweeper.ttlMode !== 'sweep') return 0;
+    return sweeper.sweepExpired(this.#now()).catch(() => 0);
   }
 
   // ---- recovery ---------------------------------------------------------------

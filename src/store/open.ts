@@ -23,7 +23,7 @@ import { LmdbSnapshotStore } from './lmdb/snapshot-store.js';
 import { LmdbKeyStore } from './lmdb/key-store.js';
 
 /** What opening a store needs from the configuration. */
-export type StoreConfig = Pick<ResolvedConfig, 'dataDir' | 'eventStore' | 'snapshotStore'> & Partial<Pick<ResolvedConfig, 'lmdbEventCompression'>>;
+export type StoreConfig = Pick<ResolvedConfig, 'dataDir' | 'eventStore' | 'snapshotStore'> & Partial<Pick<ResolvedConfig, 'lmdbEventCompression' | 'lmdbEventsRetentionMs'>>;
 
 export interface OpenStoreOptions {
   /**
@@ -74,7 +74,13 @@ export async function openEventStore(
     });
   }
   if (config.eventStore !== 'lmdb') throw new StoreUnsupportedError(config.eventStore, 'eventStore');
-  return new LmdbEventStore({ path: lmdbPath(config.dataDir), noSync: options.noSync === true, eventCompression: config.lmdbEventCompression ?? 'none' });
+  const retentionMs = config.lmdbEventsRetentionMs;
+  return new LmdbEventStore({
+    path: lmdbPath(config.dataDir),
+    noSync: options.noSync === true,
+    eventCompression: config.lmdbEventCompression ?? 'none',
+    ...(retentionMs === undefined || retentionMs === 0 ? {} : { eventsRetentionMs: retentionMs }),
+  });
 }
 
 /**

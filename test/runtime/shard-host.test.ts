@@ -32,10 +32,12 @@ function setup(
   overrides: Record<string, unknown> = {},
   wrap?: { events?: (s: EventStore) => EventStore; snapshots?: (s: SnapshotStore) => SnapshotStore },
   hostOptions: { closeSliceMs?: number; walEpoch?: number } = {},
+  eventsRetentionMs?: number,
 ): Harness {
   const dir = tempDir(t);
   const lmdb = { path: path.join(dir, 'lmdb'), noSync: true };
-  const realEvents = new LmdbEventStore(lmdb);
+  const clock = { nowMs: T0 };
+  const realEvents = new LmdbEventStore(eventsRetentionMs === undefined ? lmdb : { ...lmdb, eventsRetentionMs, clock: () => clock.nowMs });
   const realSnapshots = new LmdbSnapshotStore(lmdb);
   t.after(async () => {
     await realEvents.close();
@@ -43,7 +45,6 @@ function setup(
   });
   const events = wrap?.events?.(realEvents) ?? realEvents;
   const snapshots = wrap?.snapshots?.(realSnapshots) ?? realSnapshots;
-  const clock = { nowMs: T0 };
   const replies = new Map<number, ReplyMessage>();
   const host = new ShardHost({
     workerIndex: 0,
@@ -88,6 +89,24 @@ async function total(h: Harness, owner: string): Promise<number> {
   assert.ok(answer.ok, JSON.stringify(answer.error));
   return (answer.value as MetricsResult).summary.total;
 }
+
+test('worker 0 removes events past the embedded store\'s retention; their counts stay in the rollups', async (t) => {
+  const h = setup(t, {}, undefined, {}, 3_600_000);
+  assert.equal(await h.host.retentionTick(), 0, 'nothing written yet');
+  await reply(h, ingest(h, 'acme', 3));
+  await h.host.flush();
+  const first = `acme-${nextId - 1}-0`;
+  assert.equal((await h.events.getEvent('acme', first))?.event.id, first);
+  h.clock.nowMs += 1_800_000;
+  await reply(h, ingest(h, 'acme', 2));
+  await h.host.flush();
+  const second = `acme-${nextId - 1}-1`;
+  h.clock.nowMs += 1_800_001;
+  assert.equal(await h.host.retentionTick(), 3, 'the first flush, an hour and a millisecond old');
+  assert.equal(await h.events.getEvent('acme', first), undefined);
+  assert.equal((await h.events.getEvent('acme', second))?.event.id, second);
+  assert.equal(await total(h, 'acme'), 5, 'the counts of removed events stay');
+});
 
 test('an idle owner leaves memory and comes back with its counts', async (t) => {
   const h = setup(t);

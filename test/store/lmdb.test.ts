@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { idWord, LmdbEventStore, nextCandidate } from '../../src/store/lmdb/event-store.js';
+import { idWord, LmdbEventStore, nextCandidate, SWEEP_BUCKETS_PER_TXN } from '../../src/store/lmdb/event-store.js';
 import { LmdbSnapshotStore } from '../../src/store/lmdb/snapshot-store.js';
 import { LmdbKeyStore } from '../../src/store/lmdb/key-store.js';
 import { acquireLmdbEnv, DB_NAMES, lmdbEnvRefs, releaseLmdbEnv } from '../../src/store/lmdb/env.js';
@@ -436,6 +436,74 @@ void test('a damaged format 3 bucket entry is reported as EVT_STORE_CORRUPT', as
   assert.equal((await events.getEvent('fine', 'e-1'))?.event.id, 'e-1', 'the same bucket under a sound entry');
   for (const owner of ['long', 'gone', 'short', 'count']) await rejectsWithCode(events.getEvent(owner, 'e-1'), 'EVT_STORE_CORRUPT');
   await events.close();
+  await releaseLmdbEnv(env);
+});
+
+void test('retention: sweepExpired removes the buckets written before now - eventsRetentionMs, with their entries; the rest stay', async () => {
+  const dir = await tempDir();
+  let now = T0_MS;
+  const HOUR = 3_600_000;
+  const store = new LmdbEventStore({ path: dir, eventsRetentionMs: 2 * HOUR, clock: () => now });
+  assert.equal(store.ttlMode, 'sweep');
+  // Owners that prefix each other ('a', 'ab'), written at three times; one write of 1,203 events (three buckets) at the first.
+  await store.writeEvents([storedEvent('a', 'a-old'), storedEvent('ab', 'ab-old'), ...Array.from({ length: 1_203 }, (_, i) => storedEvent('bulk', `b-${i}`))]);
+  now += HOUR;
+  await store.writeEvents([storedEvent('a', 'a-mid'), storedEvent('ab', 'ab-mid')]);
+  now += 2 * HOUR;
+  await store.writeEvents([storedEvent('a', 'a-new'), storedEvent('zeta', 'z-new')]);
+  // At T0 + 3 h the cutoff is T0 + 1 h: the first write goes, the second (written at the cutoff) stays.
+  assert.equal(await store.sweepExpired(), 1 + 1 + 1_203);
+  assert.deepEqual(store.stats, { expiredEvents: 1_205, expiredBuckets: 5, sweepFailures: 0 });
+  for (const [owner, id] of [['a', 'a-old'], ['ab', 'ab-old'], ['bulk', 'b-0'], ['bulk', 'b-1202']] as const) assert.equal(await store.getEvent(owner, id), undefined, id);
+  for (const [owner, id] of [['a', 'a-mid'], ['ab', 'ab-mid'], ['a', 'a-new'], ['zeta', 'z-new']] as const) assert.equal((await store.getEvent(owner, id))?.event.id, id, id);
+  assert.equal(await store.sweepExpired(), 0, 'nothing more');
+  now += HOUR + 1;
+  assert.equal(await store.sweepExpired(), 2, 'the second write, once past the cutoff');
+  await store.close();
+  const env = acquireLmdbEnv({ path: dir });
+  try {
+    const owners = [...env.db(DB_NAMES.eventsByOwner).getKeys({})].map((key) => (key as unknown[])[0]);
+    assert.deepEqual(owners, ['a', 'zeta']);
+    assert.equal([...env.db(DB_NAMES.eventBuckets).getKeys({})].length, 2, 'the buckets went with their entries');
+  } finally {
+    await releaseLmdbEnv(env);
+  }
+});
+
+void test('retention: a sweep over more than one transaction of buckets, format 2 entries included; no retention sweeps nothing', async () => {
+  const dir = await tempDir();
+  let now = T0_MS;
+  const env = acquireLmdbEnv({ path: dir });
+  // A format 2 entry (the previous version's), old.
+  const ids = Buffer.alloc(12);
+  ids.writeUInt32LE(2, 0);
+  ids.writeUInt32LE(1, 4);
+  ids.writeUInt32LE(idWord('v2'), 8);
+  await env.db(DB_NAMES.eventBuckets).put([9, 1], encodeBucket([storedEvent('m', 'v2')])!);
+  await env.db(DB_NAMES.eventsByOwner).put(['m', T0_MS - 1, 9, 1], ids);
+  const keep = new LmdbEventStore({ path: dir });
+  assert.equal(keep.ttlMode, undefined);
+  assert.equal(await keep.sweepExpired(T0_MS + 1e12), 0);
+  await keep.close();
+  const store = new LmdbEventStore({ path: dir, eventsRetentionMs: 1_000, clock: () => now });
+  // One bucket per owner per write: more buckets than one sweep transaction takes, over owners and within one.
+  const owners = SWEEP_BUCKETS_PER_TXN + 7;
+  await store.writeEvents(Array.from({ length: owners }, (_, i) => storedEvent(`o-${i}`, `e-${i}`)));
+  for (let k = 0; k < 3; k++) await store.writeEvents([storedEvent('o-5', `again-${k}`)]);
+  now += 1_001;
+  await store.writeEvents([storedEvent('o-5', 'late-one')]);
+  assert.equal(await store.sweepExpired(), owners + 3 + 1, 'every old bucket, the format 2 one too');
+  assert.equal(store.stats.expiredBuckets, owners + 3 + 1);
+  assert.equal(await store.getEvent('m', 'v2'), undefined);
+  assert.equal(await store.getEvent('o-5', 'again-2'), undefined);
+  assert.equal((await store.getEvent('o-5', 'late-one'))?.event.id, 'late-one');
+  assert.deepEqual([...env.db(DB_NAMES.eventsByOwner).getKeys({})].map((key) => (key as unknown[])[0]), ['o-5']);
+  // Two calls at once run one sweep.
+  const [x, y] = [store.sweepExpired(now + 10_000), store.sweepExpired(now + 10_000)];
+  assert.equal(x, y);
+  assert.equal(await x, 1);
+  await store.close();
+  await assert.rejects(store.sweepExpired(), (error: unknown) => (error as { code?: unknown }).code === 'EVT_STORE_CLOSED');
   await releaseLmdbEnv(env);
 });
 

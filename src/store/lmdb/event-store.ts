@@ -58,7 +58,7 @@ import { readRollup, readStoredEvent, settle, storableWindow } from './codec.js'
 import { hash32, hash64 } from '../../actors/hash.js';
 import { decodeBucket, encodeBucket, encodeBucketColumns, isCodecBucket } from './bucket-codec.js';
 import { STATUS_DUPLICATE, type EventColumns } from '../../actors/columns.js';
-import type { Database } from 'lmdb';
+import type { Database, Key } from 'lmdb';
 
 /**
  * Longest owner id the store accepts (UTF-16 units). With EVENT_ID_CHARS_MAX it
@@ -314,11 +314,41 @@ export interface LmdbEventStoreOptions extends LmdbEnvOptions {
    * either are read with either.
    */
   eventCompression?: 'none' | 'lz4';
+  /**
+   * Raw events are removed this long after they were written, by
+   * sweepExpired (the runtime's worker 0 calls it every 10 minutes); rollups
+   * are kept. Undefined: kept until removed by hand.
+   */
+  eventsRetentionMs?: number;
+  /** Unix ms for writtenAtMs and the sweep (tests); Date.now by default. */
+  clock?: () => number;
 }
+
+/** Counters of the LMDB event store (exported as metrics by the runtime: docs/operations.md). */
+export interface LmdbEventStoreStats {
+  /** Events removed by sweepExpired, and their buckets. */
+  expiredEvents: number;
+  expiredBuckets: number;
+  /** sweepExpired calls that failed (retried on the next round). */
+  sweepFailures: number;
+}
+
+/**
+ * Buckets one sweep transaction removes at most (~30 MB of pages freed at
+ * the harness's 28 KB a bucket); the sweep yields between transactions, so
+ * a first sweep over a long history does not hold the writer or the thread.
+ */
+export const SWEEP_BUCKETS_PER_TXN = 1_000;
+/** Owners one turn of the sweep looks at before it yields the thread (one cursor each). */
+const SWEEP_OWNERS_PER_TURN = 1_000;
 
 export class LmdbEventStore implements EventStore {
   readonly #env: LmdbEnv;
   readonly #legacyIndex: Database;
+  readonly #retentionMs: number | undefined;
+  readonly #clock: () => number;
+  readonly #stats: LmdbEventStoreStats = { expiredEvents: 0, expiredBuckets: 0, sweepFailures: 0 };
+  #sweeping: Promise<number> | undefined;
   readonly #byOwner: Database;
   readonly #buckets: Database;
   readonly #rollups: Database;
@@ -330,6 +360,95 @@ export class LmdbEventStore implements EventStore {
     this.#byOwner = this.#env.db(DB_NAMES.eventsByOwner);
     this.#buckets = this.#env.db(DB_NAMES.eventBuckets, { lz4: options.eventCompression === 'lz4' });
     this.#rollups = this.#env.db(DB_NAMES.rollups);
+    if (options.eventsRetentionMs !== undefined && !(Number.isSafeInteger(options.eventsRetentionMs) && options.eventsRetentionMs > 0)) {
+      throw new RangeError('eventsRetentionMs must be a positive integer (ms)');
+    }
+    this.#retentionMs = options.eventsRetentionMs;
+    this.#clock = options.clock ?? Date.now;
+  }
+
+  get stats(): Readonly<LmdbEventStoreStats> {
+    return { ...this.#stats };
+  }
+
+  /** 'sweep' when events expire (the runtime then calls sweepExpired, as for a MongoDB server without TTL indexes). */
+  get ttlMode(): 'sweep' | undefined {
+    return this.#retentionMs === undefined ? undefined : 'sweep';
+  }
+
+  /**
+   * Removes every bucket written before nowMs - eventsRetentionMs, with its
+   * owner entry; returns the events removed. Walks the owners (one cursor
+   * each, from the oldest entry to the first one still kept), removes at most
+   * SWEEP_BUCKETS_PER_TXN buckets per child transaction and yields between
+   * transactions and every SWEEP_OWNERS_PER_TURN owners. What a crash
+   * interrupts is removed on the next call. Rollups are kept; events in the
+   * per-event index of data dirs from before the bucket lists are not swept.
+   */
+  sweepExpired(nowMs: number = this.#clock()): Promise<number> {
+    // One sweep at a time: a call while one runs waits for it (a first sweep over a long history can outlast a round).
+    this.#sweeping ??= this.#sweep(nowMs).finally(() => {
+      this.#sweeping = undefined;
+    });
+    return this.#sweeping;
+  }
+
+  async #sweep(nowMs: number): Promise<number> {
+    this.#open('sweepExpired');
+    if (this.#retentionMs === undefined) return 0;
+    const cutoffMs = nowMs - this.#retentionMs;
+    const byOwner = this.#byOwner;
+    const buckets = this.#buckets;
+    let removedEvents = 0;
+    try {
+      let doomed: Array<{ key: Key[]; count: number }> = [];
+      const removeDoomed = async (): Promise<void> => {
+        const batch = doomed;
+        doomed = [];
+        await byOwner.childTransaction(() => {
+          for (const { key } of batch) {
+            void buckets.remove([key[2] as number, key[3] as number]);
+            void byOwner.remove(key);
+          }
+        });
+        for (const { count } of batch) removedEvents += count;
+        this.#stats.expiredBuckets += batch.length;
+        this.#stats.expiredEvents += batch.reduce((sum, entry) => sum + entry.count, 0);
+      };
+      let start: Key[] | undefined;
+      let owners = 0;
+      for (;;) {
+        // The next owner's entries, oldest first, up to the first one still kept.
+        let owner: Key | undefined;
+        for (const { key, value } of byOwner.getRange(start === undefined ? {} : { start })) {
+          const at = key as Key[];
+          owner = at[0];
+          if (!((at[1] as number) < cutoffMs)) break;
+          const entry = value as Uint8Array;
+          const count = entry.length >= ID_LIST_HEADER_BYTES ? new DataView(entry.buffer, entry.byteOffset, entry.byteLength).getUint32(4, true) : 0;
+          doomed.push({ key: at, count });
+          if (doomed.length >= SWEEP_BUCKETS_PER_TXN) break;
+        }
+        if (owner === undefined) break;
+        if (doomed.length >= SWEEP_BUCKETS_PER_TXN) {
+          // This owner may hold more: start again where the transaction left it.
+          await removeDoomed();
+          start = [owner];
+          continue;
+        }
+        start = [owner, WRITTEN_AT_END];
+        if (++owners % SWEEP_OWNERS_PER_TURN === 0) {
+          if (doomed.length > 0) await removeDoomed();
+          else await yieldTurn();
+        }
+      }
+      if (doomed.length > 0) await removeDoomed();
+    } catch (cause) {
+      this.#stats.sweepFailures++;
+      if (cause instanceof StoreClosedError) throw cause;
+      throw new StoreWriteError('sweepExpired', { cause });
+    }
+    return removedEvents;
   }
 
   async writeEvents(events: readonly StoredEvent[]): Promise<void> {
@@ -432,7 +551,7 @@ export class LmdbEventStore implements EventStore {
 
   /** One child transaction: every bucket and its owner entry, in order. */
   async #putBuckets(lists: ReadonlyArray<readonly PackedBucket[]>, operation: string): Promise<void> {
-    const writtenAtMs = Date.now();
+    const writtenAtMs = this.#clock();
     const buckets = this.#buckets;
     const byOwner = this.#byOwner;
     try {

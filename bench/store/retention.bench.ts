@@ -1,0 +1,77 @@
+/**
+ * What the embedded store's retention (lmdbEventsRetentionMs) does to its
+ * file: events written at a steady rate on a simulated clock, swept every
+ * round as worker 0 sweeps every 10 minutes. Prints the data file's size per
+ * round (LMDB's last page, so what the file takes on disk) and the sweep's
+ * cost per bucket removed. Once the oldest events expire, the file should
+ * stop growing: LMDB reuses the pages the sweep frees.
+ *
+ * Per round: `owners` owners write 500-event buckets of the harness's size
+ * (~57 bytes an event), `bucketsPerRound` in all; the retention is
+ * `keepRounds` rounds.
+ *
+ * Run: node dist/bench/store/retention.bench.js [rounds=30] [keepRounds=5] [bucketsPerRound=200] [owners=100]
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { EventRecord, StoredEvent } from '../../src/actors/types.js';
+import { LmdbEventStore } from '../../src/store/lmdb/event-store.js';
+import { acquireLmdbEnv, releaseLmdbEnv } from '../../src/store/lmdb/env.js';
+
+const ROUNDS = Number(process.argv[2] ?? 30);
+const KEEP_ROUNDS = Number(process.argv[3] ?? 5);
+const BUCKETS_PER_ROUND = Number(process.argv[4] ?? 200);
+const OWNERS = Number(process.argv[5] ?? 100);
+/** One round of the simulated clock: the sweep's interval. */
+const ROUND_MS = 600_000;
+const T0 = Date.UTC(2026, 10, 23);
+
+function stored(owner: string, id: string, i: number, t: number): StoredEvent {
+  const event: EventRecord = {
+    id,
+    name: `event-${i % 8}`,
+    timestampMs: t + i,
+    clientTimestampMs: t + i,
+    receivedAtMs: t,
+    userId: `user-${(i * 7919) % 5000}`,
+    category: 'app',
+    severity: 'info',
+    tags: [`t${i % 4}`],
+    properties: { plan: 'pro', region: `r-${i % 6}`, n: i * 13, ok: i % 2 === 0 },
+    value: i % 10,
+  };
+  return { owner, shard: 1, status: 'accepted', event };
+}
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'eventide-retention-'));
+let now = T0;
+const store = new LmdbEventStore({ path: dir, noSync: true, eventsRetentionMs: KEEP_ROUNDS * ROUND_MS, clock: () => now });
+const env = acquireLmdbEnv({ path: dir });
+const fileMb = (): number => ((env.root.getStats() as { lastPageNumber: number }).lastPageNumber * 4096) / 1e6;
+try {
+  let seq = 0;
+  let plateauFrom = 0;
+  console.log(`${BUCKETS_PER_ROUND} buckets of 500 events a round over ${OWNERS} owners; retention ${KEEP_ROUNDS} rounds`);
+  for (let round = 0; round < ROUNDS; round++) {
+    for (let b = 0; b < BUCKETS_PER_ROUND; b++) {
+      const owner = `owner-${b % OWNERS}`;
+      await store.writeEvents(Array.from({ length: 500 }, (_, i) => stored(owner, `e-${seq++}`, i, now)));
+    }
+    now += ROUND_MS;
+    const t0 = process.hrtime.bigint();
+    const removed = await store.sweepExpired();
+    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    const buckets = removed / 500;
+    if (round === KEEP_ROUNDS + 1) plateauFrom = fileMb();
+    console.log(
+      `round ${String(round).padStart(3)}: file ${fileMb().toFixed(1).padStart(7)} MB; swept ${buckets} buckets in ${ms.toFixed(1)} ms` +
+        (buckets > 0 ? ` (${((ms * 1000) / buckets).toFixed(1)} µs per bucket)` : ''),
+    );
+  }
+  console.log(`file at round ${KEEP_ROUNDS + 1}: ${plateauFrom.toFixed(1)} MB; at the end: ${fileMb().toFixed(1)} MB (${(fileMb() / plateauFrom).toFixed(2)}x)`);
+} finally {
+  await store.close();
+  await releaseLmdbEnv(env);
+  fs.rmSync(dir, { recursive: true, force: true });
+}
