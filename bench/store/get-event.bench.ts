@@ -16,6 +16,7 @@ import path from 'node:path';
 import type { EventRecord, StoredEvent } from '../../src/actors/types.js';
 import { LmdbEventStore } from '../../src/store/lmdb/event-store.js';
 import { encodeBucket } from '../../src/store/lmdb/bucket-codec.js';
+import { harnessSizedEvent } from './harness-sized.js';
 
 const BUCKETS = Number(process.argv[2] ?? 400);
 const SMALL = process.argv[3] === 'small';
@@ -23,21 +24,8 @@ const LOOKUPS = 50;
 const T = Date.now();
 
 function stored(id: string, i: number): StoredEvent {
-  const event: EventRecord = SMALL
-    ? { id, name: 'n', timestampMs: T, clientTimestampMs: T, receivedAtMs: T, userId: undefined, category: 'c', severity: 'info', tags: [], properties: {}, value: undefined }
-    : {
-        id,
-        name: `event-${i % 8}`,
-        timestampMs: T + i,
-        clientTimestampMs: T + i,
-        receivedAtMs: T,
-        userId: `user-${(i * 7919) % 5000}`,
-        category: 'app',
-        severity: 'info',
-        tags: [`t${i % 4}`],
-        properties: { plan: 'pro', region: `r-${i % 6}`, n: i * 13, ok: i % 2 === 0 },
-        value: i % 10,
-      };
+  if (!SMALL) return harnessSizedEvent('acme', id, i, T);
+  const event: EventRecord = { id, name: 'n', timestampMs: T, clientTimestampMs: T, receivedAtMs: T, userId: undefined, category: 'c', severity: 'info', tags: [], properties: {}, value: undefined };
   return { owner: 'acme', shard: 1, status: 'accepted', event };
 }
 

@@ -15,9 +15,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { EventRecord, StoredEvent } from '../../src/actors/types.js';
 import { LmdbEventStore } from '../../src/store/lmdb/event-store.js';
 import { acquireLmdbEnv, releaseLmdbEnv } from '../../src/store/lmdb/env.js';
+import { harnessSizedEvent } from './harness-sized.js';
 
 const ROUNDS = Number(process.argv[2] ?? 30);
 const KEEP_ROUNDS = Number(process.argv[3] ?? 5);
@@ -26,23 +26,6 @@ const OWNERS = Number(process.argv[5] ?? 100);
 /** One round of the simulated clock: the sweep's interval. */
 const ROUND_MS = 600_000;
 const T0 = Date.UTC(2026, 10, 23);
-
-function stored(owner: string, id: string, i: number, t: number): StoredEvent {
-  const event: EventRecord = {
-    id,
-    name: `event-${i % 8}`,
-    timestampMs: t + i,
-    clientTimestampMs: t + i,
-    receivedAtMs: t,
-    userId: `user-${(i * 7919) % 5000}`,
-    category: 'app',
-    severity: 'info',
-    tags: [`t${i % 4}`],
-    properties: { plan: 'pro', region: `r-${i % 6}`, n: i * 13, ok: i % 2 === 0 },
-    value: i % 10,
-  };
-  return { owner, shard: 1, status: 'accepted', event };
-}
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'eventide-retention-'));
 let now = T0;
@@ -56,7 +39,7 @@ try {
   for (let round = 0; round < ROUNDS; round++) {
     for (let b = 0; b < BUCKETS_PER_ROUND; b++) {
       const owner = `owner-${b % OWNERS}`;
-      await store.writeEvents(Array.from({ length: 500 }, (_, i) => stored(owner, `e-${seq++}`, i, now)));
+      await store.writeEvents(Array.from({ length: 500 }, (_, i) => harnessSizedEvent(owner, `e-${seq++}`, i, now)));
     }
     now += ROUND_MS;
     const t0 = process.hrtime.bigint();
