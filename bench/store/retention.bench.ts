@@ -11,6 +11,10 @@
  * `keepRounds` rounds.
  *
  * Run: node dist/bench/store/retention.bench.js [rounds=30] [keepRounds=5] [bucketsPerRound=200] [owners=100]
+ *
+ * `walk N` instead: N owners with one small bucket each, then the time of a
+ * sweep that removes nothing (the walk over the owners, one cursor each)
+ * and of one that removes them all.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -26,6 +30,29 @@ const OWNERS = Number(process.argv[5] ?? 100);
 /** One round of the simulated clock: the sweep's interval. */
 const ROUND_MS = 600_000;
 const T0 = Date.UTC(2026, 10, 23);
+
+if (process.argv[2] === 'walk') {
+  const owners = Number(process.argv[3] ?? 100_000);
+  const walkDir = fs.mkdtempSync(path.join(os.tmpdir(), 'eventide-retention-walk-'));
+  let clock = T0;
+  const walkStore = new LmdbEventStore({ path: walkDir, noSync: true, eventsRetentionMs: ROUND_MS, clock: () => clock });
+  try {
+    for (let from = 0; from < owners; from += 10_000) {
+      await walkStore.writeEvents(Array.from({ length: Math.min(10_000, owners - from) }, (_, k) => harnessSizedEvent(`owner-${from + k}`, `e-${k}`, k, clock)));
+    }
+    for (const [label, advanceMs] of [['removes nothing', 0], ['removes all', ROUND_MS + 1]] as const) {
+      clock = T0 + advanceMs;
+      const t0 = process.hrtime.bigint();
+      const removed = await walkStore.sweepExpired();
+      const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+      console.log(`${owners} owners, a sweep that ${label}: ${ms.toFixed(0)} ms (${((ms * 1000) / owners).toFixed(2)} µs per owner), ${removed} events removed`);
+    }
+  } finally {
+    await walkStore.close();
+    fs.rmSync(walkDir, { recursive: true, force: true });
+  }
+  process.exit(0);
+}
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'eventide-retention-'));
 let now = T0;
