@@ -3,7 +3,9 @@
  * whole process (all threads, so it includes the senders when they run in
  * the same process; run with --sender-threads to keep them on their own
  * threads, whose CPU is still counted), RSS, and the main thread's
- * event-loop delay (the edge's event loop).
+ * event-loop delay (the edge's event loop); and, given a way to read it,
+ * how much the server's store file grew over the run (for sizing a disk:
+ * the report divides it by the events accepted).
  */
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 
@@ -24,6 +26,8 @@ export interface ProbeSummary {
   loopLagP50Ms: number;
   loopLagP99Ms: number;
   loopLagMaxMs: number;
+  /** Bytes the store's file grew by from start() to stop(); absent when the target has no file to read (a remote server, MongoDB). */
+  storeGrowthBytes?: number;
 }
 
 export class ServerProbe {
@@ -33,8 +37,13 @@ export class ServerProbe {
   private lastCpu = process.cpuUsage();
   private lastMs = performance.now();
   private second = 0;
+  private storeBytesAtStart: number | undefined;
+
+  /** `storeBytes`: the size of the server's store file now, or undefined when there is none. */
+  constructor(private readonly storeBytes: () => number | undefined = () => undefined) {}
 
   start(): void {
+    this.storeBytesAtStart = this.storeBytes();
     this.loop.enable();
     this.lastCpu = process.cpuUsage();
     this.lastMs = performance.now();
@@ -56,7 +65,10 @@ export class ServerProbe {
     this.loop.disable();
     const n = this.samples.length;
     const ms = (ns: number): number => Math.round(ns / 1e4) / 100;
+    const storeBytesAtEnd = this.storeBytes();
+    const growth = this.storeBytesAtStart === undefined || storeBytesAtEnd === undefined ? {} : { storeGrowthBytes: storeBytesAtEnd - this.storeBytesAtStart };
     return {
+      ...growth,
       samples: this.samples,
       cpuCoresMean: n === 0 ? 0 : Math.round((this.samples.reduce((a, s) => a + s.cpuCores, 0) / n) * 100) / 100,
       rssBytesMax: this.samples.reduce((a, s) => Math.max(a, s.rssBytes), 0),

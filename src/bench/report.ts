@@ -82,7 +82,23 @@ export function computeRatios(a: TargetResult, b: TargetResult): Record<string, 
     ackP99: safe(b.ack.p99Ms, a.ack.p99Ms),
     ackP999: safe(b.ack.p999Ms, a.ack.p999Ms),
     wsDeltaP99: safe(b.wsDelta.p99Ms, a.wsDelta.p99Ms),
+    storeBytesPerEvent: safe(storeBytesPerEvent(b) ?? 0, storeBytesPerEvent(a) ?? 0),
   };
+}
+
+/**
+ * Bytes the target's store file grew by per event accepted over the run
+ * (warm-up included on both sides), when its probe could read the file; the
+ * last ~flushIntervalMs of events may not be in it yet when the load stops.
+ */
+export function storeBytesPerEvent(t: TargetResult): number | undefined {
+  const growth = t.server?.storeGrowthBytes;
+  return growth === undefined || t.acceptedEvents === 0 ? undefined : round(growth / t.acceptedEvents);
+}
+
+function storeGrowthCell(t: TargetResult): string {
+  const perEvent = storeBytesPerEvent(t);
+  return perEvent === undefined ? 'n/a' : `${perEvent} (${Math.round(t.server!.storeGrowthBytes! / 2 ** 20).toLocaleString('en-US')} MiB)`;
 }
 
 function wsDeltaCell(t: TargetResult): string {
@@ -106,6 +122,7 @@ export function markdownTable(result: BenchResult): string {
     ['errors', (t) => `${sum(t.errors)} ${JSON.stringify(t.errors)}`],
     ['process CPU (cores) / RSS max MiB', (t) => (t.server ? `${t.server.cpuCoresMean} / ${Math.round(t.server.rssBytesMax / 2 ** 20)}` : 'n/a')],
     ['event-loop lag p99 / max ms', (t) => (t.server ? `${t.server.loopLagP99Ms} / ${t.server.loopLagMaxMs}` : 'n/a')],
+    ['store file growth per accepted event, bytes', storeGrowthCell, 'storeBytesPerEvent'],
     ['correctness', (t) => (t.check.ok ? `pass (${t.check.ownersChecked} owners)` : `FAIL (${t.check.failures.length})`)],
   ];
   const head = ['figure', ...result.targets.map((t) => t.label), ...(result.ratios ? ['ratio'] : [])];

@@ -6,6 +6,7 @@
  * in the same process, and the result carries the ratios.
  */
 import { BenchOptionError } from './errors.js';
+import { statSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,6 +33,8 @@ export interface BenchTarget {
   keys: string[];
   owners: string[];
   inProcess: boolean;
+  /** The size of the server's embedded store file now (in-process targets whose store is a file), else undefined. */
+  storeBytes?: () => number | undefined;
   /** Shard workers restarted since start (in-process eventide only): each restart loses the counts since its last snapshot. */
   workerRestarts?: () => number;
   close(): Promise<void>;
@@ -73,7 +76,21 @@ interface StartServerFn {
   }>;
 }
 
-async function inProcessTarget(label: string, start: StartServerFn, o: BenchOptions, runTag: string, extra: Record<string, unknown>): Promise<BenchTarget> {
+/** The size of `file`, or undefined when it does not exist. */
+function fileBytes(file: string): number | undefined {
+  try {
+    return statSync(file).size;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * `storeFile`: where, in the data directory, the target keeps its events in
+ * one file (the embedded LMDB store), so the report can say how many bytes
+ * of it an event takes; undefined when its events go elsewhere (MongoDB).
+ */
+async function inProcessTarget(label: string, start: StartServerFn, o: BenchOptions, runTag: string, extra: Record<string, unknown>, storeFile: string | undefined): Promise<BenchTarget> {
   const dataDir = o.dataDir !== '' ? o.dataDir : await mkdtemp(join(tmpdir(), `eventide-bench-${label}-`));
   const server = await start({ httpPort: 0, grpcPort: 0, dataDir, devKey: false, logLevel: 'fatal', ...extra });
   const owners = Array.from({ length: o.owners }, (_, k) => ownerName(runTag, k));
@@ -81,6 +98,7 @@ async function inProcessTarget(label: string, start: StartServerFn, o: BenchOpti
   for (const owner of owners) keys.push(await server.createKey(owner));
   return {
     label, httpUrl: server.httpUrl, grpcTarget: server.grpcTarget, wsUrl: server.wsUrl, keys, owners, inProcess: true,
+    ...(storeFile === undefined ? {} : { storeBytes: () => fileBytes(join(dataDir, storeFile)) }),
     ...(server.router === undefined
       ? {}
       : {
@@ -115,7 +133,8 @@ export async function eventideTarget(o: BenchOptions, runTag: string): Promise<B
     if (typeof extra !== 'object' || extra === null || Array.isArray(extra)) throw new BenchOptionError('--server-config must be a JSON object', 'server-config');
     Object.assign(overrides, extra);
   }
-  return inProcessTarget('eventide', startServer, o, runTag, overrides);
+  const eventsInLmdb = overrides.mongodbUri === undefined && (overrides.eventStore ?? 'lmdb') === 'lmdb';
+  return inProcessTarget('eventide', startServer, o, runTag, overrides, eventsInLmdb ? join('lmdb', 'data.mdb') : undefined);
 }
 
 /** The reference pipeline for `--compare baseline`, built from bench/baselines/server.ts. */
@@ -136,7 +155,7 @@ export async function loadBaseline(url: string = BASELINE_URL): Promise<StartSer
 }
 
 export async function baselineTarget(o: BenchOptions, runTag: string, startBaseline?: StartServerFn): Promise<BenchTarget> {
-  return inProcessTarget('baseline', startBaseline ?? (await loadBaseline()), o, runTag, {});
+  return inProcessTarget('baseline', startBaseline ?? (await loadBaseline()), o, runTag, {}, 'data.mdb');
 }
 
 export async function remoteTarget(o: BenchOptions): Promise<BenchTarget> {
@@ -253,7 +272,7 @@ async function runPhase(target: BenchTarget, o: BenchOptions, plan: PhasePlan, p
   const handles = o.senderThreads > 0 ? await Promise.all(configs.map(workerUnit)) : configs.map(localUnit);
 
   pool.startPhase();
-  const probe = target.inProcess ? new ServerProbe() : undefined;
+  const probe = target.inProcess ? new ServerProbe(target.storeBytes) : undefined;
   probe?.start();
   const startEpochMs = performance.timeOrigin + performance.now() + 50;
   const startWallMs = Date.now();

@@ -6,7 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { resolveBenchOptions } from '../../src/bench/options.js';
-import { markdownTable, openLoopNotes, refusalNotes, type BenchResult, type TargetResult } from '../../src/bench/report.js';
+import { computeRatios, markdownTable, openLoopNotes, refusalNotes, storeBytesPerEvent, type BenchResult, type TargetResult } from '../../src/bench/report.js';
+import { ServerProbe, type ProbeSummary } from '../../src/bench/probe.js';
 
 const OPEN = resolveBenchOptions({ mode: 'open', rateEventsPerS: 10_000, durationMs: 10_000, batchEvents: 500, connections: 4 });
 
@@ -47,4 +48,45 @@ void test('the Markdown report lists a target notes under its table', () => {
   const result: BenchResult = { ok: true, node: 'v22', machine: 'here', startedAt: 'now', command: 'eventide bench', options: OPEN, targets: [t], ratios: undefined };
   assert.match(markdownTable(result), /\| correctness \| pass \(1 owners\) \|\n\n- eventide: 12 of 150 sends waited for a free connection/);
   assert.doesNotMatch(markdownTable({ ...result, targets: [{ ...t, notes: [] }] }), /\n- eventide:/);
+});
+
+void test('the store file growth per event: bytes over events accepted, n/a without a file, and its ratio is baseline over eventide', () => {
+  const probe = (storeGrowthBytes?: number): ProbeSummary => ({
+    samples: [], cpuCoresMean: 1, rssBytesMax: 2 ** 30, loopLagP50Ms: 0, loopLagP99Ms: 0, loopLagMaxMs: 0, ...(storeGrowthBytes === undefined ? {} : { storeGrowthBytes }),
+  });
+  const base = {
+    label: 'eventide', durationMs: 10_000, loadStartMs: 0, loadEndMs: 10_000, sentBatches: 150, acceptedEvents: 1_000_000, eventsPerS: 100_000,
+    ack: { count: 1, p50Ms: 1, p90Ms: 1, p99Ms: 1, p999Ms: 1, maxMs: 1, meanMs: 1, clamped: 0 },
+    wsDelta: { count: 0, p50Ms: 0, p90Ms: 0, p99Ms: 0, p999Ms: 0, maxMs: 0, meanMs: 0, clamped: 0 },
+    wsDeltaUntimedFrames: 0, wsDeltaClockBehindFrames: 0, refusals: {}, errors: {}, lateStarts: 0, notes: [],
+    series: [], check: { ok: true, failures: [], ownersChecked: 1, uniquesErrorMax: 0 },
+  };
+  const eventide: TargetResult = { ...base, server: probe(75 * 2 ** 20) };
+  const baseline: TargetResult = { ...base, label: 'baseline', acceptedEvents: 100_000, server: probe(40 * 2 ** 20) };
+  assert.equal(storeBytesPerEvent(eventide), 78.64);
+  assert.equal(storeBytesPerEvent(baseline), 419.43);
+  assert.equal(storeBytesPerEvent({ ...eventide, server: probe() }), undefined, 'no file to read');
+  assert.equal(storeBytesPerEvent({ ...eventide, server: undefined }), undefined, 'a remote server');
+  assert.equal(storeBytesPerEvent({ ...eventide, acceptedEvents: 0 }), undefined);
+  const ratios = computeRatios(eventide, baseline);
+  assert.equal(ratios.storeBytesPerEvent, 5.33);
+  const result: BenchResult = { ok: true, node: 'v22', machine: 'here', startedAt: 'now', command: 'eventide bench', options: OPEN, targets: [eventide, baseline], ratios };
+  assert.match(markdownTable(result), /\| store file growth per accepted event, bytes \| 78\.64 \(75 MiB\) \| 419\.43 \(40 MiB\) \| 5\.33× \|/);
+  assert.match(markdownTable({ ...result, targets: [{ ...eventide, server: probe() }], ratios: undefined }), /\| store file growth per accepted event, bytes \| n\/a \|/);
+});
+
+void test('the probe reads the store file at start and stop; a file it cannot read gives no figure', () => {
+  let size = 1_000;
+  const probe = new ServerProbe(() => size);
+  probe.start();
+  size = 51_000;
+  assert.equal(probe.stop().storeGrowthBytes, 50_000);
+  const none = new ServerProbe();
+  none.start();
+  assert.equal('storeGrowthBytes' in none.stop(), false);
+  let gone: number | undefined = 5;
+  const vanished = new ServerProbe(() => gone);
+  vanished.start();
+  gone = undefined;
+  assert.equal(vanished.stop().storeGrowthBytes, undefined);
 });
