@@ -3,8 +3,9 @@
  * once per worker thread (event and snapshot stores) and the edge once in the
  * main thread (key store); nothing else constructs an adapter.
  *
- * Every LMDB store of one process lives in one environment at
- * `<dataDir>/lmdb`. Threads of one process may each open it: lmdb-js shares
+ * The LMDB event and key stores of one process live in one environment at
+ * `<dataDir>/lmdb`; the snapshot store in one of its own at
+ * `<dataDir>/lmdb-snapshots` (see snapshotEnvPath). Threads of one process may each open them: lmdb-js shares
  * one native environment per path across the threads of a process (LMDB must
  * not be opened twice by one process), and serialises writers with LMDB's
  * writer lock. test/store/lmdb.test.ts opens the path from a real worker thread
@@ -14,6 +15,7 @@
  * locks, but then two eventide processes would own the same shards; that is a
  * deployment error this module does not detect.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import type { ResolvedConfig } from '../config.js';
 import type { EventStore, KeyStore, SnapshotStore } from './port.js';
@@ -21,6 +23,7 @@ import { StoreOpenError, StoreUnsupportedError } from './errors.js';
 import { LmdbEventStore } from './lmdb/event-store.js';
 import { LmdbSnapshotStore } from './lmdb/snapshot-store.js';
 import { LmdbKeyStore } from './lmdb/key-store.js';
+import { acquireLmdbEnv, DB_NAMES, releaseLmdbEnv } from './lmdb/env.js';
 
 /** What opening a store needs from the configuration. */
 export type StoreConfig = Pick<ResolvedConfig, 'dataDir' | 'eventStore' | 'snapshotStore'> & Partial<Pick<ResolvedConfig, 'lmdbEventCompression' | 'lmdbEventsRetentionMs'>>;
@@ -44,6 +47,48 @@ export interface Stores {
 /** Directory of the LMDB environment inside dataDir. */
 export function lmdbPath(dataDir: string): string {
   return path.join(dataDir, 'lmdb');
+}
+
+/** Directory of the snapshot store's own LMDB environment inside dataDir. */
+export function lmdbSnapshotsPath(dataDir: string): string {
+  return path.join(dataDir, 'lmdb-snapshots');
+}
+
+/**
+ * Where the embedded snapshot store lives: its own environment
+ * (lmdbSnapshotsPath), unless the data directory's main environment already
+ * holds snapshots or checkpoints, written before the split, which then stay
+ * where they are (an upgrade moves nothing; a new data directory gets the
+ * split).
+ *
+ * Why apart: a snapshot round rewrites every busy owner's dedup hashes (~46
+ * MB a round at saturation), and the pages it frees fragment the free list
+ * of the environment it is in. lmdb-js checks the free-list entries a commit
+ * updates on every commit (mdb_freelist_save), so in a shared environment
+ * every flush of events paid for the snapshot churn: ~7 % of the server's
+ * samples after ~20 s of a saturated run, and 45 s runs at 0.89× the
+ * events/s of the same run with snapshot rounds held off (bench/RESULTS.md,
+ * sixteenth session). Apart, the event store's environment frees little
+ * (copied B-tree pages) and the snapshot store's commits are a few per round.
+ *
+ * Every thread decides the same: a new data directory's main environment
+ * holds no snapshot (nothing writes one there), and once the directory of
+ * the own environment exists it is used.
+ */
+export function snapshotEnvPath(dataDir: string): string {
+  const own = lmdbSnapshotsPath(dataDir);
+  if (fs.existsSync(own)) return own;
+  const main = lmdbPath(dataDir);
+  if (!fs.existsSync(main)) return own;
+  const env = acquireLmdbEnv({ path: main });
+  try {
+    for (const name of [DB_NAMES.checkpoints, DB_NAMES.snapshots]) {
+      for (const _ of env.db(name).getKeys({ limit: 1 })) return main;
+    }
+  } finally {
+    void releaseLmdbEnv(env);
+  }
+  return own;
 }
 
 /**
@@ -109,7 +154,7 @@ export async function openSnapshotStore(
     });
   }
   if (config.snapshotStore !== 'lmdb') throw new StoreUnsupportedError(config.snapshotStore, 'snapshotStore');
-  return new LmdbSnapshotStore({ path: lmdbPath(config.dataDir), noSync: options.noSync === true });
+  return new LmdbSnapshotStore({ path: snapshotEnvPath(config.dataDir), noSync: options.noSync === true });
 }
 
 /**

@@ -16,7 +16,7 @@ import { idWord, LmdbEventStore, nextCandidate, SWEEP_BUCKETS_PER_TXN } from '..
 import { LmdbSnapshotStore } from '../../src/store/lmdb/snapshot-store.js';
 import { LmdbKeyStore } from '../../src/store/lmdb/key-store.js';
 import { acquireLmdbEnv, DB_NAMES, lmdbEnvRefs, releaseLmdbEnv } from '../../src/store/lmdb/env.js';
-import { lmdbPath, openStores } from '../../src/store/open.js';
+import { lmdbPath, lmdbSnapshotsPath, openStores, snapshotEnvPath } from '../../src/store/open.js';
 import type { StoredEvent } from '../../src/actors/types.js';
 import { hash32 } from '../../src/actors/hash.js';
 import { decodeBucket, encodeBucket } from '../../src/store/lmdb/bucket-codec.js';
@@ -82,15 +82,54 @@ void test('what was written survives closing and reopening the path', async () =
   await reopenedSnapshots.close();
 });
 
-void test('stores on one path share one environment, closed with the last of them', async () => {
+void test('stores on one path share one environment, closed with the last of them; the snapshot store has its own', async () => {
   const dir = await tempDir();
   const stores = await openStores({ dataDir: dir, eventStore: 'lmdb', snapshotStore: 'lmdb' });
-  assert.equal(lmdbEnvRefs(lmdbPath(dir)), 3);
+  assert.equal(lmdbEnvRefs(lmdbPath(dir)), 2, 'events and keys');
+  assert.equal(lmdbEnvRefs(lmdbSnapshotsPath(dir)), 1, 'snapshots');
   await stores.events.close();
   await stores.events.close();
-  assert.equal(lmdbEnvRefs(lmdbPath(dir)), 2);
+  assert.equal(lmdbEnvRefs(lmdbPath(dir)), 1);
   await stores.close();
   assert.equal(lmdbEnvRefs(lmdbPath(dir)), 0);
+  assert.equal(lmdbEnvRefs(lmdbSnapshotsPath(dir)), 0);
+});
+
+void test('a new data directory keeps snapshots in their own environment; one with snapshots in the main environment keeps them there', async () => {
+  const fresh = await tempDir();
+  const a = await openStores({ dataDir: fresh, eventStore: 'lmdb', snapshotStore: 'lmdb' });
+  await a.snapshots.putCheckpoint({ shard: 1, takenAtMs: T0_MS, logOffset: 7 });
+  await a.snapshots.putOwnerSnapshots(1, [ownerSnapshot('acme')]);
+  await a.close();
+  assert.equal(snapshotEnvPath(fresh), lmdbSnapshotsPath(fresh));
+  const main = acquireLmdbEnv({ path: lmdbPath(fresh) });
+  try {
+    assert.equal([...main.db(DB_NAMES.checkpoints).getKeys({})].length, 0, 'nothing in the main environment');
+    assert.equal([...main.db(DB_NAMES.snapshots).getKeys({})].length, 0);
+  } finally {
+    await releaseLmdbEnv(main);
+  }
+  const again = await openStores({ dataDir: fresh, eventStore: 'lmdb', snapshotStore: 'lmdb' });
+  assert.equal((await again.snapshots.getCheckpoint(1))?.logOffset, 7, 'read back after a restart');
+  assert.equal((await again.snapshots.getOwnerSnapshot(1, 'acme'))?.owner, 'acme');
+  await again.close();
+
+  // Written before the split: a checkpoint and a snapshot in <dataDir>/lmdb, no lmdb-snapshots.
+  const old = await tempDir();
+  const before = new LmdbSnapshotStore({ path: lmdbPath(old) });
+  await before.putCheckpoint({ shard: 2, takenAtMs: T0_MS, logOffset: 11 });
+  await before.putOwnerSnapshots(2, [ownerSnapshot('beta')]);
+  await before.close();
+  assert.equal(snapshotEnvPath(old), lmdbPath(old));
+  const upgraded = await openStores({ dataDir: old, eventStore: 'lmdb', snapshotStore: 'lmdb' });
+  assert.equal((await upgraded.snapshots.getCheckpoint(2))?.logOffset, 11, 'the old checkpoint is where it was');
+  assert.equal((await upgraded.snapshots.getOwnerSnapshot(2, 'beta'))?.owner, 'beta');
+  await upgraded.snapshots.putCheckpoint({ shard: 2, takenAtMs: T0_MS + 1, logOffset: 12 });
+  await upgraded.close();
+  await assert.rejects(fs.access(lmdbSnapshotsPath(old)), 'no own environment was made');
+  const reopened = await openStores({ dataDir: old, eventStore: 'lmdb', snapshotStore: 'lmdb' });
+  assert.equal((await reopened.snapshots.getCheckpoint(2))?.logOffset, 12);
+  await reopened.close();
 });
 
 void test('openStores refuses an unknown store kind, or a real one without its URL, and leaves nothing open', async () => {
