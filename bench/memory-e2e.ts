@@ -24,7 +24,7 @@
  * and the harness's result.{json,md,svg}.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -229,6 +229,9 @@ async function main(): Promise<void> {
   sampling = false;
   await sampler;
   const pages: LmdbPageStats = lmdbPageStats(path.join(dataDir, 'lmdb'));
+  // Data directories since the sixteenth session keep snapshots in an environment of their own.
+  const snapshotsDir = path.join(dataDir, 'lmdb-snapshots');
+  const snapshotPages: LmdbPageStats | undefined = existsSync(snapshotsDir) ? lmdbPageStats(snapshotsDir) : undefined;
   const atEnd = statusKiB(pid);
   const lmdbMapAfterMiB = round(mappedRssKiB(pid, '/data.mdb') / 1024);
   server.kill('SIGTERM');
@@ -270,7 +273,8 @@ async function main(): Promise<void> {
     anonPerOwnerKB: endOfLoad === undefined || owners === 0 ? undefined : round(((endOfLoad.anonMiB - anonIdleMiB) * MiB) / owners / 1000, 2),
     load1: { start: samples[0]?.load1, end: samples.at(-1)?.load1 },
     lmdb: pages,
-    storedBytesPerEvent: t.acceptedEvents === 0 ? undefined : round((pages.usedBytes / t.acceptedEvents), 0),
+    lmdbSnapshots: snapshotPages,
+    storedBytesPerEvent: t.acceptedEvents === 0 ? undefined : round((pages.usedBytes + (snapshotPages?.usedBytes ?? 0)) / t.acceptedEvents, 0),
     server: [...args.serverNode, ...serverArgs.slice(1)].join(' '),
     bench: benchArgs.slice(1).join(' '),
   };
