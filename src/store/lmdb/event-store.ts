@@ -411,9 +411,11 @@ export class LmdbEventStore implements EventStore {
             void byOwner.remove(key);
           }
         });
-        for (const { count } of batch) removedEvents += count;
+        let events = 0;
+        for (const { count } of batch) events += count;
+        removedEvents += events;
+        this.#stats.expiredEvents += events;
         this.#stats.expiredBuckets += batch.length;
-        this.#stats.expiredEvents += batch.reduce((sum, entry) => sum + entry.count, 0);
       };
       let start: Key[] | undefined;
       let owners = 0;
